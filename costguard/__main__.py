@@ -1,0 +1,5 @@
+"""Lets `python -m costguard` behave exactly like the console script."""
+
+from costguard.cli import main
+
+main()
