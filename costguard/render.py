@@ -21,7 +21,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from costguard.paths import shipped_dir
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
 
 
 def oneline(value: Any) -> str:
@@ -44,6 +44,10 @@ def money(value: float | None) -> str:
     return "unknown" if value is None else f"${value:,.2f}"
 
 
+_PRE = '<pre style="white-space:pre-wrap;word-wrap:break-word"><code>'
+"""Long commands (ten instance ids) must wrap in Gmail and Outlook, which ignore <style>."""
+
+
 def text_to_html(text: str) -> str:
     """Turn remediation text (paragraphs, `- ` bullets, ``` fences) into escaped HTML."""
     out: list[str] = []
@@ -53,7 +57,7 @@ def text_to_html(text: str) -> str:
             if in_list:
                 out.append("</ul>")
                 in_list = False
-            out.append("</code></pre>" if in_code else "<pre><code>")
+            out.append("</code></pre>" if in_code else _PRE)
             in_code = not in_code
         elif in_code:
             out.append(html.escape(line) + "\n")
@@ -70,7 +74,7 @@ def text_to_html(text: str) -> str:
                 out.append(f"<p>{html.escape(line.strip())}</p>")
     out.append("</code></pre>" if in_code else "")
     out.append("</ul>" if in_list else "")
-    return "".join(out).replace("<pre><code>\n", "<pre><code>")
+    return "".join(out)
 
 
 def _environment(dirs: Sequence[Path], autoescape: bool) -> SandboxedEnvironment:
