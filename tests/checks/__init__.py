@@ -1,0 +1,1 @@
+"""Tests of the checks: hand-built snapshots in, findings and rendered remediation out."""
