@@ -1,0 +1,48 @@
+"""The Store: the one object the engine, daemon and CLI use to reach the database."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from costguard.store.findings import FindingsMixin
+from costguard.store.incidents import IncidentsMixin
+from costguard.store.migrate import ensure_schema
+from costguard.store.outbox import OutboxMixin
+from costguard.store.samples import SamplesMixin
+from costguard.store.scans import ScansMixin
+from costguard.store.sessions import create_engine
+from costguard.store.state import StateMixin
+
+
+class Store(ScansMixin, FindingsMixin, IncidentsMixin, SamplesMixin, OutboxMixin, StateMixin):
+    """Everything costguard keeps between runs, behind plain methods and frozen records.
+
+    Each method is one short transaction, so a Store is safe to share between threads and
+    between processes on the same database. Callers pass and get aware UTC datetimes.
+    """
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """Connects to `url` (making a SQLite file's folder), migrating it to the newest schema."""
+        engine = create_engine(url)
+        try:
+            ensure_schema(engine)
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine)
+
+    def close(self) -> None:
+        """Closes every pooled connection."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,210 @@
+"""The notification outbox: messages stored before any send, leased to one sender at a time.
+
+Storing first means a crash between deciding to notify and sending loses nothing; the unique
+(key, channel) means deciding twice sends once; the lease means two processes (or replicas)
+never send the same row, and a sender that dies mid-send releases it when the lease runs out.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from costguard.alerts import AlertKind, Message
+from costguard.model import Severity
+from costguard.store.models import DeliveryAttemptRow, NotificationRow
+from costguard.store.records import DeliveryAttempt, NotificationStatus, StoredNotification
+from costguard.store.sessions import SessionBase
+
+MAX_ERROR_CHARS = 4000  # a whole HTML error page is no use in a status column
+
+_N = NotificationRow
+
+
+def _message(row: NotificationRow) -> Message:
+    return Message(
+        key=row.message_key,
+        kind=AlertKind(row.kind),
+        severity=Severity(row.severity),
+        subject=row.subject,
+        text=row.text,
+        html=row.html,
+        incident_id=row.incident_id,
+        fields=dict(row.fields or {}),
+    )
+
+
+def _record(row: NotificationRow) -> StoredNotification:
+    return StoredNotification(
+        id=row.id,
+        key=row.key,
+        channel=row.channel,
+        status=NotificationStatus(row.status),
+        message=_message(row),
+        attempts=row.attempts,
+        created_at=row.created_at,
+        next_attempt_at=row.next_attempt_at,
+        lease_until=row.lease_until,
+        last_attempt_at=row.last_attempt_at,
+        last_error=row.last_error,
+        sent_at=row.sent_at,
+        external_id=row.external_id,
+    )
+
+
+def _pending(session: Session, notification_id: int) -> NotificationRow:
+    """The row to mark; LookupError if unknown, ValueError if it is no longer pending."""
+    row = session.get(_N, notification_id)
+    if row is None:
+        raise LookupError(f"no notification with id {notification_id}")
+    if row.status != NotificationStatus.PENDING.value:
+        raise ValueError(f"notification {notification_id} is already {row.status}")
+    return row
+
+
+def _attempted(row: NotificationRow, at: datetime) -> None:
+    """Bookkeeping common to success and failure: count it and release the lease."""
+    row.attempts += 1
+    row.last_attempt_at = at
+    row.lease_until = None
+    row.lease_token = None
+
+
+class OutboxMixin(SessionBase):
+    """`enqueue`, `claim_due`, `mark_sent`, `mark_failed` and a view of the queue."""
+
+    def enqueue(self, *, key: str, channel: str, message: Message, now: datetime) -> int | None:
+        """Queues `message` for `channel`; None (and no change) if (key, channel) is queued."""
+        values = {
+            "key": key,
+            "channel": channel,
+            "status": NotificationStatus.PENDING.value,
+            "message_key": message.key,
+            "kind": AlertKind(message.kind).value,
+            "severity": Severity(message.severity).value,
+            "subject": message.subject,
+            "text": message.text,
+            "html": message.html,
+            "incident_id": message.incident_id,
+            "fields": dict(message.fields),
+            "attempts": 0,
+            "created_at": now,
+            "next_attempt_at": now,
+        }
+        statement = (
+            self._insert()(_N)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["key", "channel"])
+            .returning(_N.id)
+        )
+        with self._write() as session:
+            return session.execute(statement).scalar_one_or_none()
+
+    def claim_due(
+        self, *, now: datetime, lease_s: float = 60, limit: int = 50
+    ) -> list[StoredNotification]:
+        """Leases up to `limit` due rows to this caller for `lease_s` seconds and returns them.
+
+        In one transaction: pick due, unleased rows (PostgreSQL locks them and skips rows
+        another claimer holds; SQLite's BEGIN IMMEDIATE excludes other writers), lease them
+        with this call's token, and read back the rows carrying it. No two callers ever get
+        the same row. Picking first (rather than `UPDATE ... WHERE id IN (SELECT ... LIMIT)`)
+        matters: PostgreSQL may rerun such a subquery and lease more than `limit` rows.
+        """
+        token = uuid.uuid4().hex
+        free = or_(_N.lease_until.is_(None), _N.lease_until <= now)
+        due = (_N.status == NotificationStatus.PENDING.value, _N.next_attempt_at <= now, free)
+        pick = (
+            select(_N.id)
+            .where(*due)
+            .order_by(_N.next_attempt_at, _N.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        claimed = select(_N).where(_N.lease_token == token).order_by(_N.next_attempt_at, _N.id)
+        with self._write() as session:
+            ids = list(session.scalars(pick))
+            if not ids:
+                return []
+            session.execute(
+                update(_N)
+                .where(_N.id.in_(ids), *due)
+                .values(lease_until=now + timedelta(seconds=lease_s), lease_token=token)
+                .execution_options(synchronize_session=False)
+            )
+            return [_record(row) for row in session.scalars(claimed)]
+
+    def mark_sent(
+        self, notification_id: int, *, at: datetime, external_id: str | None = None
+    ) -> StoredNotification:
+        """Records a delivery; the row is never sent again."""
+        with self._write() as session:
+            row = _pending(session, notification_id)
+            _attempted(row, at)
+            row.status = NotificationStatus.SENT.value
+            row.sent_at = at
+            row.external_id = external_id
+            row.next_attempt_at = None
+            session.add(
+                DeliveryAttemptRow(notification_id=row.id, at=at, ok=True, external_id=external_id)
+            )
+            return _record(row)
+
+    def mark_failed(
+        self,
+        notification_id: int,
+        *,
+        at: datetime,
+        error: str,
+        next_attempt_at: datetime | None,
+    ) -> StoredNotification:
+        """Records a failed send; retried at `next_attempt_at`, or given up on when None."""
+        error = error[:MAX_ERROR_CHARS]
+        with self._write() as session:
+            row = _pending(session, notification_id)
+            _attempted(row, at)
+            row.last_error = error
+            row.next_attempt_at = next_attempt_at
+            if next_attempt_at is None:
+                row.status = NotificationStatus.FAILED.value
+            session.add(DeliveryAttemptRow(notification_id=row.id, at=at, ok=False, error=error))
+            return _record(row)
+
+    def notifications(
+        self, statuses: Iterable[NotificationStatus] | None = None
+    ) -> list[StoredNotification]:
+        """Queued messages, oldest first, optionally only with the given statuses."""
+        query = select(_N).order_by(_N.id)
+        if statuses is not None:
+            query = query.where(_N.status.in_([NotificationStatus(s).value for s in statuses]))
+        with self._read() as session:
+            return [_record(row) for row in session.scalars(query)]
+
+    def notifications_for(self, key: str) -> list[StoredNotification]:
+        """Every channel's copy of one message key, oldest first (who was told about it)."""
+        query = select(_N).where(_N.key == key).order_by(_N.id)
+        with self._read() as session:
+            return [_record(row) for row in session.scalars(query)]
+
+    def delivery_attempts(self, notification_id: int) -> list[DeliveryAttempt]:
+        """Every send tried for one notification, oldest first."""
+        query = (
+            select(DeliveryAttemptRow)
+            .where(DeliveryAttemptRow.notification_id == notification_id)
+            .order_by(DeliveryAttemptRow.at, DeliveryAttemptRow.id)
+        )
+        with self._read() as session:
+            return [
+                DeliveryAttempt(
+                    notification_id=row.notification_id,
+                    at=row.at,
+                    ok=row.ok,
+                    error=row.error,
+                    external_id=row.external_id,
+                )
+                for row in session.scalars(query)
+            ]
