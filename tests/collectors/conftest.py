@@ -22,21 +22,6 @@ FIXED_NOW = datetime(2024, 5, 14, 10, 30, 15, tzinfo=timezone.utc)
 REGION = "us-east-1"
 
 
-@pytest.fixture(autouse=True)
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fake credentials and no profile or endpoint from the developer's shell leak into a test."""
-    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
-    # Loading moto's catalogue of public AMIs costs about a second per region; no test needs it.
-    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
-
-
 @pytest.fixture
 def aws() -> Iterator[Aws]:
     """An Aws inside moto; set-up calls go through `setup_client` so they are not counted."""

@@ -1,0 +1,293 @@
+"""The thin click shell: parse, call one function, print, choose the exit code (DESIGN.md)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import click
+
+from costguard.model import Severity, Status
+
+EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT, EXIT_INCOMPLETE = 0, 1, 2, 3
+
+config_option = click.option(
+    "-c", "--config", "config_path", type=click.Path(dir_okay=False),
+    help="the config file (default: $COSTGUARD_CONFIG, ./costguard.yml, "
+    "/etc/costguard/costguard.yml)",
+)
+
+
+def bad_input_exits_2(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Print every config/policy problem on its own line and exit 2, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from costguard.problems import InvalidInput
+
+        try:
+            return func(*args, **kwargs)
+        except InvalidInput as exc:
+            for problem in exc.problems:
+                click.echo(str(problem), err=True)
+            sys.exit(EXIT_BAD_INPUT)
+
+    return wrapper
+
+
+def _setup(config_path: str | None) -> Any:
+    from costguard.setup_load import load_setup
+
+    setup = load_setup(config_path)
+    _logging(setup.config.log_level)
+    return setup
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper()), stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="costguard")
+def main() -> None:
+    """costguard: guards AWS accounts against leaked credentials and runaway spend."""
+
+
+@main.command()
+@config_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option("--fail-on", type=click.Choice([s.value for s in Severity]), default="high",
+              help="exit 1 when an open finding is at least this severe")
+@click.option("--no-notify", is_flag=True, help="reconcile and print, but send nothing")
+@bad_input_exits_2
+def scan(config_path: str | None, fmt: str, fail_on: str, no_notify: bool) -> None:
+    """One full cycle now, reconciled with the store; prints what is open."""
+    from costguard.engine import Engine
+    from costguard.output import Progress, failing, scan_json
+    from costguard.setup_load import open_store
+
+    setup = _setup(config_path)
+    store = open_store(setup.config)
+    progress = Progress()
+    result = Engine(setup.config, setup.policies, store).run_cycle(
+        notify=not no_notify, progress=progress
+    )
+    progress.done()
+    findings = _shown_findings(store, result)
+    incidents = _shown_incidents(store, findings)
+    if fmt == "json":
+        click.echo(scan_json(result.scan, findings, incidents))
+    else:
+        _print_scan_table(result, findings, incidents)
+    if not result.scan.complete:
+        sys.exit(EXIT_INCOMPLETE)
+    sys.exit(EXIT_FINDINGS if failing(findings, Severity(fail_on)) else EXIT_OK)
+
+
+def _shown_findings(store: Any, result: Any) -> list[Any]:
+    """What is still open, plus what this scan resolved (so a fix shows up once)."""
+    current = store.list_findings(statuses=[Status.OPEN, Status.ACKNOWLEDGED, Status.MUTED])
+    return sorted([*current, *result.reconciled.resolved], key=lambda f: f.id)
+
+
+def _shown_incidents(store: Any, findings: list[Any]) -> list[Any]:
+    ids = sorted({f.incident_id for f in findings if f.incident_id is not None})
+    return [store.get_incident(i) for i in ids]
+
+
+def _print_scan_table(result: Any, findings: list[Any], incidents: list[Any]) -> None:
+    from costguard.output import findings_table
+
+    scan = result.scan
+    active = [f for f in findings if f.status != Status.RESOLVED]
+    if active:
+        click.echo(findings_table(active))
+    fixed = len(result.reconciled.resolved)
+    click.echo(
+        f"\n{len(active)} open finding(s) in {len(incidents)} incident(s), {fixed} resolved "
+        f"by this scan; {scan.api_calls} AWS calls; accounts {', '.join(scan.accounts) or '-'}; "
+        f"{len(scan.regions)} region(s)."
+    )
+    if not scan.complete:
+        click.echo("scan INCOMPLETE (findings of what failed were kept, not resolved):", err=True)
+        for error in scan.errors:
+            click.echo(f"  {error}", err=True)
+
+
+@main.command()
+@config_option
+@bad_input_exits_2
+def run(config_path: str | None) -> None:
+    """The daemon, in the foreground (systemd Type=notify); SIGTERM stops it, SIGHUP reloads."""
+    from costguard.daemon import Daemon
+
+    setup = _setup(config_path)
+    Daemon(config_path, setup).run()
+
+
+@main.command()
+@config_option
+@bad_input_exits_2
+def validate(config_path: str | None) -> None:
+    """Check the config, every policy and every template (rendered with sample data)."""
+    from costguard.validate import validate_templates
+
+    setup = _setup(config_path)
+    validate_templates(setup.config, setup.policies)
+    click.echo(
+        f"ok: {setup.config.path or 'built-in defaults'}, {len(setup.policies)} policies, "
+        f"{len(setup.config.notifiers)} notifier(s)"
+    )
+
+
+@main.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="demo-out",
+              show_default=True, help="where the received emails and the store are written")
+def demo(out_dir: str) -> None:
+    """Offline replay of the reference incident on an embedded AWS (moto)."""
+    from costguard.demo import run_demo
+
+    sys.exit(EXIT_OK if run_demo(out_dir, echo=click.echo) else EXIT_FINDINGS)
+
+
+@main.command("checks")
+@click.option("--format", "fmt", type=click.Choice(["table", "markdown"]), default="table")
+def checks_cmd(fmt: str) -> None:
+    """List every check: id, default severity, parameters with defaults."""
+    from costguard.catalog import checks_markdown, checks_table
+
+    click.echo(checks_markdown() if fmt == "markdown" else checks_table())
+
+
+@main.command("iam-policy")
+@config_option
+@bad_input_exits_2
+def iam_policy(config_path: str | None) -> None:
+    """Print the least-privilege IAM policy JSON the daemon needs."""
+    from costguard.catalog import iam_policy_document
+
+    setup = _setup(config_path)
+    click.echo(json.dumps(iam_policy_document(setup.config, setup.policies), indent=2))
+
+
+@main.group()
+def findings() -> None:
+    """Inspect and triage findings."""
+
+
+@findings.command("list")
+@config_option
+@click.option("--status", "statuses", multiple=True, type=click.Choice([s.value for s in Status]),
+              help="repeatable; default: open, acknowledged and muted")
+@click.option("--severity", "min_severity", type=click.Choice([s.value for s in Severity]))
+@bad_input_exits_2
+def findings_list(config_path: str | None, statuses: tuple[str, ...], min_severity: str | None):
+    """List findings, worst first."""
+    from costguard.output import findings_table
+    from costguard.setup_load import open_store
+
+    store = open_store(_setup(config_path).config)
+    wanted = [Status(s) for s in statuses] or [Status.OPEN, Status.ACKNOWLEDGED, Status.MUTED]
+    rows = store.list_findings(
+        statuses=wanted, min_severity=Severity(min_severity) if min_severity else None
+    )
+    click.echo(findings_table(rows) if rows else "no findings")
+
+
+@findings.command("show")
+@config_option
+@click.argument("finding_id", type=int)
+@bad_input_exits_2
+def findings_show(config_path: str | None, finding_id: int) -> None:
+    """Show one finding with its details and every transition."""
+    from costguard.setup_load import open_store
+
+    store = open_store(_setup(config_path).config)
+    finding = _get_or_exit(store, finding_id)
+    doc = finding.to_json()
+    doc["transitions"] = [
+        {"at": t.at.isoformat(), "from": t.from_status and t.from_status.value,
+         "to": t.to_status.value, "reason": t.reason}
+        for t in store.transitions(finding_id)
+    ]
+    click.echo(json.dumps(doc, indent=2, default=str))
+
+
+def _get_or_exit(store: Any, finding_id: int) -> Any:
+    try:
+        return store.get_finding(finding_id)
+    except LookupError:
+        click.echo(f"no finding with id {finding_id}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+@findings.command("ack")
+@config_option
+@click.argument("finding_id", type=int)
+@click.option("--reason", default=None, help="why, for the audit trail")
+@bad_input_exits_2
+def findings_ack(config_path: str | None, finding_id: int, reason: str | None) -> None:
+    """Acknowledge a finding: someone is on it (it stays open until fixed)."""
+    from costguard.setup_load import open_store
+
+    store = open_store(_setup(config_path).config)
+    _get_or_exit(store, finding_id)
+    _transition(lambda: store.acknowledge(finding_id, now=_now(), reason=reason))
+    click.echo(f"finding {finding_id} acknowledged")
+
+
+@findings.command("mute")
+@config_option
+@click.argument("finding_id", type=int)
+@click.option("--until", "until", required=True, help="ISO date/time or a duration such as 7d")
+@click.option("--reason", required=True, help="why it is acceptable until then")
+@bad_input_exits_2
+def findings_mute(config_path: str | None, finding_id: int, until: str, reason: str) -> None:
+    """Mute a finding until a date, with a reason; it comes back when the mute expires."""
+    from costguard.setup_load import open_store
+
+    when = _parse_until(until)
+    store = open_store(_setup(config_path).config)
+    _get_or_exit(store, finding_id)
+    _transition(lambda: store.mute(finding_id, until=when, reason=reason, now=_now()))
+    click.echo(f"finding {finding_id} muted until {when.isoformat()}")
+
+
+def _transition(action: Callable[[], Any]) -> None:
+    try:
+        action()
+    except ValueError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _parse_until(text: str) -> datetime:
+    """`--until` as an ISO date/time (UTC unless it says otherwise) or a duration from now."""
+    from costguard.config import parse_duration
+
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        try:
+            return _now() + timedelta(seconds=parse_duration(text))
+        except ValueError:
+            raise click.BadParameter(
+                f"{text!r}: expected an ISO date such as 2026-12-31 or a duration such as 7d",
+                param_hint="--until",
+            ) from None
+    value = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if value <= _now():
+        raise click.BadParameter(f"{text!r} is in the past", param_hint="--until")
+    return value

@@ -1,0 +1,180 @@
+"""Keeps incidents in step with findings: opens, grows and resolves them, and announces each
+change once (new, severity raised, resolved) through the notifier and the outbox.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from costguard.alerts import Alert, AlertKind
+from costguard.incidents import all_resolved, incident_title, plan_groups
+from costguard.model import Severity, Status
+from costguard.store.records import IncidentTime
+
+log = logging.getLogger("costguard.incidents")
+
+ENTITY_SCOPE = (
+    ("principal:", "principals"),
+    ("access_key:", "access_keys"),
+    ("keypair:", "key_pairs"),
+    ("sg:", "security_groups"),
+    ("instance:", "instances"),
+)
+"""Entity prefixes and the scope list each fills, in the order an analyst reads them."""
+
+
+def incident_key(incident_id: int, kind: AlertKind) -> str:
+    """The outbox key of an incident's message of one kind: each is sent once per channel."""
+    return f"incident-{incident_id}-{kind.value}"
+
+
+def scope_from(findings: Sequence[Any]) -> dict[str, list[str]]:
+    """The incident's scope lists from its findings' entities (and their details, when richer)."""
+    scope: dict[str, list[str]] = {}
+    for f in findings:
+        for entity in sorted(f.entities):
+            for prefix, name in ENTITY_SCOPE:
+                if entity.startswith(prefix):
+                    value = entity[len(prefix):]
+                    if name == "key_pairs":
+                        value = value.split(":", 2)[-1]
+                    items = scope.setdefault(name, [])
+                    if value not in items:
+                        items.append(value)
+    for f in findings:
+        for name in ("source_ips", "user_agents"):
+            for value in f.details.get(name, ()) if isinstance(f.details, dict) else ():
+                items = scope.setdefault(name, [])
+                if value not in items:
+                    items.append(value)
+    return scope
+
+
+@dataclass
+class _Changes:
+    created: list[int] = field(default_factory=list)
+    raised: dict[int, Severity] = field(default_factory=dict)
+    resolved: list[int] = field(default_factory=list)
+
+
+class IncidentKeeper:
+    """One cycle's incident bookkeeping; built per cycle with the cycle's `now`."""
+
+    def __init__(self, store: Any, notifier: Any, config: Any, now: datetime) -> None:
+        self.store = store
+        self.notifier = notifier
+        self.config = config
+        self.now = now
+        self.changes = _Changes()
+
+    def update(self, reconciled: Any) -> list[Any]:
+        """Group fresh findings, resolve incidents whose findings are all fixed."""
+        fresh = [*reconciled.new, *reconciled.reopened, *reconciled.unmuted]
+        touched = {incident.id for incident in self._group(fresh)}
+        touched |= self._resolve({f.incident_id for f in reconciled.resolved} - {None})
+        return [self.store.get_incident(i) for i in sorted(touched)]
+
+    def _group(self, fresh: Sequence[Any]) -> Iterable[Any]:
+        open_incidents = self.store.open_incidents()
+        open_ids = {i.id for i in open_incidents}
+        loose = [f for f in fresh if f.incident_id not in open_ids]
+        for plan in plan_groups(loose, open_incidents, self.now):
+            yield self._apply(plan)
+
+    def _apply(self, plan: Any) -> Any:
+        if plan.incident_id is None:
+            findings = [self.store.get_finding(i) for i in plan.finding_ids]
+            incident = self.store.create_incident(
+                title=incident_title(findings), severity=plan.severity,
+                accounts=plan.accounts, entities=plan.entities, detected_at=self.now,
+                finding_ids=plan.finding_ids, scope=scope_from(findings),
+            )
+            self.changes.created.append(incident.id)
+            return incident
+        before = self.store.get_incident(plan.incident_id)
+        self.store.update_incident(before.id, add_findings=plan.finding_ids)
+        findings = self.store.list_findings(incident_id=before.id)
+        severity = Severity.highest(f.severity for f in findings if f.status != Status.RESOLVED)
+        incident = self.store.update_incident(
+            before.id, title=incident_title(findings),
+            severity=max(severity, before.severity), entities=before.entities | plan.entities,
+            scope=scope_from(findings),
+        )
+        if incident.severity > before.severity and before.notified_at is not None:
+            self.changes.raised[incident.id] = before.severity
+        return incident
+
+    def _resolve(self, candidates: set[int]) -> set[int]:
+        resolved = set()
+        for incident_id in sorted(candidates):
+            incident = self.store.get_incident(incident_id)
+            if incident.resolved_at is not None:
+                continue
+            findings = self.store.list_findings(incident_id=incident_id)
+            if all_resolved(f.status for f in findings):
+                self.store.set_incident_time(incident_id, IncidentTime.RESOLVED, self.now)
+                self.changes.resolved.append(incident_id)
+                resolved.add(incident_id)
+        return resolved
+
+    # -- announcing ----------------------------------------------------------------------------
+
+    def announce(self) -> int:
+        """Queue a message for each change of this cycle; returns how many were queued."""
+        queued = 0
+        for incident_id in self.changes.created:
+            queued += self._queue(incident_id, AlertKind.NEW)
+        for incident_id, previous in self.changes.raised.items():
+            queued += self._queue(incident_id, AlertKind.ESCALATION, previous_severity=previous)
+        for incident_id in self.changes.resolved:
+            queued += self._queue(incident_id, AlertKind.RESOLVED)
+        return queued
+
+    def _queue(self, incident_id: int, kind: AlertKind, **facts: Any) -> int:
+        alert = self.alert(incident_id, kind, **facts)
+        channels = self.notifier.destinations(alert.findings, alert.severity)
+        if kind is not AlertKind.NEW:
+            announced = self.store.notifications_for(incident_key(incident_id, AlertKind.NEW))
+            channels = [c for c in channels if c in {n.channel for n in announced}]
+        return self.notifier.enqueue(self.store, alert, channels, self.now)
+
+    def alert(self, incident_id: int, kind: AlertKind, **facts: Any) -> Alert:
+        """The alert for one incident event, with remediation rendered for its findings."""
+        from costguard.notify import alert_finding
+
+        incident = self.store.get_incident(incident_id)
+        stored = self.store.list_findings(incident_id=incident_id)
+        if kind is not AlertKind.RESOLVED:
+            stored = [f for f in stored if f.status != Status.RESOLVED] or stored
+        policies = self.notifier.policies
+        findings = tuple(alert_finding(f, policies.get(f.policy)) for f in stored)
+        facts = {**self._facts(incident, kind), **facts}
+        return Alert(
+            kind=kind, key=incident_key(incident_id, kind), title=incident.title,
+            severity=incident.severity, created_at=self.now, findings=findings,
+            remediation=self.notifier.remediation(findings) if kind is not AlertKind.RESOLVED
+            else (),
+            incident_id=incident_id, accounts=incident.accounts, scope=incident.scope,
+            facts=facts,
+        )
+
+    def _facts(self, incident: Any, kind: AlertKind) -> dict[str, Any]:
+        facts: dict[str, Any] = {}
+        if kind is not AlertKind.NEW:
+            facts["thread_key"] = incident_key(incident.id, AlertKind.NEW)
+        if kind is AlertKind.RESOLVED and incident.detected_at is not None:
+            start = incident.notified_at or incident.detected_at
+            facts["time_to_fix"] = self.now - start
+        return facts
+
+    def record_delivery(self, report: Any) -> None:
+        """Stamp `notified_at` on incidents whose first message went out in this delivery."""
+        for sent in getattr(report, "delivered", ()):
+            if sent.kind is AlertKind.NEW and sent.incident_id is not None:
+                incident = self.store.get_incident(sent.incident_id)
+                if incident.notified_at is None:
+                    self.store.set_incident_time(incident.id, IncidentTime.NOTIFIED, sent.sent_at)

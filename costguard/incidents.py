@@ -1,0 +1,191 @@
+"""Pure grouping of findings into incidents: what gets one message instead of many.
+
+Findings belong together when they share an entity (a principal, an access key, a key pair, a
+security group, an instance): the attacker's root key, the key pair it imported, the group it
+opened and the instances it launched all point at each other. They also belong together when
+they are urgent (high or critical), in the same account and close in time: a burst of serious
+findings is one event to respond to even when no data links them (a root key seen in the
+credential report and ten instances seen in the inventory). A finding joins an open incident
+that shares an entity with it (and was active within `WINDOW`), or, when urgent, one of the same
+account detected within `BURST`; otherwise connected findings form a new incident.
+Nothing here touches AWS, the database or the network.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from costguard.model import Severity
+
+WINDOW = timedelta(hours=24)
+"""How long after its last activity an open incident still absorbs related findings."""
+
+BURST = timedelta(minutes=15)
+"""Urgent findings in one account this close in time are one incident, linked or not."""
+
+URGENT = Severity.HIGH
+"""Findings at or above this severity group by time as well as by shared entities."""
+
+
+class FindingLike(Protocol):
+    """What grouping reads of a stored finding (kept structural so this module stays pure)."""
+
+    id: int
+    check: str
+    severity: Severity
+    account: str
+    entities: frozenset[str]
+    first_seen: datetime | None
+    incident_id: int | None
+
+
+class IncidentLike(Protocol):
+    """What grouping reads of a stored incident."""
+
+    id: int
+    severity: Severity
+    accounts: tuple[str, ...]
+    entities: frozenset[str]
+    detected_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One group of fresh findings: join `incident_id`, or open a new incident when it is None."""
+
+    incident_id: int | None
+    finding_ids: tuple[int, ...]
+    entities: frozenset[str]
+    accounts: tuple[str, ...]
+    severity: Severity
+
+
+class _Union:
+    """Union-find over finding ids; small and local so the grouping rule stays readable."""
+
+    def __init__(self, ids: Iterable[int]) -> None:
+        self.parent = {i: i for i in ids}
+
+    def find(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def join(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def _components(findings: Sequence[FindingLike]) -> list[list[FindingLike]]:
+    """Findings connected through shared entities or an urgent burst in one account."""
+    union = _Union(f.id for f in findings)
+    owner: dict[str, int] = {}
+    for f in findings:
+        keys = [*f.entities, *([f"burst:{f.account}"] if f.severity >= URGENT else [])]
+        for key in keys:
+            union.join(f.id, owner.setdefault(key, f.id))
+    groups: dict[int, list[FindingLike]] = {}
+    for f in sorted(findings, key=lambda f: f.id):
+        groups.setdefault(union.find(f.id), []).append(f)
+    return list(groups.values())
+
+
+def _last_activity(incident: IncidentLike, activity: dict[int, datetime]) -> datetime | None:
+    return activity.get(incident.id) or incident.detected_at
+
+
+def plan_groups(
+    fresh: Sequence[FindingLike],
+    open_incidents: Sequence[IncidentLike],
+    now: datetime,
+    *,
+    window: timedelta = WINDOW,
+    burst: timedelta = BURST,
+    activity: dict[int, datetime] | None = None,
+) -> list[Plan]:
+    """Group findings that have no open incident yet; `activity` maps incident ids to the time
+    of their latest finding (their detection time is used when it is missing)."""
+    activity = activity or {}
+    live = [
+        i for i in sorted(open_incidents, key=lambda i: i.id)
+        if (_last_activity(i, activity) or now) >= now - window
+    ]
+    plans = []
+    for group in _components(fresh):
+        entities = frozenset().union(*(f.entities for f in group))
+        severity = Severity.highest(f.severity for f in group)
+        accounts = tuple(sorted({f.account for f in group}))
+        target = next((i.id for i in live if i.entities & entities), None)
+        if target is None and severity >= URGENT:
+            target = next((i.id for i in live if _in_burst(i, accounts, now, burst)), None)
+        plans.append(Plan(target, tuple(f.id for f in group), entities, accounts, severity))
+    return plans
+
+
+def _in_burst(
+    incident: IncidentLike, accounts: Sequence[str], now: datetime, burst: timedelta
+) -> bool:
+    """An urgent incident in one of these accounts, detected within the burst window."""
+    detected = incident.detected_at
+    same_account = bool(set(incident.accounts) & set(accounts))
+    urgent = incident.severity >= URGENT
+    return same_account and urgent and detected is not None and now - detected <= burst
+
+
+# Phrases that name what each check found, in the order a responder cares about.
+_PHRASES: tuple[tuple[str, str, str], ...] = (
+    ("root_activity", "root user activity", "root user activity"),
+    ("root_access_key", "active root access key", "active root access key"),
+    ("guardduty", "a GuardDuty finding", "{n} GuardDuty findings"),
+    ("suspicious_api", "a suspicious API call", "{n} suspicious API calls"),
+    ("instance_surge", "an instance launch surge", "an instance launch surge"),
+    ("hourly_spend", "a spend spike", "a spend spike"),
+    ("instance_types", "an unapproved instance", "{n} unapproved instances"),
+    ("open_admin_ports", "an admin port open to the internet",
+     "{n} security groups open to the internet"),
+    ("root_mfa", "root without MFA", "root without MFA"),
+    ("user_mfa", "a console user without MFA", "{n} console users without MFA"),
+)
+
+
+def incident_title(findings: Sequence[Any]) -> str:
+    """A short title naming the most telling findings, e.g. "Active root access key, 10
+    unapproved instances, an admin port open to the internet and a spend spike" (the accounts
+    are shown beside it everywhere, so the title does not repeat them)."""
+    counts = Counter(f.check for f in findings)
+    phrases = [
+        (one if counts[check] == 1 else many.format(n=counts[check]))
+        for check, one, many in _PHRASES if counts[check]
+    ]
+    known = {check for check, _, _ in _PHRASES}
+    others = sum(n for check, n in counts.items() if check not in known)
+    if len(phrases) > MAX_PHRASES:
+        others += sum(counts[c] for c, _, _ in _PHRASES if counts[c]) - _named(counts)
+        phrases = phrases[:MAX_PHRASES]
+    if others:
+        phrases.append("1 other finding" if others == 1 else f"{others} other findings")
+    if not phrases:
+        return "No findings"
+    text = phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
+    return text[:1].upper() + text[1:]
+
+
+MAX_PHRASES = 4
+
+
+def _named(counts: Counter[str]) -> int:
+    """How many findings the first MAX_PHRASES phrases account for."""
+    named = [check for check, _, _ in _PHRASES if counts[check]][:MAX_PHRASES]
+    return sum(counts[c] for c in named)
+
+
+def all_resolved(statuses: Iterable[str]) -> bool:
+    """An incident is fixed when every one of its findings is resolved (and it has some)."""
+    items = list(statuses)
+    return bool(items) and all(str(s) == "resolved" for s in items)

@@ -1,0 +1,85 @@
+"""What the CLI prints: the scan JSON of DESIGN.md, plain tables, and terminal progress."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any, TextIO
+
+from costguard.model import Severity, Status
+from costguard.render import oneline
+
+OPEN_STATUSES = (Status.OPEN, Status.ACKNOWLEDGED, Status.MUTED)
+
+
+def scan_json(scan: Any, findings: Sequence[Any], incidents: Sequence[Any]) -> str:
+    """The one JSON object `costguard scan --format json` prints (DESIGN.md contract)."""
+    shown = {f.id for f in findings}
+    doc = {
+        "scan": scan.to_json(),
+        "findings": [f.to_json() for f in findings],
+        "incidents": [
+            {
+                "id": i.id,
+                "title": i.title,
+                "severity": i.severity.value,
+                "findings": [fid for fid in i.finding_ids if fid in shown],
+                "resources": sorted({f.resource for f in findings if f.incident_id == i.id}),
+            }
+            for i in incidents
+        ],
+    }
+    return json.dumps(doc, indent=2, sort_keys=False, default=str)
+
+
+def table(rows: Iterable[Sequence[Any]], headers: Sequence[str], width: int = 60) -> str:
+    """A plain aligned table; cells are one line and long cells are cut, for terminals and logs."""
+    cells = [[_cell(v, width) for v in row] for row in rows]
+    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _cell(value: Any, width: int) -> str:
+    text = oneline("" if value is None else value)
+    return text if len(text) <= width else text[: width - 1] + "\u2026"
+
+
+def findings_table(findings: Sequence[Any]) -> str:
+    """The findings as `scan` and `findings list` show them, worst first."""
+    ordered = sorted(findings, key=lambda f: (-f.severity.rank, f.check, f.resource))
+    rows = [
+        (f.id, f.severity.value, f.status.value, f.check, f.region, f.resource, f.title)
+        for f in ordered
+    ]
+    headers = ("id", "severity", "status", "check", "region", "resource", "title")
+    return table(rows, headers)
+
+
+def failing(findings: Iterable[Any], threshold: Severity) -> list[Any]:
+    """Findings that make `scan --fail-on` fail: open or acknowledged (not muted) at/above it."""
+    active = (Status.OPEN, Status.ACKNOWLEDGED)
+    return [f for f in findings if f.status in active and f.severity >= threshold]
+
+
+class Progress:
+    """One updating line on a terminal's stderr; silent when stderr is piped or a file."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.enabled = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.count = 0
+
+    def __call__(self, what: str) -> None:
+        if self.enabled:
+            self.count += 1
+            self.stream.write(f"\r\x1b[2Kscanned {what} ({self.count})")
+            self.stream.flush()
+
+    def done(self) -> None:
+        """Clear the progress line so the results start on a clean line."""
+        if self.enabled and self.count:
+            self.stream.write("\r\x1b[2K")
+            self.stream.flush()
