@@ -16,6 +16,7 @@ from moto.iam.models import AccountSummary, IAMBackend, iam_backends
 from moto.iam.responses import IamResponse
 
 from costguard.awsapi import Aws
+from costguard.demo import moto_root as demo_root
 
 ACCOUNT = DEFAULT_ACCOUNT_ID
 FIXED_NOW = datetime(2024, 5, 14, 10, 30, 15, tzinfo=timezone.utc)
@@ -49,61 +50,17 @@ class ReportInProgress(IAMException):
 
 
 @dataclass
-class RootState:
-    """The root user as the patched moto IAM backend reports it.
+class RootState(demo_root.RootState):
+    """The package's moto root state plus the report timing only collector tests need.
 
-    `key_active[i]` is slot i+1's key: None for no key, else whether it is active;
-    `key_last_used` and `password_last_used` fill the report's last-used columns.
     `generated_at` is the credential report's GeneratedTime (None keeps moto's fixed 2015 value);
-    `in_report=False` leaves the `<root_account>` row out, as moto itself does;
     `pending_polls` GetCredentialReport calls after each GenerateCredentialReport answer
     ReportInProgress (a huge number keeps the report in progress for ever).
     """
 
-    key_active: tuple[bool | None, bool | None] = (None, None)
-    key_last_used: datetime | None = None
-    mfa: bool = False
-    password_last_used: datetime | None = None
-    in_report: bool = True
     generated_at: datetime | None = None
     pending_polls: int = 0
     polls_left: int = 0
-
-    def csv_row(self, account: str) -> str:
-        """The `<root_account>` row, columns in the order of moto's (and AWS's) header."""
-
-        def stamp(d: datetime | None) -> str:
-            return d.strftime("%Y-%m-%dT%H:%M:%S+00:00") if d else "N/A"
-
-        def slot(active: bool | None) -> list[str]:
-            if active is None:
-                return ["false", "N/A", "N/A", "N/A", "N/A"]
-            used = self.key_last_used
-            return [
-                "true" if active else "false",
-                "2020-01-01T00:00:00+00:00",
-                stamp(used),
-                "us-east-1" if used else "N/A",
-                "ec2" if used else "N/A",
-            ]
-
-        fields = [
-            "<root_account>",
-            f"arn:aws:iam::{account}:root",
-            "2019-01-01T00:00:00+00:00",
-            "not_supported",
-            stamp(self.password_last_used) if self.password_last_used else "no_information",
-            "not_supported",
-            "not_supported",
-            "true" if self.mfa else "false",
-            *slot(self.key_active[0]),
-            *slot(self.key_active[1]),
-            "false",
-            "N/A",
-            "false",
-            "N/A",
-        ]
-        return ",".join(fields) + "\n"
 
     def assign_virtual_mfa(self, iam_client) -> str:
         """Assign a virtual MFA device to root (moto's EnableMFADevice only takes IAM users)."""
