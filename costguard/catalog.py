@@ -7,6 +7,7 @@ from __future__ import annotations
 import inspect
 import json
 import re
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,12 +45,15 @@ def _type_name(annotation: Any) -> str:
 
 def checks_table() -> str:
     """Every check with its severity, sources and parameters, for a terminal."""
-    rows = []
+    blocks = []
     for check in _registry():
-        params = ", ".join(f"{n}={d}" for n, _, d, _ in param_rows(check)) or "-"
-        sources = ",".join(s.value for s in check.sources)
-        rows.append((check.id, check.severity.value, sources, params))
-    return table(rows, ("check", "severity", "sources", "parameters (defaults)"), width=90)
+        sources = ", ".join(s.value for s in check.sources)
+        lines = [f"{check.id}  [{check.severity.value}]  sources: {sources}", f"  {check.title}"]
+        rows = [(n, d, m) for n, _, d, m in param_rows(check)]
+        if rows:
+            lines.append(textwrap.indent(table(rows, ("parameter", "default", "meaning")), "    "))
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
 
 
 def example_yaml(check: type[Check]) -> str:
@@ -81,12 +85,17 @@ def checks_markdown() -> str:
         rows = param_rows(check)
         if rows:
             out += ["", "| parameter | type | default | meaning |", "|---|---|---|---|"]
-            out += [f"| `{n}` | `{t}` | `{d}` | {m} |" for n, t, d, m in rows]
+            out += [f"| `{n}` | `{_cell(t)}` | `{_cell(d)}` | {_cell(m)} |" for n, t, d, m in rows]
         example = example_yaml(check)
         if example:
             out += ["", "```yaml", example.rstrip(), "```"]
         out.append("")
     return "\n".join(out)
+
+
+def _cell(text: str) -> str:
+    """A markdown table cell: a literal `|` (as in `float | None`) would end the cell."""
+    return text.replace("|", "\\|")
 
 
 def iam_policy_document(config: Any, policies: Sequence[Any]) -> dict[str, Any]:

@@ -1,0 +1,26 @@
+"""Docs that are generated or promised must match the code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from costguard.catalog import checks_markdown
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_checks_md_is_current() -> None:
+    """docs/checks.md is generated; regenerate with `costguard checks --format markdown`."""
+    committed = (ROOT / "docs" / "checks.md").read_text()
+    assert committed == checks_markdown() + "\n", (
+        "docs/checks.md is stale: run `costguard checks --format markdown > docs/checks.md`"
+    )
+
+
+def test_readme_starts_with_the_two_commands() -> None:
+    head = (ROOT / "README.md").read_text().split("\n## ")[0]
+    assert "make demo" in head and "make test" in head
+
+
+def test_ci_runs_make_test() -> None:
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
