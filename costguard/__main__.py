@@ -1,5 +1,5 @@
 """Lets `python -m costguard` behave exactly like the console script."""
 
-from costguard.cli import main
+from costguard.cli import entry
 
-main()
+entry()

@@ -13,11 +13,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from costguard.model import Severity, Source
 from costguard.paths import default_database_url, default_policy_file
-from costguard.problems import InvalidInput, Problem, from_validation_error
+from costguard.problems import InvalidInput, Problem, from_validation_error, matching
 from costguard.yamlload import Located, YamlError, load_file, position_of
 
 SEARCH_PATH = (Path("costguard.yml"), Path("/etc/costguard/costguard.yml"))
@@ -49,12 +57,27 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+_ROLE_ARN = "a role ARN such as arn:aws:iam::123456789012:role/costguard"
+
+
 class AccountConfig(_Strict):
     """An account to scan; `role_arn` is assumed from the daemon's own credentials."""
 
-    id: str = Field(pattern=r"^\d{12}$", description="12-digit AWS account id")
+    id: Annotated[str, matching(r"\d{12}", "a 12-digit account id")] = Field(
+        description="12-digit AWS account id"
+    )
     name: str | None = Field(None, description="a label shown in alerts")
-    role_arn: str | None = Field(None, pattern=r"^arn:aws[\w-]*:iam::\d{12}:role/.+$")
+    role_arn: (
+        Annotated[str, matching(r"arn:aws[\w-]*:iam::\d{12}:role/.+", _ROLE_ARN)] | None
+    ) = Field(None, description="the role to assume in that account")
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _quoted_id(cls, value: Any) -> Any:
+        # YAML reads unquoted digits as a number and drops leading zeros (or reads them as octal).
+        if isinstance(value, int) and not isinstance(value, bool):
+            raise ValueError('write the account id in quotes, e.g. "012345678901"')
+        return value
 
 
 class OrganizationConfig(_Strict):
@@ -79,14 +102,23 @@ class DatabaseConfig(_Strict):
     url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite in the state dir")
     url_env: str | None = Field(None, description="environment variable holding the URL")
 
+    @field_validator("url")
+    @classmethod
+    def _no_password(cls, url: str | None) -> str | None:
+        # A field validator, so the problem points at the `url:` line rather than `database:`.
+        if url and re.search(r"://[^/@]*:[^/@]+@", url):
+            raise ValueError("the URL holds a password: put the URL in an environment "
+                             "variable and name it in url_env")
+        return url
+
     @model_validator(mode="after")
     def _one_source(self) -> DatabaseConfig:
         if self.url and self.url_env:
             raise ValueError("give url or url_env, not both")
-        if self.url and re.search(r"://[^/@]*:[^/@]+@", self.url):
-            raise ValueError("the URL holds a password: put the URL in an environment "
-                             "variable and name it in url_env")
         return self
+
+
+_WEEKLY = r"(mon|tue|wed|thu|fri|sat|sun) \d\d:\d\d"
 
 
 class ScheduleConfig(_Strict):
@@ -97,7 +129,9 @@ class ScheduleConfig(_Strict):
     guardduty: Duration = 300.0
     credential_report: Duration = 4 * 3600.0
     cost: Duration = 6 * 3600.0
-    weekly_report: str = Field("mon 08:00", pattern=r"^(mon|tue|wed|thu|fri|sat|sun) \d\d:\d\d$")
+    weekly_report: Annotated[str, matching(_WEEKLY, "a day and time such as 'mon 08:00'")] = (
+        "mon 08:00"
+    )
 
     def interval(self, source: Source) -> float:
         """The poll interval of a source, in seconds."""
@@ -204,15 +238,19 @@ def _build(path: Path | None, raw: Any, env: Mapping[str, str]) -> Config:
     file = str(path) if path else "<defaults>"
     if not isinstance(raw, dict):
         raise InvalidInput([Problem(file, getattr(raw, "pos", (1, 1)), "expected a mapping")])
-    try:
-        doc = _Document.model_validate(raw)
-    except ValidationError as exc:
-        raise InvalidInput(from_validation_error(exc, file=file, root=raw)) from None
     problems: list[Problem] = []
-    notifiers = _notifiers(file, raw, doc, problems)
-    _check_routes(file, raw, doc, notifiers, problems)
-    db_url = _database_url(file, raw, doc, env, problems)
-    if problems:
+    try:
+        doc: _Document | None = _Document.model_validate(raw)
+    except ValidationError as exc:
+        problems.extend(from_validation_error(exc, file=file, root=raw))
+        doc = None
+    # Notifiers are checked even when the rest is not, so every problem shows in one run.
+    notifiers = _notifiers(file, raw, problems)
+    db_url = ""
+    if doc is not None:
+        _check_routes(file, raw, doc, problems)
+        db_url = _database_url(file, raw, doc, env, problems)
+    if problems or doc is None:
         raise InvalidInput(problems)
     base = path.parent if path else Path.cwd()
     policy_paths = (
@@ -227,44 +265,54 @@ def _build(path: Path | None, raw: Any, env: Mapping[str, str]) -> Config:
     )
 
 
-def _notifiers(file: str, raw: Any, doc: _Document, problems: list[Problem]) -> dict[str, Any]:
-    """Each notifier validated by its channel type's own params model."""
+def _notifiers(file: str, raw: Any, problems: list[Problem]) -> dict[str, Any]:
+    """Each notifier validated by its channel type's own params model.
+
+    Reads the raw sections: what is not a mapping of mappings is _Document's problem to report.
+    """
     from costguard.notifiers import CHANNEL_TYPES
 
+    sections = raw.get("notifiers")
     built: dict[str, Any] = {}
-    for name, section in doc.notifiers.items():
-        base = ["notifiers", name]
+    for name, section in sections.items() if isinstance(sections, dict) else ():
+        if not isinstance(name, str) or not isinstance(section, dict):
+            continue
+        at, subject = ["notifiers", name], f"notifier {name!r}"
         kind = section.get("type")
         channel = CHANNEL_TYPES.get(kind) if isinstance(kind, str) else None
         if channel is None:
             known = ", ".join(sorted(CHANNEL_TYPES))
-            loc = [*base, "type"] if "type" in section else base
-            msg = f"unknown notifier type {kind!r} (known: {known})" if kind else "type is required"
-            problems.append(Problem(file, position_of(raw, loc), msg, f"notifier {name!r}", "type"))
+            loc = [*at, "type"] if "type" in section else at
+            msg = (f"unknown notifier type {kind!r} (known: {known})" if "type" in section
+                   else f"required key is missing (known types: {known})")
+            problems.append(Problem(file, position_of(raw, loc), msg, subject, "type"))
             continue
         params = {k: v for k, v in section.items() if k != "type"}
         try:
             built[name] = (channel, channel.Params.model_validate(params))
         except ValidationError as exc:
-            problems.extend(from_validation_error(
-                exc, file=file, root=raw, base=base, subject=f"notifier {name!r}"
-            ))
+            problems.extend(
+                from_validation_error(exc, file=file, root=raw, subject=subject, at=at)
+            )
     return built
 
 
-def _check_routes(file, raw, doc: _Document, notifiers, problems: list[Problem]) -> None:
+def _check_routes(file: str, raw: Any, doc: _Document, problems: list[Problem]) -> None:
     """Routes and escalation may only name notifiers that exist."""
     declared = set(doc.notifiers)
-    for i, route in enumerate(doc.routes or ()):
-        for j, name in enumerate(route.notify):
-            if name not in declared:
-                pos = position_of(raw, ["routes", i, "notify", j])
-                problems.append(Problem(file, pos, f"no notifier named {name!r}", "", "notify"))
-    for j, name in enumerate(doc.incidents.escalate_to):
+    known = f"(known: {', '.join(sorted(declared)) or 'none'})"
+    named = [
+        (["routes", i, "notify", j], f"routes[{i}].notify", name)
+        for i, route in enumerate(doc.routes or ())
+        for j, name in enumerate(route.notify)
+    ] + [
+        (["incidents", "escalate_to", j], "incidents.escalate_to", name)
+        for j, name in enumerate(doc.incidents.escalate_to)
+    ]
+    for loc, field, name in named:
         if name not in declared:
-            pos = position_of(raw, ["incidents", "escalate_to", j])
-            msg = f"no notifier named {name!r}"
-            problems.append(Problem(file, pos, msg, "", "incidents.escalate_to"))
+            msg = f"no notifier named {name!r} {known}"
+            problems.append(Problem(file, position_of(raw, loc), msg, "", field))
 
 
 def _database_url(file, raw, doc: _Document, env, problems: list[Problem]) -> str:

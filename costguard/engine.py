@@ -65,7 +65,7 @@ class Engine:
     ) -> None:
         self.config = config
         self.policies = list(policies)
-        self.store = store
+        self._store = store
         self.clock = clock
         self._aws = aws
         self._notifier = notifier
@@ -79,6 +79,22 @@ class Engine:
         self._prices: Any = None
 
     # -- wiring --------------------------------------------------------------------------------
+
+    @property
+    def store(self) -> Any:
+        """The store; given as a factory, it is opened only once AWS data is in (see run_cycle)."""
+        if callable(self._store):
+            self._store = self._store()
+        return self._store
+
+    def release_aws(self) -> None:
+        """Drop every AWS client and its loaded service models (a one-shot scan is done with
+        AWS after collecting), so the store's imports reuse that memory instead of adding to it."""
+        import gc
+
+        self._aws = None
+        self._targets = None
+        gc.collect()
 
     @property
     def aws(self) -> Any:
@@ -155,23 +171,21 @@ class Engine:
         notify: bool = True,
         progress: Callable[[str], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
+        release_aws: bool = False,
     ) -> CycleResult:
-        """Collect the given sources (default: all needed), evaluate, reconcile and notify."""
+        """Collect the given sources (default: all needed), evaluate, reconcile and notify.
+
+        AWS is read before the store is touched, so with `release_aws` (one-shot scans) the
+        memory of boto3's service models is free again before SQLAlchemy is imported.
+        """
         now = self.clock()
         wanted = set(sources) if sources is not None else self.sources_needed()
         wanted &= self.sources_needed()
-        scan_id = self.store.start_scan(now)
-        calls_before = self.aws.total_calls if self._aws is not None else 0
-        gathered = Gathered()
-        targets = self.targets(gathered)
-        self._prepare_regions(targets, gathered, wanted)
-        result = gather(
-            targets, wanted, known_types=self.prices.known_types(), progress=progress,
-            should_stop=should_stop,
-        )
-        result.errors[:0] = gathered.errors
-        gathered = result
+        gathered, api_calls, accounts, regions = self._collect(wanted, progress, should_stop)
+        if release_aws:
+            self.release_aws()
         self._remember(gathered)
+        scan_id = self.store.start_scan(now)
         snapshot = self._snapshot(now, gathered, wanted)
         evaluation = evaluate(
             self.policies, snapshot, fresh=wanted, complete=gathered.complete,
@@ -188,17 +202,35 @@ class Engine:
         delivery = self.deliver() if notify else None
         if delivery is not None:
             keeper.record_delivery(delivery)
-        complete = gathered.is_complete and not evaluation.errors and bool(targets)
-        api_calls = (self.aws.total_calls if self._aws is not None else 0) - calls_before
+        complete = gathered.is_complete and not evaluation.errors and bool(accounts)
         self.store.finish_scan(
             scan_id, finished_at=self.clock(), complete=complete, api_calls=api_calls,
-            errors=[*gathered.errors, *evaluation.errors],
-            accounts=[t.account for t in targets],
-            regions=sorted({r for t in targets for r in t.regions}),
+            errors=[*gathered.errors, *evaluation.errors], accounts=accounts, regions=regions,
         )
         scan = self.store.last_scans(1)[0]
         self._log_cycle(wanted, scan, evaluation, reconciled, enqueued)
         return CycleResult(scan, gathered, evaluation, reconciled, incidents, enqueued, delivery)
+
+    def _collect(
+        self, wanted: set[Source], progress: Callable | None, should_stop: Callable | None
+    ) -> tuple[Gathered, int, list[str], list[str]]:
+        """All of a cycle's AWS reads; returns the data, the calls made, accounts and regions.
+
+        A method of its own so that no local keeps a client alive once it returns.
+        """
+        calls_before = self.aws.total_calls if self._aws is not None else 0
+        failures = Gathered()
+        targets = self.targets(failures)
+        self._prepare_regions(targets, failures, wanted)
+        gathered = gather(
+            targets, wanted, known_types=self.prices.known_types(), progress=progress,
+            should_stop=should_stop,
+        )
+        gathered.errors[:0] = failures.errors
+        gathered.attempted |= failures.attempted
+        api_calls = (self.aws.total_calls if self._aws is not None else 0) - calls_before
+        accounts = [t.account for t in targets]
+        return gathered, api_calls, accounts, sorted({r for t in targets for r in t.regions})
 
     def _prepare_regions(self, targets: list[Target], gathered: Gathered, wanted: set[Source]):
         """Regions per account: the config's list, else every enabled region (asked once)."""

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
 from costguard.model import Severity, Status
-from costguard.render import oneline
+from costguard.text import oneline
 
 OPEN_STATUSES = (Status.OPEN, Status.ACKNOWLEDGED, Status.MUTED)
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from costguard.checks.base import Params, Registry
 from costguard.model import Severity
-from costguard.problems import InvalidInput, Problem, from_validation_error
+from costguard.problems import InvalidInput, Problem, from_validation_error, matching
 from costguard.yamlload import Located, LocatedList, YamlError, load_file
 
 
@@ -39,7 +39,9 @@ class _Entry(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", description="unique, kebab-case")
+    name: Annotated[
+        str, matching(r"[a-z0-9]+(-[a-z0-9]+)*", "a kebab-case name such as 'no-gpu'")
+    ] = Field(description="unique, kebab-case")
     check: str
     severity: Severity | None = None
     params: dict[str, Any] = Field(default_factory=dict)
@@ -76,12 +78,13 @@ class _Site:
 
     def problem(self, key: str, message: str) -> Problem:
         pos = self.node.key_pos.get(key, self.node.pos)
-        return Problem(self.file, pos, message, self.subject, key)
+        # A key merged in from an anchor (`<<: *a`) sits before the entry: point at the entry.
+        return Problem(self.file, max(pos, self.node.pos), message, self.subject, key)
 
     def from_error(self, exc: ValidationError, *path: Any) -> list[Problem]:
-        base = ["policies", self.index, *path]
         return from_validation_error(
-            exc, file=self.file, root=self.doc, base=base, subject=self.subject
+            exc, file=self.file, root=self.doc, base=path, subject=self.subject,
+            at=["policies", self.index],
         )
 
 
@@ -92,7 +95,7 @@ class PolicyLoader:
         self.registry = registry
         self.template_exists = template_exists
         self.problems: list[Problem] = []
-        self._names: dict[str, str] = {}
+        self._names: dict[str, tuple[str, int, int]] = {}  # name -> file, index, line
 
     def load(self, paths: Sequence[Path]) -> list[Policy]:
         """Every enabled policy in `paths`; raises InvalidInput listing all problems."""
@@ -114,12 +117,14 @@ class PolicyLoader:
             self.problems.append(Problem(file, exc.pos, exc.message))
             return []
         entries = doc.get("policies") if isinstance(doc, Located) else None
+        # Unknown keys first: a misspelt `policies:` is the likely reason it is missing.
+        for key in (k for k in doc if k != "policies") if isinstance(doc, Located) else ():
+            self.problems.append(Problem(file, doc.key_pos[key], "unknown key", "", str(key)))
         if not isinstance(entries, LocatedList):
-            pos = doc.key_pos.get("policies", doc.pos) if isinstance(doc, Located) else (1, 1)
+            pos = getattr(doc, "pos", (1, 1))
+            pos = doc.key_pos.get("policies", pos) if isinstance(doc, Located) else pos
             self.problems.append(Problem(file, pos, "expected a top-level 'policies:' list"))
             return []
-        for key in (k for k in doc if k != "policies"):
-            self.problems.append(Problem(file, doc.key_pos[key], "unknown key", "", str(key)))
         sites = (_Site(file, doc, i, _subject(item, i)) for i, item in enumerate(entries))
         return [p for p in map(self._entry, sites) if p is not None]
 
@@ -128,21 +133,12 @@ class PolicyLoader:
             entry = _Entry.model_validate(site.node)
         except ValidationError as exc:
             self.problems.extend(site.from_error(exc))
+            self._params(site)  # what is wrong with the params too, in the same run
             return None
         self._check_meaning(site, entry)
+        params = self._params(site)
         check = self.registry.get(entry.check)
-        if check is None:
-            known = ", ".join(self.registry.ids())
-            self.problems.append(
-                site.problem("check", f"unknown check {entry.check!r} (known: {known})")
-            )
-            return None
-        try:
-            params = check.Params.model_validate(entry.params)
-        except ValidationError as exc:
-            self.problems.extend(site.from_error(exc, "params"))
-            return None
-        if not entry.enabled:
+        if params is None or check is None or not entry.enabled:
             return None
         return Policy(
             name=entry.name, check=entry.check, severity=entry.severity or check.severity,
@@ -150,11 +146,34 @@ class PolicyLoader:
             file=site.file, line=site.node.pos[0], auto_contain=entry.auto_contain,
         )
 
+    def _params(self, site: _Site) -> Params | None:
+        """The entry's params validated by its check's own model; None after a problem."""
+        node = site.node
+        check_id = node.get("check") if isinstance(node, dict) else None
+        raw = node.get("params", {}) if isinstance(node, dict) else None
+        if not isinstance(check_id, str) or not isinstance(raw, dict):
+            return None  # the entry's structure problem already says so
+        check = self.registry.get(check_id)
+        if check is None:
+            known = ", ".join(self.registry.ids())
+            self.problems.append(
+                site.problem("check", f"unknown check {check_id!r} (known: {known})")
+            )
+            return None
+        try:
+            return check.Params.model_validate(raw)
+        except ValidationError as exc:
+            self.problems.extend(site.from_error(exc, "params"))
+            return None
+
     def _check_meaning(self, site: _Site, entry: _Entry) -> None:
-        here = f"{site.file}:{site.node.key_pos['name'][0]}"
-        first = self._names.setdefault(entry.name, here)
-        if first != here:
-            self.problems.append(site.problem("name", f"duplicate policy name (first at {first})"))
+        # Entries are told apart by index, not line: flow style and merge keys (`<<: *a`) can
+        # put two entries' names on one line.
+        line = site.node.key_pos["name"][0]
+        file, index, first_line = self._names.setdefault(entry.name, (site.file, site.index, line))
+        if (file, index) != (site.file, site.index):
+            message = f"duplicate policy name (first at {file}:{first_line})"
+            self.problems.append(site.problem("name", message))
         missing = self.template_exists and not self.template_exists(entry.remediation or "")
         if entry.remediation and missing:
             message = f"template {entry.remediation!r} not found"

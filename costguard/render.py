@@ -9,10 +9,7 @@ commands quote every interpolated value (`sh` filter) and one-line fields lose c
 from __future__ import annotations
 
 import html
-import re
-import shlex
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,29 +17,7 @@ from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound
 from jinja2.sandbox import SandboxedEnvironment
 
 from costguard.paths import shipped_dir
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
-
-
-def oneline(value: Any) -> str:
-    """A value fit for a subject or other one-line field: control characters become a space."""
-    return _CONTROL.sub(" ", str(value)).strip()
-
-
-def sh(value: Any) -> str:
-    """Quote a value for a POSIX shell so an attacker-chosen name cannot inject a command."""
-    return shlex.quote(str(value))
-
-
-def ts(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S UTC") -> str:
-    """Format a timestamp the same way in every template."""
-    return value.strftime(fmt) if value else "unknown"
-
-
-def money(value: float | None) -> str:
-    """US dollars with cents, thousands separated: $4,896.00."""
-    return "unknown" if value is None else f"${value:,.2f}"
-
+from costguard.text import money, oneline, sh, ts
 
 _PRE = '<pre style="white-space:pre-wrap;word-wrap:break-word"><code>'
 """Long commands (ten instance ids) must wrap in Gmail and Outlook, which ignore <style>."""

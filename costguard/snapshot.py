@@ -248,6 +248,61 @@ class GuardDutyFinding:
     service: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class TrailStatus:
+    """A CloudTrail trail and whether it is logging (DescribeTrails + GetTrailStatus)."""
+
+    account: str
+    region: str
+    name: str
+    arn: str
+    home_region: str
+    is_logging: bool
+    multi_region: bool = False
+    latest_delivery_error: str | None = None
+    stopped_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class DetectorStatus:
+    """GuardDuty in one account and region: the detector (None when there is none) and status."""
+
+    account: str
+    region: str
+    detector_id: str | None
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class CostForecast:
+    """Cost Explorer's (or costguard's own) forecast of the month's total."""
+
+    account: str
+    month_start: datetime
+    month_end: datetime
+    forecast_usd: float
+    actual_to_date_usd: float
+    source: str = "cost_explorer"
+    lower_usd: float | None = None
+    upper_usd: float | None = None
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    """How a source has been doing: consecutive failed cycles and when data last arrived.
+
+    `last_event_at` is for the event queue: when the last message arrived (None: never).
+    """
+
+    source: str
+    account: str
+    region: str
+    consecutive_failures: int = 0
+    last_success_at: datetime | None = None
+    last_error: str | None = None
+    last_event_at: datetime | None = None
+
+
 # --- The whole picture -----------------------------------------------------------------------
 
 
@@ -255,6 +310,9 @@ class GuardDutyFinding:
 class Snapshot:
     """Everything one evaluation sees; built by the engine from collectors and the store.
 
+    `events` and `guardduty` hold everything within the event checks' lookback window (from
+    the store, not only this cycle's arrivals), so a finding stays visible until its fix is
+    verified; `trails` and `detectors` are the self-watch state; `health` is costguard's own.
     `burn_history` holds stored samples from before this cycle (the baseline), `burn` this
     cycle's; `instance_vcpus` carries DescribeInstanceTypes answers for types the price table
     does not list; `instance_prices` maps (region, instance type) to the on-demand $/hour the
@@ -272,6 +330,10 @@ class Snapshot:
     burn_history: tuple[BurnSample, ...] = ()
     instance_vcpus: Mapping[str, int] = field(default_factory=dict)
     instance_prices: Mapping[tuple[str, str], float] = field(default_factory=dict)
+    trails: tuple[TrailStatus, ...] = ()
+    detectors: tuple[DetectorStatus, ...] = ()
+    forecasts: tuple[CostForecast, ...] = ()
+    health: tuple[SourceHealth, ...] = ()
 
     def instances(self) -> list[Instance]:
         """Every instance in every account and region."""

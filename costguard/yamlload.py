@@ -48,16 +48,21 @@ class _Loader(yaml.SafeLoader):
     """SafeLoader that builds Located containers and rejects duplicate keys."""
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> Located:  # type: ignore[override]
-        self.flatten_mapping(node)
+        own = sum(1 for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge")
+        self.flatten_mapping(node)  # puts the pairs of `<<: *anchor` merges first
+        merged = len(node.value) - own
         result = Located()
         result.pos, result.key_pos = _pos(node), {}
-        for key_node, value_node in node.value:
+        written: set[Any] = set()  # keys written in this mapping itself, not merged into it
+        for index, (key_node, value_node) in enumerate(node.value):
             key = self.construct_object(key_node, deep=True)
             if not isinstance(key, str | int | float | bool) and key is not None:
                 raise YamlError("mapping keys must be plain scalars", _pos(key_node))
-            if key in result:
+            if key in written:
                 first = result.key_pos[key][0]
                 raise YamlError(f"duplicate key {key!r} (first on line {first})", _pos(key_node))
+            if index >= merged:  # a merged value may be overridden, as YAML's merge key allows
+                written.add(key)
             result[key] = self.construct_object(value_node, deep=True)
             result.key_pos[key] = _pos(key_node)
         return result
@@ -79,17 +84,36 @@ def load_text(text: str) -> Any:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         pos = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise YamlError(f"YAML syntax error: {exc.problem or exc.context}", pos) from None
+        raise YamlError(f"YAML syntax error: {_syntax_message(exc)}", pos) from None
     except yaml.YAMLError as exc:
         raise YamlError(f"YAML error: {exc}", (1, 1)) from None
 
 
+def _syntax_message(exc: yaml.MarkedYAMLError) -> str:
+    """PyYAML's problem, plus where the construct it was reading began when that is elsewhere.
+
+    An unclosed quote or bracket is only noticed at the end of the file; the line it was opened
+    on is the one the user has to fix.
+    """
+    message = str(exc.problem or exc.context)
+    start, end = exc.context_mark, exc.problem_mark
+    if exc.problem and exc.context and start and end and start.line != end.line:
+        message += f" ({exc.context} that starts on line {start.line + 1})"
+    return message
+
+
 def load_file(path: Path) -> Any:
-    """Read and parse a YAML file; unreadable files raise YamlError at line 1."""
+    """Read and parse a YAML file; an unreadable file raises YamlError at line 1."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        data = path.read_bytes()
+    except OSError as exc:
         raise YamlError(f"cannot read file: {exc.strerror or exc}", (1, 1)) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start]
+        pos = before.count(b"\n") + 1, exc.start - (before.rfind(b"\n") + 1) + 1
+        raise YamlError(f"not UTF-8 text ({exc.reason})", pos) from None
     return load_text(text)
 
 

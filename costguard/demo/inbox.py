@@ -34,21 +34,23 @@ class _Handler:
 class Inbox:
     """Context manager running the server; `messages()` parses what arrived."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, port: int | None = None) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.handler = _Handler(self.folder)
+        self._port = port
         self._controller: Any = None
 
     @property
     def port(self) -> int:
-        """The port the server listens on (chosen free at start)."""
+        """The port the server listens on (the one asked for, else chosen free at start)."""
         return int(self._controller.port)
 
     def __enter__(self) -> Inbox:
         from aiosmtpd.controller import Controller
 
-        self._controller = Controller(self.handler, hostname="127.0.0.1", port=_free_port())
+        port = self._port or _free_port()
+        self._controller = Controller(self.handler, hostname="127.0.0.1", port=port)
         self._controller.start()
         return self
 
