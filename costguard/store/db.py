@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import TracebackType
 
+from costguard.store.events import EventsMixin
 from costguard.store.findings import FindingsMixin
 from costguard.store.incidents import IncidentsMixin
 from costguard.store.migrate import ensure_schema
@@ -14,7 +15,9 @@ from costguard.store.sessions import create_engine
 from costguard.store.state import StateMixin
 
 
-class Store(ScansMixin, FindingsMixin, IncidentsMixin, SamplesMixin, OutboxMixin, StateMixin):
+class Store(
+    ScansMixin, FindingsMixin, IncidentsMixin, SamplesMixin, OutboxMixin, StateMixin, EventsMixin
+):
     """Everything costguard keeps between runs, behind plain methods and frozen records.
 
     Each method is one short transaction, so a Store is safe to share between threads and

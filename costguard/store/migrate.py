@@ -24,7 +24,7 @@ from costguard.store.sessions import writer
 if TYPE_CHECKING:
     from alembic.config import Config
 
-HEAD = "0001"
+HEAD = "0002"
 """The newest revision in `migrations/versions/`."""
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"

@@ -257,3 +257,37 @@ class StateRow(Base):
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class EventRow(Base):
+    """An API event or GuardDuty finding seen once (by its id): the dedupe key of at-least-once
+    delivery, and the window of activity the event checks re-read every cycle."""
+
+    __tablename__ = "events"
+
+    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    account: Mapped[str] = mapped_column(String(32))
+    region: Mapped[str] = mapped_column(String(32))
+    time: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    principal_arn: Mapped[str | None] = mapped_column(String(2048), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ActionRow(Base):
+    """Something costguard did (or, in dry-run, would have done) to contain an incident."""
+
+    __tablename__ = "actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(Text)
+    dry_run: Mapped[bool] = mapped_column(Boolean)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    result: Mapped[str | None] = mapped_column(Text)

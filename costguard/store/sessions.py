@@ -57,6 +57,25 @@ def _make_parent(url: URL) -> None:
     Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
+def _use_wal(cursor: Any) -> None:
+    """Switch a new database to WAL. Switching takes an exclusive lock that SQLite's busy
+    timeout does not wait for, so two processes opening a fresh file at once would see
+    "database is locked": retry briefly, and skip the switch once the file is already WAL."""
+    import sqlite3
+    import time
+
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def _tune_sqlite(engine: Engine) -> None:
     """WAL for concurrent readers, enforced foreign keys, a busy timeout, our own BEGIN."""
 
@@ -65,7 +84,7 @@ def _tune_sqlite(engine: Engine) -> None:
         dbapi_connection.isolation_level = None  # the driver must not BEGIN; "begin" below does
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _use_wal(cursor)
         cursor.execute("PRAGMA synchronous = NORMAL")  # durable enough with WAL, much faster
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()

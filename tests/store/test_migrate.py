@@ -20,9 +20,11 @@ from costguard.store.migrate import alembic_config, current_revision
 from costguard.store.models import Base
 
 TABLES = {
+    "actions",
     "alembic_version",
     "burn_samples",
     "cost_points",
+    "events",
     "finding_transitions",
     "findings",
     "incidents",
