@@ -83,7 +83,8 @@ def scan(config_path: str | None, fmt: str, fail_on: str, no_notify: bool) -> No
     from costguard.setup_load import open_store
 
     setup = _setup(config_path)
-    gc.disable()  # one collection, when AWS is released, instead of dozens during imports
+    if _OWNS_PROCESS:  # in someone else's process (click's test runner) GC is not ours to stop
+        gc.disable()  # one collection, when AWS is released, instead of dozens during imports
     progress = Progress()
     engine = Engine(setup.config, setup.policies, lambda: open_store(setup.config))
     result = engine.run_cycle(notify=not no_notify, progress=progress, release_aws=True)
@@ -211,6 +212,38 @@ def iam_policy(config_path: str | None) -> None:
 
     setup = _setup(config_path)
     click.echo(json.dumps(iam_policy_document(setup.config, setup.policies), indent=2))
+
+
+@main.command()
+@config_option
+@click.option("--since", default="30d", show_default=True, help="how far back: 7d, 12h, ...")
+@click.option("--target", default=None,
+              help="fix target, e.g. 30m (default: the config's incidents.target_minutes)")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@bad_input_exits_2
+def stats(config_path: str | None, since: str, target: str | None, fmt: str) -> None:
+    """Alert-to-fix: median and p75 time to notify and to fix, share fixed within target."""
+    from costguard.config import parse_duration
+    from costguard.output import table
+    from costguard.setup_load import open_store
+    from costguard.stats import stats_rows, stats_table
+
+    setup = _setup(config_path)
+    try:
+        window = timedelta(seconds=parse_duration(since))
+        goal = timedelta(seconds=parse_duration(target)) if target else timedelta(
+            minutes=setup.config.incidents.target_minutes)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    now = _now()
+    incidents = open_store(setup.config).list_incidents(since=now - window)
+    rows = stats_rows(incidents, goal, now)
+    if fmt == "json":
+        click.echo(json.dumps([r.__dict__ | {"share_within_target": r.share_within_target}
+                               for r in rows], indent=2))
+        return
+    header, *body = stats_table(rows, goal)
+    click.echo(table(body, header))
 
 
 @main.group()
