@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -31,7 +31,7 @@ class Policy:
     references: tuple[str, ...]
     file: str
     line: int
-    auto_contain: bool = False
+    auto_contain: bool | Literal["dry_run"] = False
 
 
 class _Entry(BaseModel):
@@ -49,7 +49,7 @@ class _Entry(BaseModel):
     references: list[str] = Field(default_factory=list)
     description: str | None = None
     enabled: bool = True
-    auto_contain: bool = False
+    auto_contain: bool | Literal["dry_run"] = False
 
 
 def policy_files(paths: Iterable[Path]) -> list[Path]:
