@@ -244,12 +244,11 @@ def _build(path: Path | None, raw: Any, env: Mapping[str, str]) -> Config:
     except ValidationError as exc:
         problems.extend(from_validation_error(exc, file=file, root=raw))
         doc = None
-    # Notifiers are checked even when the rest is not, so every problem shows in one run.
+    # Notifiers and the names routes give are read from the raw YAML even when the rest is
+    # invalid, so every problem shows in one run.
     notifiers = _notifiers(file, raw, problems)
-    db_url = ""
-    if doc is not None:
-        _check_routes(file, raw, doc, problems)
-        db_url = _database_url(file, raw, doc, env, problems)
+    _check_routes(file, raw, problems)
+    db_url = _database_url(file, raw, doc, env, problems) if doc is not None else ""
     if problems or doc is None:
         raise InvalidInput(problems)
     base = path.parent if path else Path.cwd()
@@ -297,22 +296,34 @@ def _notifiers(file: str, raw: Any, problems: list[Problem]) -> dict[str, Any]:
     return built
 
 
-def _check_routes(file: str, raw: Any, doc: _Document, problems: list[Problem]) -> None:
-    """Routes and escalation may only name notifiers that exist."""
-    declared = set(doc.notifiers)
-    known = f"(known: {', '.join(sorted(declared)) or 'none'})"
-    named = [
-        (["routes", i, "notify", j], f"routes[{i}].notify", name)
-        for i, route in enumerate(doc.routes or ())
-        for j, name in enumerate(route.notify)
-    ] + [
-        (["incidents", "escalate_to", j], "incidents.escalate_to", name)
-        for j, name in enumerate(doc.incidents.escalate_to)
+def _check_routes(file: str, raw: Any, problems: list[Problem]) -> None:
+    """Routes and escalation may only name notifiers that exist (read raw, like _notifiers)."""
+    sections = raw.get("notifiers")
+    declared = set(sections) if isinstance(sections, dict) else set()
+    known = f"(known: {', '.join(sorted(map(str, declared))) or 'none'})"
+    routes = [
+        (f"routes[{i}].notify", item)
+        for (_, i), _ in _listed(raw, "routes")
+        for item in _listed(raw, "routes", i, "notify")
     ]
-    for loc, field, name in named:
-        if name not in declared:
+    escalation = [("incidents.escalate_to", i) for i in _listed(raw, "incidents", "escalate_to")]
+    for field, (loc, name) in [*routes, *escalation]:
+        if isinstance(name, str) and name not in declared:
             msg = f"no notifier named {name!r} {known}"
             problems.append(Problem(file, position_of(raw, loc), msg, "", field))
+
+
+def _listed(raw: Any, *path: Any) -> list[tuple[list[Any], Any]]:
+    """(location, item) for each item of the YAML list at `path`; none when it is not a list."""
+    node = raw
+    for part in path:
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            return []
+    return [([*path, j], item) for j, item in enumerate(node)] if isinstance(node, list) else []
 
 
 def _database_url(file, raw, doc: _Document, env, problems: list[Problem]) -> str:

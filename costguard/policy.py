@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError
 
 from costguard.checks.base import Params, Registry
 from costguard.model import Severity
@@ -34,6 +34,13 @@ class Policy:
     auto_contain: bool | Literal["dry_run"] = False
 
 
+def _contain_mode(value: Any) -> bool | str:
+    """One check with one message: a plain union would report each member on its own line."""
+    if isinstance(value, bool) or value == "dry_run":
+        return value
+    raise ValueError(f"expected true, false or dry_run, got {value!r}")
+
+
 class _Entry(BaseModel):
     """The structure of one entry under `policies:`; params are checked by the check's model."""
 
@@ -49,7 +56,7 @@ class _Entry(BaseModel):
     references: list[str] = Field(default_factory=list)
     description: str | None = None
     enabled: bool = True
-    auto_contain: bool | Literal["dry_run"] = False
+    auto_contain: Annotated[bool | Literal["dry_run"], PlainValidator(_contain_mode)] = False
 
 
 def policy_files(paths: Iterable[Path]) -> list[Path]:
