@@ -7,7 +7,8 @@ with an alert built from all of them. Problems come back as `TEMPLATE:LINE:COL: 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,9 +80,27 @@ def validate_templates(config: Config, policies: Sequence[Policy]) -> int:
             rendered += 3
         except TemplateError as exc:
             problems.append(_problem(renderer, getattr(exc, "name", None) or "email", exc))
+    problems += channel_problems(config)
     if problems:
         raise InvalidInput(problems)
     return rendered
+
+
+def channel_problems(config: Config, env: Mapping[str, str] | None = None) -> list[Problem]:
+    """Build every channel as the daemon would, so an unset `password_env` or a missing
+    `password_file` fails `validate` instead of the first alert."""
+    from costguard.notifiers import SecretError
+    from costguard.yamlload import load_file, position_of
+
+    problems = []
+    raw = load_file(config.path) if config.path else {}
+    for name, (cls, params) in config.notifiers.items():
+        try:
+            cls(name, params, os.environ if env is None else env)
+        except SecretError as exc:
+            pos = position_of(raw, ["notifiers", name])
+            problems.append(Problem(str(config.path), pos, str(exc)))
+    return problems
 
 
 def _epoch() -> Any:
