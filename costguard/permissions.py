@@ -40,7 +40,35 @@ READ_PERMISSIONS: dict[Source, tuple[str, ...]] = {
         "guardduty:GetFindings",
     ),
 }
-"""Read-only actions per source. sts:GetCallerIdentity needs no permission and is not listed."""
+"""Read-only actions per source. sts:GetCallerIdentity needs no permission and is not listed.
+
+The event queue (sqs:*) is read under CLOUDTRAIL; it carries GuardDuty findings too.
+"""
+
+SETUP_PERMISSIONS: tuple[str, ...] = (
+    "events:DescribeRule",
+    "events:ListTargetsByRule",
+    "events:PutRule",
+    "events:PutTargets",
+    "sqs:CreateQueue",
+    "sqs:GetQueueAttributes",
+    "sqs:GetQueueUrl",
+    "sqs:SetQueueAttributes",
+)
+"""What `costguard setup events` calls (reads to plan, writes to apply): a separate statement
+of the IAM policy, needed only by whoever runs the setup, not by the daemon."""
+
+BATCH_ACTIONS: dict[str, str] = {
+    "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
+    "sqs:SendMessageBatch": "sqs:SendMessage",
+    "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
+}
+"""SQS's batch calls have no IAM action of their own: each is authorized by its single form."""
+
+
+def authorizing_action(call: str) -> str:
+    """The IAM action that authorizes a counted call (`Aws.calls` keys are per operation)."""
+    return BATCH_ACTIONS.get(call, call)
 
 
 def permissions_for(*sources: Source) -> tuple[str, ...]:

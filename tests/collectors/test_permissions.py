@@ -5,15 +5,22 @@ sts:GetCallerIdentity needs no permission and is not listed, so it is left out o
 
 from __future__ import annotations
 
-import requests
+import json
 
+import requests
+from botocore.stub import Stubber
+
+from costguard.collectors.cloudtrail import LookupCollector, TrailCollector
 from costguard.collectors.cost import CostCollector
 from costguard.collectors.ec2 import InventoryCollector
+from costguard.collectors.events import EventQueue
+from costguard.collectors.guardduty import GuardDutyCollector
 from costguard.collectors.iam import IamCollector
 from costguard.model import Source
-from costguard.permissions import READ_PERMISSIONS
+from costguard.permissions import READ_PERMISSIONS, authorizing_action
+from costguard.ratelimit import RateLimiter
 
-from .conftest import ACCOUNT, FIXED_NOW
+from .conftest import ACCOUNT, FIXED_NOW, REGION
 
 NEEDS_NO_PERMISSION = {"sts:GetCallerIdentity"}
 
@@ -25,7 +32,8 @@ NOT_YET_CALLED = {
 
 
 def used(aws) -> set[str]:
-    return set(aws.calls) - NEEDS_NO_PERMISSION
+    """The IAM actions behind the counted calls (DeleteMessageBatch needs sqs:DeleteMessage)."""
+    return {authorizing_action(c) for c in aws.calls} - NEEDS_NO_PERMISSION
 
 
 def assert_matches(source: Source, actions: set[str]) -> None:
@@ -63,3 +71,37 @@ def test_cost_calls_are_listed(aws):
     collector.hourly()
 
     assert_matches(Source.COST, used(aws))
+
+
+def test_cloudtrail_calls_are_listed(aws, setup_client):
+    """LookupEvents is not in moto: Stubber answers it (the call is counted all the same)."""
+    setup_client("s3").create_bucket(Bucket="trail-bucket")
+    setup_client("cloudtrail").create_trail(Name="trail", S3BucketName="trail-bucket")
+    sqs = setup_client("sqs")
+    url = sqs.create_queue(QueueName="costguard-events")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"detail-type": "other"}))
+    limiter = RateLimiter(rate_per_s=1e9, burst=1)
+
+    TrailCollector(aws, ACCOUNT).status([REGION])
+    queue = EventQueue(aws, ACCOUNT, REGION, "costguard-events")
+    queue.delete(queue.receive(wait_s=0))
+    with Stubber(aws.client("cloudtrail", REGION)) as stub:
+        stub.add_response("lookup_events", {"Events": []})
+        LookupCollector(aws, ACCOUNT, REGION, limiter).events_since(None, FIXED_NOW)
+
+    assert_matches(Source.CLOUDTRAIL, used(aws))
+
+
+def test_guardduty_calls_are_listed(aws, setup_client):
+    """ListFindings and GetFindings are not in moto: Stubber answers them."""
+    detector = setup_client("guardduty").create_detector(Enable=True)["DetectorId"]
+    collector = GuardDutyCollector(aws, ACCOUNT, REGION)
+
+    collector.detector()
+    with Stubber(aws.client("guardduty", REGION)) as stub:
+        stub.add_response("list_findings", {"FindingIds": ["f1"]})
+        stub.add_response("get_findings", {"Findings": []},
+                          {"DetectorId": detector, "FindingIds": ["f1"]})
+        collector.findings_since(FIXED_NOW)
+
+    assert_matches(Source.GUARDDUTY, used(aws))
