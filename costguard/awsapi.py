@@ -76,7 +76,9 @@ class CallCounter:
     def on_before_call(self, model: Any = None, **_: Any) -> None:
         """botocore `before-call` handler; returns None so the call proceeds normally."""
         if model is not None:
-            self.add(iam_action(model.service_model.metadata, model.name))
+            from costguard.permissions import authorizing_action
+
+            self.add(authorizing_action(iam_action(model.service_model.metadata, model.name)))
 
 
 class Aws:

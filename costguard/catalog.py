@@ -93,6 +93,17 @@ def checks_markdown() -> str:
     return "\n".join(out)
 
 
+def _setup_statement() -> dict[str, Any]:
+    """`costguard setup events` only: create the queue and rules (attach it for setup, then
+    detach it; the daemon never writes)."""
+    from costguard.permissions import SETUP_PERMISSIONS
+
+    return {
+        "Sid": "CostguardSetupEvents", "Effect": "Allow", "Action": list(SETUP_PERMISSIONS),
+        "Resource": ["arn:aws:sqs:*:*:costguard-*", "arn:aws:events:*:*:rule/costguard-*"],
+    }
+
+
 def _cell(text: str) -> str:
     """A markdown table cell: a literal `|` (as in `float | None`) would end the cell."""
     return text.replace("|", "\\|")
@@ -111,6 +122,12 @@ def iam_policy_document(config: Any, policies: Sequence[Any]) -> dict[str, Any]:
         "Action": list(permissions_for(*sources)),
         "Resource": "*",
     }]
+    statements.append(_setup_statement())
+    if any(getattr(p, "auto_contain", False) for p in policies):
+        from costguard.contain import CONTAIN_PERMISSIONS
+
+        statements.append({"Sid": "CostguardAutoContain", "Effect": "Allow",
+                           "Action": list(CONTAIN_PERMISSIONS), "Resource": "*"})
     roles = sorted(a.role_arn for a in config.aws.accounts if a.role_arn)
     if roles:
         statements.append({

@@ -87,7 +87,8 @@ def scan(config_path: str | None, fmt: str, fail_on: str, no_notify: bool) -> No
         gc.disable()  # one collection, when AWS is released, instead of dozens during imports
     progress = Progress()
     engine = Engine(setup.config, setup.policies, lambda: open_store(setup.config))
-    result = engine.run_cycle(notify=not no_notify, progress=progress, release_aws=True)
+    result = engine.run_cycle(notify=not no_notify, progress=progress,
+                              release_aws=_OWNS_PROCESS)
     progress.done()
     store = engine.store
     findings = _shown_findings(store, result)
@@ -244,6 +245,41 @@ def stats(config_path: str | None, since: str, target: str | None, fmt: str) -> 
         return
     header, *body = stats_table(rows, goal)
     click.echo(table(body, header))
+
+
+@main.group()
+def setup() -> None:
+    """One-time AWS-side set-up (needs the setup permissions of `iam-policy`)."""
+
+
+@setup.command("events")
+@config_option
+@click.option("--regions", default=None,
+              help="comma-separated; default: events.regions, else aws.regions, else us-east-1")
+@click.option("--dry-run", is_flag=True, help="print what would change and change nothing")
+@bad_input_exits_2
+def setup_events_cmd(config_path: str | None, regions: str | None, dry_run: bool) -> None:
+    """Create (idempotently) the SQS queue, its policy and the EventBridge rules per region."""
+    from costguard.awsapi import Aws
+    from costguard.setup_events import apply, plan, summary
+
+    setup_ = _setup(config_path)
+    chosen = _event_regions(setup_.config, regions)
+    aws = Aws.from_environment(setup_.config.aws.profile)
+    actions = plan(aws, aws.account_id(), chosen, setup_.config.events.queue_name)
+    if dry_run:
+        for action in actions:
+            click.echo(action.description)
+    else:
+        for line in apply(actions):
+            click.echo(line)
+    click.echo(summary(actions, applied=not dry_run))
+
+
+def _event_regions(config: Any, given: str | None) -> list[str]:
+    if given:
+        return [r.strip() for r in given.split(",") if r.strip()]
+    return list(config.events.regions or config.aws.regions or ["us-east-1"])
 
 
 @main.group()
