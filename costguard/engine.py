@@ -144,7 +144,11 @@ class Engine:
 
     def deliver(self) -> Any:
         """Send what the outbox holds that is due (between cycles, for retries)."""
-        return self.notifier.deliver(self.store, self.clock())
+        from costguard.incident_keeper import record_delivery
+
+        report = self.notifier.deliver(self.store, self.clock())
+        record_delivery(self.store, report)
+        return report
 
     def sources_needed(self) -> set[Source]:
         """Sources that at least one enabled policy reads."""
@@ -188,7 +192,7 @@ class Engine:
         scan_id = self.store.start_scan(now)
         snapshot = self._snapshot(now, gathered, wanted)
         evaluation = evaluate(
-            self.policies, snapshot, fresh=wanted, complete=gathered.complete,
+            self.policies, snapshot, fresh=wanted, complete=gathered.resolvable,
             registry=self.registry,
         )
         reconciled = self.store.reconcile(
@@ -200,8 +204,6 @@ class Engine:
         incidents = keeper.update(reconciled)
         enqueued = keeper.announce() if notify else 0
         delivery = self.deliver() if notify else None
-        if delivery is not None:
-            keeper.record_delivery(delivery)
         complete = gathered.is_complete and not evaluation.errors and bool(accounts)
         self.store.finish_scan(
             scan_id, finished_at=self.clock(), complete=complete, api_calls=api_calls,

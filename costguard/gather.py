@@ -48,6 +48,7 @@ class Gathered:
     vcpus: dict[str, int] = field(default_factory=dict)
     complete: set[Scope] = field(default_factory=set)
     attempted: set[Scope] = field(default_factory=set)
+    failed: set[Scope] = field(default_factory=set)
     errors: list[str] = field(default_factory=list)
     should_stop: Callable[[], bool] = field(default=lambda: False, repr=False)
 
@@ -56,8 +57,15 @@ class Gathered:
         """True when every scope this cycle attempted was collected."""
         return self.attempted <= self.complete and not self.errors
 
+    @property
+    def resolvable(self) -> set[Scope]:
+        """Scopes whose data came in whole: a scope that failed in any part is not one, even
+        if another part of it (a region's detector, say, beside its findings) succeeded."""
+        return self.complete - self.failed
+
     def fail(self, scope: Scope, exc: BaseException) -> None:
         """Record a failed scope with a one-line reason the scan output shows."""
+        self.failed.add(scope)
         source, account, region = scope
         where = account if region == GLOBAL_REGION else f"{account}/{region}"
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -65,7 +73,7 @@ class Gathered:
         log.warning("could not collect %s for %s: %s", source, where, reason)
 
 
-def _attempt(gathered: Gathered, scope: Scope, work: Callable[[], Any]) -> Any:
+def attempt(gathered: Gathered, scope: Scope, work: Callable[[], Any]) -> Any:
     """Run one collection; a failure marks the scope incomplete instead of ending the cycle."""
     gathered.attempted.add(scope)
     if gathered.should_stop():
@@ -113,7 +121,7 @@ def _inventory(
     collector = target.collector("ec2", lambda: InventoryCollector(target.aws, target.account))
     for region in target.regions:
         scope = (Source.INVENTORY, target.account, region)
-        inventory = _attempt(gathered, scope, lambda r=region: collector.collect(r))
+        inventory = attempt(gathered, scope, lambda r=region: collector.collect(r))
         if inventory is not None:
             gathered.inventory.append(inventory)
         if progress:
@@ -131,7 +139,7 @@ def _iam(gathered: Gathered, target: Target, options: dict[str, Any]) -> None:
 
     collector = target.collector("iam", lambda: IamCollector(target.aws, target.account, **options))
     scope = (Source.CREDENTIAL_REPORT, target.account, GLOBAL_REGION)
-    snapshot = _attempt(gathered, scope, collector.collect)
+    snapshot = attempt(gathered, scope, collector.collect)
     if snapshot is not None:
         gathered.iam.append(snapshot)
 
@@ -146,6 +154,6 @@ def _cost(gathered: Gathered, target: Target) -> None:
         hourly = collector.hourly()
         return [collector.daily(), *([hourly] if hourly is not None else [])]
 
-    data = _attempt(gathered, scope, both)
+    data = attempt(gathered, scope, both)
     if data:
         gathered.cost.extend(data)
