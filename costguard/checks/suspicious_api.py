@@ -1,0 +1,427 @@
+"""Write calls a stolen key makes: key pairs, open groups, big launches, new users and keys,
+and switching off the logs that would show it."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, cast
+
+from pydantic import Field
+
+from costguard.activity import (
+    ROOT_TYPE,
+    WORLD_CIDRS,
+    by_principal,
+    effect,
+    failed,
+    new_address,
+    principal_details,
+    sdk_agent,
+    unique,
+)
+from costguard.checks.base import Check, Context, Params, register
+from costguard.checks.instance_surge import InstanceStates
+from costguard.checks.instance_types import first_match
+from costguard.checks.open_admin_ports import ip_permission
+from costguard.checks.root_activity import shifted
+from costguard.model import GLOBAL_REGION, Finding, Severity, Source
+from costguard.snapshot import (
+    ApiEvent,
+    CredentialUser,
+    IngressRule,
+    RegionInventory,
+    SecurityGroup,
+    Snapshot,
+)
+
+
+class Kind(str, enum.Enum):
+    """The API calls watched, by CloudTrail eventName."""
+
+    IMPORT_KEY_PAIR = "ImportKeyPair"
+    CREATE_KEY_PAIR = "CreateKeyPair"
+    CREATE_SECURITY_GROUP = "CreateSecurityGroup"
+    AUTHORIZE_INGRESS = "AuthorizeSecurityGroupIngress"
+    RUN_INSTANCES = "RunInstances"
+    CREATE_USER = "CreateUser"
+    CREATE_ACCESS_KEY = "CreateAccessKey"
+    CREATE_LOGIN_PROFILE = "CreateLoginProfile"
+    ATTACH_USER_POLICY = "AttachUserPolicy"
+    STOP_LOGGING = "StopLogging"
+    DELETE_TRAIL = "DeleteTrail"
+    DELETE_DETECTOR = "DeleteDetector"
+    PUT_BUCKET_POLICY = "PutBucketPolicy"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Raise(str, enum.Enum):
+    """Why a finding is one level above the policy's severity."""
+
+    SDK_USER_AGENT = "sdk_user_agent"
+    NEW_SOURCE_IP = "new_source_ip"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_EC2 = {Kind.IMPORT_KEY_PAIR, Kind.CREATE_KEY_PAIR, Kind.CREATE_SECURITY_GROUP,
+        Kind.AUTHORIZE_INGRESS, Kind.RUN_INSTANCES}
+IAM_KINDS = frozenset({Kind.CREATE_USER, Kind.CREATE_ACCESS_KEY, Kind.CREATE_LOGIN_PROFILE,
+                       Kind.ATTACH_USER_POLICY})
+"""IAM is global: these findings are in region "global", verified by the credential report."""
+SERVICE = {
+    **{k: "ec2" for k in _EC2}, **{k: "iam" for k in IAM_KINDS},
+    Kind.STOP_LOGGING: "cloudtrail", Kind.DELETE_TRAIL: "cloudtrail",
+    Kind.DELETE_DETECTOR: "guardduty", Kind.PUT_BUCKET_POLICY: "s3",
+}
+"""The service each name must come from (Amazon MQ, Transfer and others have a CreateUser too)."""
+UNVERIFIABLE = frozenset({Kind.ATTACH_USER_POLICY, Kind.PUT_BUCKET_POLICY})
+"""Calls whose undoing the collected state cannot show; they clear after `window_minutes`."""
+KEY_CREATED_SLACK = timedelta(minutes=2)
+"""A report key whose last_rotated is this close to the CreateAccessKey event is that key."""
+KNOWN_IP_MIN_AGE = timedelta(hours=1)
+"""An address vouches for a call only if the principal used it at least this long before, so
+an attacker's first calls from a new address do not make the rest of the burst look familiar."""
+SDK_AGENTS = ("*aws-sdk-*", "*boto3/*", "*botocore/*", "*aws-cli/*", "*go-http-client/*")
+
+
+class SuspiciousApiParams(Params):
+    """Parameters of `suspicious_api`."""
+
+    watch: tuple[Kind, ...] = Field(default=tuple(Kind), min_length=1,
+                                    description="The API calls to report (CloudTrail names).")
+    max_instances: int = Field(default=5, ge=0, description="RunInstances starting more "
+                               "instances than this in one call is reported.")
+    allowed_types: tuple[str, ...] | None = Field(default=None, description="Globs of instance "
+                                                  "types a RunInstances call may start; any "
+                                                  "other type is reported. Off when unset.")
+    admin_policies: tuple[str, ...] = Field(
+        default=("AdministratorAccess", "PowerUserAccess", "IAMFullAccess"),
+        description="Policies (names or ARNs) whose AttachUserPolicy is reported.")
+    include_failed: bool = Field(default=False, description="Also report calls that failed "
+                                 "(an attacker probing what a key may do).")
+    sdk_agent_patterns: tuple[str, ...] = Field(default=SDK_AGENTS, description="Globs "
+                                                "(case-insensitive) of SDK and CLI user agents; "
+                                                "a call made with one is one level more severe.")
+    known_ip_days: float = Field(default=7, gt=0, description="Days of the principal's stored "
+                                 "history in which its source address must appear; a call from "
+                                 "an address not seen there is one level more severe.")
+    window_minutes: float = Field(default=1440, gt=0, description="How long calls whose undoing "
+                                  "costguard cannot see (policy attachments, bucket policies, "
+                                  "failed calls) stay findings.")
+
+
+@register
+class SuspiciousApi(Check):
+    """The calls of a leaked-key attack, as they happen: a key pair imported, a security group
+    created and opened to the internet, many or unapproved instances started, IAM users, keys,
+    passwords and admin policies added for persistence, CloudTrail stopped or deleted, GuardDuty
+    deleted, a bucket made public. Severity is the policy's, one level higher (`raised_because`)
+    when the call came from an SDK or CLI user agent or from an address the principal has not
+    used in `known_ip_days` of stored history (at least an hour before the call).
+
+    One finding per (call kind, resource it created or changed), re-derived on every scan and
+    dropped once current state shows the effect undone: the key pair, group or instances gone
+    (or the group neither open nor used), the world-open rule revoked, the user, key or password
+    deleted (by a credential report newer than the call), the trail logging or the detector
+    enabled again. Attachments and bucket policies cannot be seen in the collected state, and
+    failed calls created nothing: they clear `window_minutes` after the call. Every finding
+    also ends when its events leave the store's event lookback.
+
+    Resources: what the call created (the first instance's ARN for RunInstances, the key pair,
+    group or user ARN, the access key id; the CloudTrail event id when a failed call created
+    nothing) or, for calls that change an existing resource, its ARN followed by `#` and the
+    call ("arn:aws:cloudtrail:...:trail/main#StopLogging"), since one group can be both created
+    and opened. Several principals changing the same resource share its finding.
+
+    ```yaml
+    policies:
+      - name: suspicious-api
+        check: suspicious_api
+        severity: medium
+        params:
+          max_instances: 5
+          allowed_types: ["t3.*", "m6i.large"]
+          include_failed: false
+          known_ip_days: 7
+          window_minutes: 1440
+    ```
+    """
+
+    id = "suspicious_api"
+    title = "API call typical of a leaked-key attack"
+    severity = Severity.MEDIUM
+    sources = (Source.CLOUDTRAIL, Source.INVENTORY, Source.CREDENTIAL_REPORT)
+    remediation = "remediation/suspicious_api.md.j2"
+    Params = SuspiciousApiParams
+    references = ("MITRE ATT&CK T1098 Account Manipulation", "MITRE ATT&CK T1562.008 Disable "
+                  "or Modify Cloud Logs", "MITRE ATT&CK T1496 Resource Hijacking")
+
+    def evaluate(self, snapshot: Snapshot, ctx: Context) -> Iterable[Finding]:
+        """One finding per suspicious change whose effect current state still shows."""
+        params = cast(SuspiciousApiParams, ctx.params)
+        state = State(snapshot, timedelta(minutes=params.window_minutes))
+        history = by_principal(snapshot.events)
+        groups: dict[tuple[str, str, str], list[Call]] = {}
+        for event in sorted(snapshot.events, key=lambda e: (e.time, e.event_id)):
+            call = classify(event, params)
+            if call is not None and not state.undone(call):
+                key = (event.account, call.region, call.resource)
+                groups.setdefault(key, []).append(call)
+        for calls in groups.values():
+            yield _finding(ctx, params, calls, history)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One watched call, what it did (see `costguard.activity.effect`), and the finding
+    (region, resource) it belongs to."""
+
+    kind: Kind
+    event: ApiEvent
+    region: str
+    resource: str
+    created: Mapping[str, Any]
+    entities: tuple[str, ...] = ()
+
+
+def classify(event: ApiEvent, params: SuspiciousApiParams) -> Call | None:
+    """The watched call `event` is, or None when it is not one (or not under `params`)."""
+    try:
+        kind = Kind(event.name)
+    except ValueError:
+        return None
+    service = event.service.removeprefix("aws.").split(".")[0]
+    if kind not in params.watch or SERVICE[kind] != service:
+        return None
+    if failed(event) and not params.include_failed:
+        return None
+    found = effect(event)
+    created = _judged(kind, found.created, params) if found else None
+    if found is None or created is None:
+        return None
+    region = GLOBAL_REGION if kind in IAM_KINDS else event.region
+    return Call(kind, event, region, found.resource, created, found.entities)
+
+
+def _judged(
+    kind: Kind, created: Mapping[str, Any], params: SuspiciousApiParams
+) -> dict[str, Any] | None:
+    """`created` with what makes the call suspicious, or None when it is not (a small launch,
+    a policy that is not admin, a bucket policy that is not public)."""
+    out = dict(created)
+    if kind is Kind.RUN_INSTANCES:
+        allowed = params.allowed_types
+        off = [t for t in out["instance_types"]
+               if allowed is not None and first_match(t, allowed) is None]
+        too_many = out["count"] > params.max_instances
+        out["not_allowed_types"] = off
+        out["reasons"] = ["count_above_max"] * too_many + ["type_not_allowed"] * bool(off)
+        return out if out["reasons"] else None
+    if kind is Kind.ATTACH_USER_POLICY:
+        names = params.admin_policies
+        admin = any(p in names or p.rsplit("/", 1)[-1] in names for p in out["policy_arns"])
+        return out if admin else None
+    if kind is Kind.PUT_BUCKET_POLICY:
+        return out if out["public_statements"] else None
+    if kind is Kind.AUTHORIZE_INGRESS:
+        # The exact argument `revoke-security-group-ingress --ip-permissions` needs.
+        out["rules"] = [
+            {**r, "ip_permission": ip_permission(
+                IngressRule(r["protocol"], r["from_port"], r["to_port"], (r["cidr"],)), r["cidr"])}
+            for r in out["rules"]
+        ]
+    return out
+
+
+# --- verification: is the effect still there? ----------------------------------------------
+
+
+class State:
+    """Current state the effects are looked up in; what is not collected cannot be verified."""
+
+    def __init__(self, snapshot: Snapshot, window: timedelta) -> None:
+        self.now, self.window, self.trails = snapshot.now, window, snapshot.trails
+        self.instances = InstanceStates(snapshot.inventory)
+        self.inventory = {(i.account, i.region): i for i in snapshot.inventory}
+        self.reports = {i.account: i.report for i in snapshot.iam if i.report is not None}
+        self.detectors = {(d.account, d.region): d for d in snapshot.detectors}
+
+    def undone(self, call: Call) -> bool:
+        """Whether the call's effect is verifiably gone (or, for calls costguard cannot
+        verify, whether the call is older than the window)."""
+        if failed(call.event) or call.kind in UNVERIFIABLE:
+            return call.event.time < self.now - self.window
+        return _UNDONE[call.kind](call, self)
+
+    def user_row(self, call: Call) -> tuple[bool, CredentialUser | None]:
+        """(known, row): a credential report older than the call knows nothing of it."""
+        report = self.reports.get(call.event.account)
+        if report is None or report.generated_at < call.event.time:
+            return False, None
+        name = call.created.get("user_name")
+        return True, next((u for u in report.users if u.user == name), None)
+
+
+def _region(call: Call, state: State) -> RegionInventory | None:
+    return state.inventory.get((call.event.account, call.event.region))
+
+
+def _find_group(inv: RegionInventory, gid: str | None, name: str | None) -> SecurityGroup | None:
+    return next((g for g in inv.security_groups
+                 if g.group_id == gid or (gid is None and g.name == name)), None)
+
+
+def _key_pair_gone(call: Call, state: State) -> bool:
+    inv = _region(call, state)
+    return inv is not None and call.created["key_name"] not in inv.key_pairs
+
+
+def _group_harmless(call: Call, state: State) -> bool:
+    inv = _region(call, state)
+    group = _find_group(inv, call.created["group_id"], None) if inv else None
+    if inv is None or group is None:
+        return inv is not None
+    open_ = any(c in WORLD_CIDRS for r in group.ingress for c in r.cidrs)
+    used = any(i.running and group.group_id in i.security_groups for i in inv.instances)
+    return not open_ and not used
+
+
+def _ingress_revoked(call: Call, state: State) -> bool:
+    inv = _region(call, state)
+    group = _find_group(inv, call.created["group_id"], call.created["group_name"]) if inv else None
+    if inv is None or group is None:
+        return inv is not None
+    return not any(_has(group, rule) for rule in call.created["rules"])
+
+
+def _has(group: SecurityGroup, rule: Mapping[str, Any]) -> bool:
+    """Whether the group still holds the rule (same protocol, ports and range)."""
+    return any(
+        r.protocol == rule["protocol"] and rule["cidr"] in r.cidrs
+        and (r.protocol == "-1" or (r.from_port, r.to_port) == (rule["from_port"], rule["to_port"]))
+        for r in group.ingress
+    )
+
+
+def _instances_gone(call: Call, state: State) -> bool:
+    e = call.event
+    running = [state.instances.running(e.account, e.region, i["instance_id"], e.time, state.now)
+               for i in call.created["instances"]]
+    return bool(running) and all(r is False for r in running)
+
+
+def _user_gone(call: Call, state: State) -> bool:
+    known, row = state.user_row(call)
+    return known and row is None
+
+
+def _key_gone(call: Call, state: State) -> bool:
+    known, row = state.user_row(call)
+    if not known or row is None:
+        return known
+    return not any(
+        k.active and k.last_rotated is not None
+        and abs(k.last_rotated - call.event.time) <= KEY_CREATED_SLACK
+        for k in row.access_keys
+    )
+
+
+def _password_gone(call: Call, state: State) -> bool:
+    known, row = state.user_row(call)
+    return known and (row is None or row.password_enabled is False)
+
+
+def _trail_logging(call: Call, state: State) -> bool:
+    arn, name = call.created["trail_arn"], call.created["trail_name"]
+    return any(t.account == call.event.account and t.is_logging and (t.arn == arn or t.name == name)
+               for t in state.trails)
+
+
+def _detector_enabled(call: Call, state: State) -> bool:
+    detector = state.detectors.get((call.event.account, call.event.region))
+    return detector is not None and detector.enabled and detector.detector_id is not None
+
+
+_UNDONE: dict[Kind, Callable[[Call, State], bool]] = {
+    Kind.IMPORT_KEY_PAIR: _key_pair_gone, Kind.CREATE_KEY_PAIR: _key_pair_gone,
+    Kind.CREATE_SECURITY_GROUP: _group_harmless, Kind.AUTHORIZE_INGRESS: _ingress_revoked,
+    Kind.RUN_INSTANCES: _instances_gone, Kind.CREATE_USER: _user_gone,
+    Kind.CREATE_ACCESS_KEY: _key_gone, Kind.CREATE_LOGIN_PROFILE: _password_gone,
+    Kind.STOP_LOGGING: _trail_logging, Kind.DELETE_TRAIL: _trail_logging,
+    Kind.DELETE_DETECTOR: _detector_enabled,
+}
+
+
+# --- the finding -----------------------------------------------------------------------------
+
+
+def raised_because(
+    event: ApiEvent, params: SuspiciousApiParams, history: Iterable[ApiEvent]
+) -> list[Raise]:
+    """Why a call is more alarming than its kind: an SDK or CLI agent, a new source address."""
+    reasons = []
+    if sdk_agent(event, params.sdk_agent_patterns):
+        reasons.append(Raise.SDK_USER_AGENT)
+    if new_address(event, history, params.known_ip_days, KNOWN_IP_MIN_AGE):
+        reasons.append(Raise.NEW_SOURCE_IP)
+    return reasons
+
+
+def _merged(calls: list[Call]) -> dict[str, Any]:
+    """One `created` for calls on one resource: lists joined, other values from the first."""
+    out: dict[str, Any] = {}
+    for call in calls:
+        for name, value in call.created.items():
+            if isinstance(value, list):
+                out[name] = unique([*out.get(name, []), *value])
+            elif out.get(name) is None:
+                out[name] = value
+    return out
+
+
+def _who(e: ApiEvent) -> str:
+    if e.principal_type == ROOT_TYPE:
+        return "root"
+    return (e.principal_arn or "").rsplit(":", 1)[-1] or e.user_name or "an unknown principal"
+
+
+def _finding(
+    ctx: Context, params: SuspiciousApiParams, calls: list[Call],
+    history: Mapping[str, list[ApiEvent]],
+) -> Finding:
+    first, e = calls[0], calls[0].event
+    reasons = unique(r.value for c in calls for r in raised_because(
+        c.event, params, history.get(c.event.principal_arn or "", [])))
+    principals = unique(c.event.principal_arn for c in calls)
+    keys = unique(c.event.access_key_id for c in calls)
+    events = [c.event for c in calls]
+    return ctx.finding(
+        account=e.account, region=first.region, resource=first.resource,
+        title=f"{e.name} by {_who(e)} from {e.source_ip or 'an unknown address'} in {e.region}",
+        details={
+            "account": e.account, "region": e.region, "call": first.kind.value,
+            "caller": e.principal_arn, "principal_type": e.principal_type,
+            "access_key_id": e.access_key_id, "user_name": e.user_name,
+            "source_ip": e.source_ip, "user_agent": e.user_agent, "time": e.time.isoformat(),
+            "event_id": e.event_id, "error_code": e.error_code, "created": _merged(calls),
+            "events": [{"event_id": c.event.event_id, "time": c.event.time.isoformat(),
+                        "caller": c.event.principal_arn, "source_ip": c.event.source_ip,
+                        "error_code": c.event.error_code} for c in calls],
+            "raised_because": reasons,
+            "verified_by": "window" if first.kind in UNVERIFIABLE or failed(e) else "state",
+            "window_minutes": params.window_minutes,
+            **principal_details(history.get(e.principal_arn or "", []), e.principal_arn,
+                                [x.time for x in events], source_ips=(x.source_ip for x in events),
+                                user_agents=(x.user_agent for x in events)),
+        },
+        entities=[*(f"principal:{p}" for p in principals), *(f"access_key:{k}" for k in keys),
+                  *(x for c in calls for x in c.entities)],
+        severity=shifted(ctx.severity, 1) if reasons else ctx.severity,
+        at=e.time,
+    )
