@@ -171,10 +171,15 @@ class IncidentKeeper:
             facts["time_to_fix"] = self.now - start
         return facts
 
-    def record_delivery(self, report: Any) -> None:
-        """Stamp `notified_at` on incidents whose first message went out in this delivery."""
-        for sent in getattr(report, "delivered", ()):
-            if sent.kind is AlertKind.NEW and sent.incident_id is not None:
-                incident = self.store.get_incident(sent.incident_id)
-                if incident.notified_at is None:
-                    self.store.set_incident_time(incident.id, IncidentTime.NOTIFIED, sent.sent_at)
+
+def record_delivery(store: Any, report: Any) -> None:
+    """Stamp `notified_at` on incidents whose first message went out in this delivery.
+
+    Called for every delivery, not only a cycle's: a message the outbox retries later (the
+    server was down) still starts the incident's alert-to-fix clock when it goes out.
+    """
+    for sent in getattr(report, "delivered", ()):
+        if sent.kind is AlertKind.NEW and sent.incident_id is not None:
+            incident = store.get_incident(sent.incident_id)
+            if incident.notified_at is None:
+                store.set_incident_time(incident.id, IncidentTime.NOTIFIED, sent.sent_at)
