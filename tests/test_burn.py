@@ -7,19 +7,27 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from costguard.burn import (
+    WEEK,
     Baseline,
+    BaselineKind,
     burn_samples,
+    choose_baseline,
+    cost_so_far,
     hours_to_month_end,
     instance_prices,
     is_spike,
     latest_samples,
+    launch_events,
     launched_recently,
+    launcher,
     median_baseline,
     projection,
+    rate_at,
     samples_in_window,
+    seasonal_baseline,
 )
 from costguard.pricing import PriceBook
-from costguard.snapshot import BurnSample, Instance, RegionInventory
+from costguard.snapshot import ApiEvent, BurnSample, Instance, RegionInventory
 
 ACCOUNT = "111122223333"
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
@@ -178,3 +186,105 @@ def test_hours_to_month_end(now, hours):
 
 def test_projection_of_ten_c5_4xlarge():
     assert projection(6.8, NOW) == {"next_24h": 163.2, "to_month_end": 1387.2}
+
+
+# --- seasonal baseline, cost so far, launch attribution -------------------------------------
+
+
+def weekly(*rates, hours_back=0):
+    """Hourly-history samples at NOW minus k weeks (k = 1, 2, ...) with the given rates."""
+    return [
+        BurnSample(ACCOUNT, "us-east-1", NOW - WEEK * k - timedelta(hours=hours_back), rate)
+        for k, rate in enumerate(rates, 1)
+    ]
+
+
+def test_rate_at_takes_the_newest_sample_of_the_hour_up_to_the_moment():
+    series = [sample(1.0, 120), sample(2.0, 50), sample(3.0, 10), sample(4.0, -5)]
+
+    assert rate_at(series, NOW) == 3.0
+    assert rate_at(series, NOW - timedelta(minutes=50)) == 2.0
+    assert rate_at(series, NOW - timedelta(minutes=110)) == 1.0  # 1.0 is 10 minutes old then
+    assert rate_at(series, NOW - timedelta(hours=3)) is None
+
+
+def test_seasonal_baseline_is_the_median_of_the_weeks_so_one_odd_week_does_not_count():
+    history = [*weekly(0.5, 40.0, 0.6, 0.5), *weekly(9.0, hours_back=3)]
+
+    baseline = seasonal_baseline(history, ACCOUNT, "us-east-1", NOW, weeks=4, min_weeks=3)
+
+    assert baseline == Baseline(0.55, 4, 672.0, BaselineKind.SAME_HOUR_OF_WEEK)
+    other = seasonal_baseline(history, ACCOUNT, "eu-west-1", NOW, weeks=4, min_weeks=3)
+    assert (other.usd_per_hour, other.samples) == (None, 0)
+
+
+def test_seasonal_baseline_needs_the_minimum_weeks():
+    history = weekly(0.5, 0.5)
+
+    too_few = seasonal_baseline(history, ACCOUNT, "us-east-1", NOW, weeks=4, min_weeks=3)
+
+    assert (too_few.usd_per_hour, too_few.samples, too_few.known) == (None, 2, False)
+
+
+def test_choose_baseline_prefers_the_seasonal_one_and_falls_back_to_the_median():
+    trailing = [sample(2.0, 60 * (n + 1)) for n in range(12)]
+    current = sample(5.0)
+    options = {"hours": 24, "min_samples": 10, "weeks": 4, "min_weeks": 3}
+
+    seasonal = choose_baseline([*trailing, *weekly(0.5, 0.5, 0.5)], current, **options)
+    fallback = choose_baseline([*trailing, *weekly(0.5, 0.5)], current, **options)
+    off = choose_baseline([*trailing, *weekly(0.5, 0.5, 0.5)], current, **{**options, "weeks": 0})
+
+    assert (seasonal.kind, seasonal.usd_per_hour) == (BaselineKind.SAME_HOUR_OF_WEEK, 0.5)
+    assert (fallback.kind, fallback.usd_per_hour, fallback.samples) == (
+        BaselineKind.TRAILING_MEDIAN,
+        2.0,
+        12,
+    )
+    assert off.kind is BaselineKind.TRAILING_MEDIAN
+
+
+@pytest.mark.parametrize(
+    ("price", "launched", "cost"),
+    [
+        (0.68, NOW - timedelta(minutes=90), 1.02),
+        (0.68, NOW - timedelta(seconds=5), 0.0113),  # billed a whole minute at least
+        (0.68, NOW + timedelta(seconds=30), 0.0113),  # AWS's clock ahead of ours
+        (None, NOW - timedelta(hours=1), 0.0),  # no price known
+        (0.68, None, 0.0),
+    ],
+)
+def test_cost_so_far(price, launched, cost):
+    assert cost_so_far(price, launched, NOW) == cost
+
+
+def event(name="RunInstances", error=None, response=None):
+    return ApiEvent(
+        event_id=f"{name}-{error}",
+        time=NOW,
+        account=ACCOUNT,
+        region="us-east-1",
+        service="ec2.amazonaws.com",
+        name=name,
+        principal_arn="arn:aws:iam::1:user/x",
+        source_ip="198.51.100.7",
+        error_code=error,
+        response=response or {},
+    )
+
+
+def test_launch_events_map_instance_ids_to_successful_run_instances():
+    ok = event(response={"instancesSet": {"items": [{"instanceId": "i-1"}, {"instanceId": "i-2"}]}})
+    failed = event(
+        error="UnauthorizedOperation", response={"instancesSet": {"items": [{"instanceId": "i-3"}]}}
+    )
+    other = event(
+        name="StartInstances", response={"instancesSet": {"items": [{"instanceId": "i-4"}]}}
+    )
+    empty = event(response={"instancesSet": None})
+
+    found = launch_events([ok, failed, other, empty])
+
+    assert found == {"i-1": ok, "i-2": ok}
+    assert launcher(found["i-1"])["source_ip"] == "198.51.100.7"
+    assert launcher(None) is None

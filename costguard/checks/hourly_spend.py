@@ -5,18 +5,21 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from costguard.burn import (
     Baseline,
+    BaselineKind,
+    choose_baseline,
     is_spike,
     latest_samples,
-    launched_recently,
-    median_baseline,
+    launch_principals,
     projection,
+    recent_launches,
 )
+from costguard.cequery import Granularity
 from costguard.checks.base import Check, Context, Params, register
 from costguard.model import GLOBAL_REGION, Finding, Severity, Source
 from costguard.snapshot import BurnSample, CostData, CostPoint, Snapshot
@@ -44,11 +47,30 @@ class Threshold(str, enum.Enum):
         return self.value
 
 
-class Granularity(str, enum.Enum):
-    """Cost Explorer granularities this check reads."""
+def _account_id(value: str | int) -> str:
+    # An unquoted id is a YAML integer; one that began with 0 has lost it and fails below.
+    value = str(value)
+    if not (len(value) == 12 and value.isdigit()):
+        raise ValueError("an account id is 12 digits (quote it in YAML)")
+    return value
 
-    HOURLY = "HOURLY"
-    DAILY = "DAILY"
+
+AccountId = Annotated[str, BeforeValidator(_account_id)]
+
+
+def _own(name: str, **bounds: float) -> Any:
+    """An account's override of the policy parameter `name`; unset keeps the policy's."""
+    return Field(default=None, description=f"This account's `{name}`.", **bounds)
+
+
+class AccountLimits(Params):
+    """Limits for one account that override the policy's."""
+
+    max_usd_per_hour: float | None = _own("max_usd_per_hour", gt=0)
+    spike_factor: float | None = _own("spike_factor", gt=1)
+    min_increase_usd_per_hour: float | None = _own("min_increase_usd_per_hour", ge=0)
+    max_actual_usd_per_hour: float | None = _own("max_actual_usd_per_hour", gt=0)
+    max_actual_usd_per_day: float | None = _own("max_actual_usd_per_day", gt=0)
 
 
 class HourlySpendParams(Params):
@@ -63,17 +85,33 @@ class HourlySpendParams(Params):
     spike_factor: float = Field(
         default=3.0,
         gt=1,
-        description="Flag a burn rate this many times its baseline (the "
-        "median of the samples in `baseline_hours`).",
+        description="Flag a burn rate this many times its baseline (the rate at the same hour "
+        "of the week, else the median of the samples in `baseline_hours`).",
     )
     baseline_hours: float = Field(
-        default=24, gt=0, description="Hours of stored samples the baseline is the median of."
+        default=24,
+        gt=0,
+        description="Hours of stored samples the trailing-median baseline is the median of.",
     )
     min_samples: int = Field(
         default=10,
         ge=1,
-        description="Samples the baseline window needs before spikes are "
-        "judged; fewer (a new install) means only `max_usd_per_hour` applies.",
+        description="Samples the trailing window needs before spikes are judged; fewer (a new "
+        "install) means only `max_usd_per_hour` applies.",
+    )
+    seasonal_weeks: int = Field(
+        default=4,
+        ge=0,
+        le=4,
+        description="Weeks looked back for the same-hour-of-week baseline (the median of the "
+        "rates at this hour of the week in each; the engine keeps four weeks); 0 turns it off.",
+    )
+    seasonal_min_weeks: int = Field(
+        default=3,
+        ge=1,
+        le=4,
+        description="Weeks that must have a rate at this hour before the same-hour-of-week "
+        "baseline is used instead of the trailing median.",
     )
     min_increase_usd_per_hour: float = Field(
         default=1.0,
@@ -93,6 +131,18 @@ class HourlySpendParams(Params):
         description="Flag Cost Explorer's total for the latest day "
         "(today so far included) above this; off when unset.",
     )
+    accounts: dict[AccountId, AccountLimits] = Field(
+        default_factory=dict,
+        description="Per-account limits by 12-digit account id, overriding the ones above for "
+        "that account (e.g. a production account that normally burns $20/h).",
+    )
+
+    def for_account(self, account: str) -> HourlySpendParams:
+        """These parameters with the account's own limits applied."""
+        limits = self.accounts.get(account)
+        if limits is None:
+            return self
+        return self.model_copy(update=limits.model_dump(exclude_none=True))
 
 
 @register
@@ -101,8 +151,14 @@ class HourlySpend(Check):
     Cost Explorer shows it hours later. The inventory poll prices what is running right now
     (`costguard.burn`), so this check fires within one poll of the spend starting: when a
     region's rate is above `max_usd_per_hour`, or `spike_factor` times its baseline and at least
-    `min_increase_usd_per_hour` above it. Cost Explorer's actual totals are checked as well,
-    which also catches spend that is not EC2.
+    `min_increase_usd_per_hour` above it. The baseline is the rate at the same hour of the week
+    over the last `seasonal_weeks` weeks once `seasonal_min_weeks` of them have one (so a
+    nightly batch is normal at night), else the median of the last `baseline_hours`; both read
+    the hourly step-function history, so one missed poll changes nothing. The finding resolves
+    as soon as the rate is back under the limits. `accounts` sets other limits per account. The
+    finding names what launched in the last hour, who launched it (from RunInstances events),
+    what it has cost so far and what the rate costs over 24 hours and to the month's end.
+    Cost Explorer's actual totals are checked as well, which also catches spend that is not EC2.
 
     Burn-rate findings name `arn:aws:ec2:REGION:ACCOUNT:burn-rate`: a spend rate is not an AWS
     resource, but a finding needs a resource that stays the same while the rate moves (so it
@@ -120,8 +176,12 @@ class HourlySpend(Check):
           spike_factor: 3
           baseline_hours: 24
           min_samples: 10
+          seasonal_weeks: 4
+          seasonal_min_weeks: 3
           min_increase_usd_per_hour: 2
           max_actual_usd_per_day: 500
+          accounts:
+            "123456789012": {max_usd_per_hour: 40, max_actual_usd_per_day: 2000}
     ```
     """
 
@@ -142,7 +202,7 @@ class HourlySpend(Check):
             if finding is not None:
                 yield finding
         for cost in snapshot.cost:
-            finding = _cost_finding(ctx, params, cost)
+            finding = _cost_finding(ctx, params.for_account(cost.account), cost)
             if finding is not None:
                 yield finding
 
@@ -164,27 +224,34 @@ def burn_thresholds(
 
 
 def _burn_finding(
-    snapshot: Snapshot, ctx: Context, params: HourlySpendParams, sample: BurnSample
+    snapshot: Snapshot, ctx: Context, policy: HourlySpendParams, sample: BurnSample
 ) -> Finding | None:
-    baseline = median_baseline(
+    params = policy.for_account(sample.account)
+    baseline = choose_baseline(
         snapshot.burn_history,
-        sample.account,
-        sample.region,
-        sample.at,
-        params.baseline_hours,
-        params.min_samples,
+        sample,
+        hours=params.baseline_hours,
+        min_samples=params.min_samples,
+        weeks=params.seasonal_weeks,
+        min_weeks=params.seasonal_min_weeks,
     )
     crossed = burn_thresholds(sample, baseline, params)
     if not crossed:
         return None
-    recent = recent_instances(snapshot, sample, ctx.now)
+    recent = recent_launches(snapshot, sample, ctx.now)
+    principals = launch_principals(recent)
+    details = _burn_details(sample, baseline, crossed, params, recent, ctx.now)
+    details["limits_from"] = "account" if sample.account in policy.accounts else "policy"
     return ctx.finding(
         account=sample.account,
         region=sample.region,
         resource=f"arn:aws:ec2:{sample.region}:{sample.account}:burn-rate",
         title=_burn_title(sample, baseline, crossed[0], params),
-        details=_burn_details(sample, baseline, crossed, params, recent, ctx.now),
-        entities=[f"instance:{i['instance_id']}" for i in recent],
+        details=details,
+        entities=[
+            *(f"instance:{i['instance_id']}" for i in recent),
+            *(f"principal:{arn}" for arn in principals),
+        ],
         at=sample.at,
     )
 
@@ -198,31 +265,13 @@ def _burn_title(
             f"{where} is {_usd(sample.usd_per_hour)}/h, "
             f"above the {_usd(params.max_usd_per_hour)}/h limit"
         )
-    return (
-        f"{where} jumped to {_usd(sample.usd_per_hour)}/h from a {baseline.hours:g} h "
-        f"baseline of {_usd(baseline.usd_per_hour or 0.0)}/h"
+    if baseline.kind is BaselineKind.SAME_HOUR_OF_WEEK:
+        basis = f"the same hour of the week ({baseline.samples} weeks) at"
+    else:
+        basis = f"a {baseline.hours:g} h baseline of"
+    return f"{where} jumped to {_usd(sample.usd_per_hour)}/h from {basis} " + (
+        f"{_usd(baseline.usd_per_hour or 0.0)}/h"
     )
-
-
-def recent_instances(snapshot: Snapshot, sample: BurnSample, now: datetime) -> list[dict[str, Any]]:
-    """Running instances of the sample's account and region launched in the last hour, dearest
-    first: usually the attacker's."""
-    found = [
-        {
-            "instance_id": i.instance_id,
-            "instance_type": i.instance_type,
-            "launch_time": i.launch_time.isoformat() if i.launch_time else None,
-            "usd_per_hour": snapshot.instance_prices.get((i.region, i.instance_type)),
-            "estimated": i.instance_type in sample.estimated_types,
-            "key_name": i.key_name,
-            "name": i.tags.get("Name"),
-        }
-        for inv in snapshot.inventory
-        if (inv.account, inv.region) == (sample.account, sample.region)
-        for i in inv.instances
-        if i.running and launched_recently(i, now)
-    ]
-    return sorted(found, key=lambda d: (-(d["usd_per_hour"] or 0.0), d["instance_id"]))
 
 
 def _burn_details(
@@ -233,7 +282,16 @@ def _burn_details(
     recent: list[dict[str, Any]],
     now: datetime,
 ) -> dict[str, Any]:
+    """A burn-rate finding's details; templates and incident scopes read these keys, so keys
+    are only ever added. Rates are $/h; `baseline_kind` is same_hour_of_week or
+    trailing_median (`baseline_samples` then counts weeks or hourly samples, `baseline_hours`
+    is how far back it looked); `increase_usd_per_hour` is the rate minus the baseline (None
+    when unknown); `recent_instances` are launches of the last hour, each with `launched_by`
+    (principal_arn, principal_type, access_key_id, source_ip, user_agent, event_time,
+    event_id; None without a RunInstances event) and `cost_so_far_usd`, which the top-level
+    `cost_so_far_usd` sums; `limits_from` says whether the account's own limits applied."""
     ahead = projection(sample.usd_per_hour, now)
+    known = baseline.usd_per_hour is not None
     return {
         "kind": Kind.BURN_RATE.value,
         "account": sample.account,
@@ -245,12 +303,17 @@ def _burn_details(
         "spike_factor": params.spike_factor,
         "min_increase_usd_per_hour": params.min_increase_usd_per_hour,
         "baseline_usd_per_hour": baseline.usd_per_hour,
+        "baseline_kind": baseline.kind.value,
         "baseline_samples": baseline.samples,
         "baseline_hours": baseline.hours,
+        "increase_usd_per_hour": (
+            round(sample.usd_per_hour - (baseline.usd_per_hour or 0.0), 6) if known else None
+        ),
         "by_family": dict(sample.by_family),
         "instance_count": sample.instance_count,
         "recent_usd_per_hour": sample.recent_usd_per_hour,
         "recent_instances": recent,
+        "cost_so_far_usd": round(sum(i["cost_so_far_usd"] for i in recent), 2),
         "estimated_types": list(sample.estimated_types),
         "projected_usd_next_24h": ahead["next_24h"],
         "projected_usd_to_month_end": ahead["to_month_end"],

@@ -1,0 +1,62 @@
+"""A one-shot `costguard scan` of a small account against a bare boto3 script making the same
+AWS calls: wall time and peak memory ratios (targets: at most 1.5x and 1.25x), and the calls.
+
+Usage: python bench/scan_vs_boto3.py [--runs N]
+Both run as fresh processes against one moto_server, alternating, after a warm-up of each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from harness import ROOT, fake_env, machine, measure, median, moto_server
+
+CONFIG = """\
+aws:
+  regions: [us-east-1]
+database:
+  url: sqlite:///{db}
+"""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    with moto_server() as url, tempfile.TemporaryDirectory() as tmp:
+        env = fake_env(url)
+        measure([sys.executable, str(ROOT / "bench" / "seed_account.py"), url], env)
+        config = Path(tmp) / "costguard.yml"
+        config.write_text(CONFIG.format(db=Path(tmp) / "costguard.db"))
+        scan = [sys.executable, "-m", "costguard", "scan", "--no-notify", "--format", "json",
+                "-c", str(config)]
+        bare = [sys.executable, str(ROOT / "bench" / "bare_boto3_scan.py"), "us-east-1"]
+        measure(scan, env), measure(bare, env)  # warm-up: page cache, first database migration
+        cg_runs, bare_runs = [], []
+        for _ in range(args.runs):
+            cg_runs.append(measure(scan, env))
+            bare_runs.append(measure(bare, env))
+    report(cg_runs, bare_runs)
+    return 0
+
+
+def report(cg_runs: list, bare_runs: list) -> None:
+    doc = json.loads(cg_runs[-1].stdout)
+    cg_wall, bare_wall = median([r.wall_s for r in cg_runs]), median([r.wall_s for r in bare_runs])
+    cg_mem, bare_mem = median([r.peak_mib for r in cg_runs]), median([r.peak_mib for r in bare_runs])
+    print(f"machine: {machine()}")
+    print(f"runs: {len(cg_runs)} each, medians")
+    print(f"costguard scan: {cg_wall:.3f} s, {cg_mem:.1f} MiB peak RSS, "
+          f"{doc['scan']['api_calls']} AWS calls, {len(doc['findings'])} findings")
+    print(f"bare boto3:     {bare_wall:.3f} s, {bare_mem:.1f} MiB peak RSS, "
+          f"{bare_runs[-1].stdout.strip()} AWS calls")
+    print(f"ratio: wall {cg_wall / bare_wall:.2f}x (target <= 1.5x), "
+          f"memory {cg_mem / bare_mem:.2f}x (target <= 1.25x)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
