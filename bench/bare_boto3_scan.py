@@ -16,8 +16,7 @@ def main(region: str) -> int:
     sts.get_caller_identity()
     calls += 1
     ec2 = session.client("ec2", region_name=region)
-    for operation, key in (("describe_instances", "Reservations"),
-                           ("describe_security_groups", "SecurityGroups")):
+    for operation in ("describe_instances", "describe_security_groups"):
         for _page in ec2.get_paginator(operation).paginate(PaginationConfig={"PageSize": 1000}):
             calls += 1
     ec2.describe_key_pairs()

@@ -46,8 +46,10 @@ def main() -> int:
 
 def report(cg_runs: list, bare_runs: list) -> None:
     doc = json.loads(cg_runs[-1].stdout)
-    cg_wall, bare_wall = median([r.wall_s for r in cg_runs]), median([r.wall_s for r in bare_runs])
-    cg_mem, bare_mem = median([r.peak_mib for r in cg_runs]), median([r.peak_mib for r in bare_runs])
+    cg_wall = median([r.wall_s for r in cg_runs])
+    bare_wall = median([r.wall_s for r in bare_runs])
+    cg_mem = median([r.peak_mib for r in cg_runs])
+    bare_mem = median([r.peak_mib for r in bare_runs])
     print(f"machine: {machine()}")
     print(f"runs: {len(cg_runs)} each, medians")
     print(f"costguard scan: {cg_wall:.3f} s, {cg_mem:.1f} MiB peak RSS, "

@@ -8,6 +8,8 @@ import inspect
 import json
 import re
 import textwrap
+import types
+import typing
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,9 +40,20 @@ def _show(value: Any) -> str:
 
 
 def _type_name(annotation: Any) -> str:
-    text = getattr(annotation, "__name__", None) if not hasattr(annotation, "__args__") else None
-    text = text or str(annotation)
-    return re.sub(r"\b(typing|costguard\.[\w.]+)\.", "", text).replace("NoneType", "None")
+    """A parameter's type as a reader writes it: `dict[str, AccountLimits]`, `float | None`."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _type_name(args[0])
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in args)
+    if origin is typing.Literal:
+        return " | ".join(json.dumps(a) for a in args)
+    if origin is not None:
+        inner = ", ".join("..." if a is Ellipsis else _type_name(a) for a in args)
+        return f"{getattr(origin, '__name__', str(origin))}[{inner}]"
+    if annotation is type(None):
+        return "None"
+    return getattr(annotation, "__name__", str(annotation))
 
 
 def checks_table() -> str:
