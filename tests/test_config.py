@@ -300,6 +300,7 @@ def test_validate_without_any_config_checks_the_built_in_defaults(places):
 def test_validate_accepts_the_good_examples(name, summary, monkeypatch):
     monkeypatch.chdir(GOOD)
     monkeypatch.setenv("COSTGUARD_DATABASE_URL", "sqlite:///unused.db")
+    monkeypatch.setenv("SMTP_PASSWORD", "s3cret")  # validate resolves every channel's secrets
 
     result = CliRunner().invoke(main, ["validate", "-c", name])
 

@@ -94,7 +94,7 @@ def test_events_come_back_normalized_then_are_deleted(aws, bus):
 
     assert queue.delete(received) == []
     assert queue.receive(wait_s=0) == []
-    assert aws.calls["sqs:DeleteMessageBatch"] == 1
+    assert aws.calls["sqs:DeleteMessage"] == 1
 
 
 def test_the_same_event_delivered_twice_comes_back_twice_with_one_event_id(aws, bus):
@@ -138,7 +138,7 @@ def test_deletes_go_in_batches_of_ten(aws, bus):
 
     assert len(received) == 25
     assert queue.delete(received) == []
-    assert aws.calls["sqs:DeleteMessageBatch"] == 3
+    assert aws.calls["sqs:DeleteMessage"] == 3
     assert queue.receive(wait_s=0) == []
 
 
