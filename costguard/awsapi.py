@@ -131,6 +131,23 @@ class Aws:
                 )
             return self._clients[key]
 
+    def release_clients(self) -> None:
+        """Drop every cached client and the service models the session parsed.
+
+        A one-shot scan is done with EC2 and IAM once it has read them; their models are the
+        largest thing in memory (EC2's alone is tens of MB once parsed), and freeing them before
+        the store is imported keeps the scan's peak memory near a bare boto3 script's. Clients
+        needed later are created again, loading only their own (small) models. botocore keeps
+        parsed models in its loader's `_cache` (its `instance_cache`); there is no public way to
+        empty it.
+        """
+        with self._lock:
+            self._clients.clear()
+        loader = getattr(self._session, "_loader", None)
+        cache = getattr(loader, "_cache", None)
+        if isinstance(cache, dict):
+            cache.clear()
+
     def account_id(self) -> str:
         """The account these credentials belong to (STS GetCallerIdentity, asked once)."""
         if self._account is None:

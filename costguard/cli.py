@@ -344,8 +344,22 @@ def findings_ack(config_path: str | None, finding_id: int, reason: str | None) -
 
     store = open_store(_setup(config_path).config)
     _get_or_exit(store, finding_id)
-    _transition(lambda: store.acknowledge(finding_id, now=_now(), reason=reason))
+    now = _now()
+    finding = _transition(lambda: store.acknowledge(finding_id, now=now, reason=reason))
     click.echo(f"finding {finding_id} acknowledged")
+    _acknowledge_incident(store, finding, now)
+
+
+def _acknowledge_incident(store: Any, finding: Any, now: datetime) -> None:
+    """The first acknowledged finding of an incident stamps the incident's acknowledged time."""
+    from costguard.store.records import IncidentTime
+
+    if finding is None or finding.incident_id is None:
+        return
+    incident = store.get_incident(finding.incident_id)
+    if incident.acknowledged_at is None:
+        store.set_incident_time(incident.id, IncidentTime.ACKNOWLEDGED, now)
+        click.echo(f"incident {incident.id} acknowledged")
 
 
 @findings.command("mute")
@@ -365,9 +379,9 @@ def findings_mute(config_path: str | None, finding_id: int, until: str, reason: 
     click.echo(f"finding {finding_id} muted until {when.isoformat()}")
 
 
-def _transition(action: Callable[[], Any]) -> None:
+def _transition(action: Callable[[], Any]) -> Any:
     try:
-        action()
+        return action()
     except ValueError as exc:
         click.echo(str(exc), err=True)
         sys.exit(EXIT_BAD_INPUT)

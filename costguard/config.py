@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from costguard.model import Severity, Source
-from costguard.paths import default_database_url, default_policy_file
+from costguard.paths import default_database_url, default_policy_file, state_dir
 from costguard.problems import InvalidInput, Problem, from_validation_error, matching
 from costguard.yamlload import Located, YamlError, load_file, position_of
 
@@ -175,6 +175,7 @@ class IncidentsConfig(_Strict):
 
     target_minutes: int = Field(30, gt=0)
     escalate_to: list[str] = Field(default_factory=list)
+    reports_dir: str | None = Field(None, description="where after-action reviews are written")
 
 
 class _Document(_Strict):
@@ -209,6 +210,7 @@ class Config:
     cost: CostConfig
     incidents: IncidentsConfig
     log_level: str
+    reports_dir: Path = Path("reports")
 
 
 def find_config(explicit: str | Path | None, env: Mapping[str, str] = os.environ) -> Path | None:
@@ -261,6 +263,8 @@ def _build(path: Path | None, raw: Any, env: Mapping[str, str]) -> Config:
         policy_paths=policy_paths, template_dirs=tuple(base / t for t in doc.templates),
         notifiers=notifiers, routes=tuple(doc.routes or ()), events=doc.events, cost=doc.cost,
         incidents=doc.incidents, log_level=doc.log_level,
+        reports_dir=base / doc.incidents.reports_dir if doc.incidents.reports_dir
+        else state_dir() / "reports",
     )
 
 

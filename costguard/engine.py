@@ -1,13 +1,17 @@
 """One cycle: collect -> evaluate -> reconcile -> group into incidents -> enqueue and deliver.
 
-The engine keeps the latest data of each source between cycles, so the daemon can poll each
-source at its own pace and still evaluate every check on a whole picture; it holds one entry per
-account, region and source, so its memory stays flat however long it runs.
+The engine keeps the latest data of each source between cycles (`Latest`), so the daemon can
+poll each source at its own pace and still evaluate every check on a whole picture. A cycle
+reads AWS in two phases: first what needs no store (inventory, IAM, trails, detectors, the event
+queues), then, with the store open, what depends on it (Cost Explorer's budget and cache,
+CloudTrail and GuardDuty history from stored cursors). A one-shot scan frees boto3's parsed
+service models between the two, so the store's imports reuse that memory.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -16,14 +20,17 @@ from typing import Any
 from costguard.config import Config
 from costguard.evaluate import Evaluation, evaluate
 from costguard.gather import Gathered, Target, gather
-from costguard.model import Source
+from costguard.latest import Latest
+from costguard.model import GLOBAL_REGION, Source
 from costguard.policy import Policy
-from costguard.snapshot import BurnSample, CostData, IamSnapshot, RegionInventory, Snapshot
+from costguard.snapshot import BurnSample, Snapshot
 
 log = logging.getLogger("costguard.engine")
 
-BURN_HISTORY = timedelta(hours=24)
-"""How much stored burn-rate history the baseline reads each cycle."""
+BURN_HISTORY = timedelta(weeks=4, hours=1)
+"""Stored burn-rate history the baselines read: four weeks for the same hour of the week."""
+
+EVENT_SOURCES = frozenset({Source.CLOUDTRAIL, Source.GUARDDUTY})
 
 
 def utcnow() -> datetime:
@@ -42,6 +49,7 @@ class CycleResult:
     incidents: list[Any] = field(default_factory=list)
     enqueued: int = 0
     delivery: Any = None
+    new_events: int = 0
 
     @property
     def complete(self) -> bool:
@@ -49,8 +57,29 @@ class CycleResult:
         return bool(self.scan.complete)
 
 
+@dataclass
+class _Collected:
+    gathered: Gathered
+    harvest: Any
+    targets: list[Target]
+    api_calls: int = 0
+
+
+def event_window(policies: Sequence[Policy]) -> timedelta:
+    """How much stored event history the event checks read: their longest look-back."""
+    minutes = [60.0 * 24]
+    for policy in policies:
+        params = policy.params
+        for name, scale in (("window_minutes", 1), ("within_minutes", 1),
+                            ("known_ip_days", 1440)):
+            value = getattr(params, name, None)
+            if isinstance(value, int | float):
+                minutes.append(float(value) * scale)
+    return timedelta(minutes=max(minutes) + 60)
+
+
 class Engine:
-    """Runs cycles for one configuration against one store."""
+    """Runs cycles for one configuration against one store; thread-safe (one cycle at a time)."""
 
     def __init__(
         self,
@@ -71,12 +100,10 @@ class Engine:
         self._notifier = notifier
         self._registry = registry
         self._targets: list[Target] | None = None
-        self._inventory: dict[tuple[str, str], RegionInventory] = {}
-        self._iam: dict[str, IamSnapshot] = {}
-        self._cost: dict[tuple[str, str], CostData] = {}
-        self._vcpus: dict[str, int] = {}
-        self._last_burn: dict[tuple[str, str], BurnSample] = {}
+        self.latest = Latest()
         self._prices: Any = None
+        self._budget: Any = None
+        self.lock = threading.RLock()
 
     # -- wiring --------------------------------------------------------------------------------
 
@@ -87,15 +114,6 @@ class Engine:
             self._store = self._store()
         return self._store
 
-    def release_aws(self) -> None:
-        """Drop every AWS client and its loaded service models (a one-shot scan is done with
-        AWS after collecting), so the store's imports reuse that memory instead of adding to it."""
-        import gc
-
-        self._aws = None
-        self._targets = None
-        gc.collect()
-
     @property
     def aws(self) -> Any:
         """The base AWS identity, created on first use from the standard credential chain."""
@@ -104,6 +122,16 @@ class Engine:
 
             self._aws = Aws.from_environment(self.config.aws.profile)
         return self._aws
+
+    def release_aws(self) -> None:
+        """Free every client and parsed service model (see Aws.release_clients)."""
+        import gc
+
+        for aws in {id(t.aws): t.aws for t in self._targets or ()}.values():
+            aws.release_clients()
+        if self._aws is not None:
+            self._aws.release_clients()
+        gc.collect()
 
     @property
     def registry(self) -> Any:
@@ -132,15 +160,30 @@ class Engine:
             self._prices = PriceBook()
         return self._prices
 
+    @property
+    def budget(self) -> Any:
+        """Cost Explorer's request budget, kept in the store so restarts and replicas share it."""
+        if self._budget is None:
+            from costguard.cebudget import CeBudget
+
+            self._budget = CeBudget(self.store, self.config.cost.max_calls_per_day,
+                                    clock=self.clock)
+        return self._budget
+
     def reconfigure(self, config: Config, policies: Sequence[Policy]) -> None:
         """Swap in a reloaded config and policies (SIGHUP) without losing cached data.
 
-        Accounts and regions are resolved again on the next cycle, as the config may name others.
+        Accounts and regions are resolved again on the next cycle, as the config may name
+        others; cached inventory of regions no longer scanned is dropped so it cannot keep
+        their findings open.
         """
-        self.config = config
-        self.policies = list(policies)
-        self._notifier = None
-        self._targets = None
+        with self.lock:
+            self.config = config
+            self.policies = list(policies)
+            self._notifier = None
+            self._targets = None
+            self._budget = None
+            self.latest.keep_only(config.aws.regions)
 
     def deliver(self) -> Any:
         """Send what the outbox holds that is due (between cycles, for retries)."""
@@ -177,50 +220,44 @@ class Engine:
         should_stop: Callable[[], bool] | None = None,
         release_aws: bool = False,
     ) -> CycleResult:
-        """Collect the given sources (default: all needed), evaluate, reconcile and notify.
+        """Collect the given sources (default: all needed), evaluate, reconcile and notify."""
+        with self.lock:
+            now = self.clock()
+            wanted = set(sources) if sources is not None else self.sources_needed()
+            wanted &= self.sources_needed()
+            collected = self._collect(wanted, progress, should_stop, now)
+            if release_aws:
+                self.release_aws()
+            self.latest.remember(collected.gathered, collected.harvest)
+            scan_id = self.store.start_scan(now)
+            new_events = self._with_store(collected, wanted, now)
+            return self._conclude(scan_id, collected, wanted, now, notify, new_events)
 
-        AWS is read before the store is touched, so with `release_aws` (one-shot scans) the
-        memory of boto3's service models is free again before SQLAlchemy is imported.
-        """
-        now = self.clock()
-        wanted = set(sources) if sources is not None else self.sources_needed()
-        wanted &= self.sources_needed()
-        gathered, api_calls, accounts, regions = self._collect(wanted, progress, should_stop)
-        if release_aws:
-            self.release_aws()
-        self._remember(gathered)
-        scan_id = self.store.start_scan(now)
-        snapshot = self._snapshot(now, gathered, wanted)
-        evaluation = evaluate(
-            self.policies, snapshot, fresh=wanted, complete=gathered.resolvable,
-            registry=self.registry,
-        )
-        reconciled = self.store.reconcile(
-            scan_id=scan_id, findings=evaluation.findings, scopes=evaluation.scopes, now=now
-        )
-        from costguard.incident_keeper import IncidentKeeper
+    def evaluate_events(self, *, notify: bool = True) -> CycleResult:
+        """A cycle without AWS reads: the daemon's queue poller calls it after storing events,
+        so an attacker's call reaches the inbox seconds after EventBridge delivers it."""
+        with self.lock:
+            now = self.clock()
+            wanted = set(EVENT_SOURCES) & self.sources_needed()
+            gathered = Gathered()
+            targets = self._targets or []
+            for target in targets:
+                for region in [*self._event_regions(target), GLOBAL_REGION]:
+                    for source in wanted:
+                        gathered.complete.add((source, target.account, region))
+            collected = _Collected(gathered, None, targets)
+            scan_id = self.store.start_scan(now)
+            return self._conclude(scan_id, collected, wanted, now, notify, 0)
 
-        keeper = IncidentKeeper(self.store, self.notifier, self.config, now)
-        incidents = keeper.update(reconciled)
-        enqueued = keeper.announce() if notify else 0
-        delivery = self.deliver() if notify else None
-        complete = gathered.is_complete and not evaluation.errors and bool(accounts)
-        self.store.finish_scan(
-            scan_id, finished_at=self.clock(), complete=complete, api_calls=api_calls,
-            errors=[*gathered.errors, *evaluation.errors], accounts=accounts, regions=regions,
-        )
-        scan = self.store.last_scans(1)[0]
-        self._log_cycle(wanted, scan, evaluation, reconciled, enqueued)
-        return CycleResult(scan, gathered, evaluation, reconciled, incidents, enqueued, delivery)
+    def _event_regions(self, target: Target) -> list[str]:
+        from costguard.gather_events import event_regions
 
-    def _collect(
-        self, wanted: set[Source], progress: Callable | None, should_stop: Callable | None
-    ) -> tuple[Gathered, int, list[str], list[str]]:
-        """All of a cycle's AWS reads; returns the data, the calls made, accounts and regions.
+        return event_regions(self.config, target)
 
-        A method of its own so that no local keeps a client alive once it returns.
-        """
-        calls_before = self.aws.total_calls if self._aws is not None else 0
+    def _collect(self, wanted: set[Source], progress: Callable | None,
+                 should_stop: Callable | None, now: datetime) -> _Collected:
+        """Phase one: every AWS read that needs no store."""
+        calls_before = self.aws.total_calls
         failures = Gathered()
         targets = self.targets(failures)
         self._prepare_regions(targets, failures, wanted)
@@ -230,13 +267,91 @@ class Engine:
         )
         gathered.errors[:0] = failures.errors
         gathered.attempted |= failures.attempted
-        api_calls = (self.aws.total_calls if self._aws is not None else 0) - calls_before
+        gathered.failed |= failures.failed
+        harvest = None
+        if wanted & EVENT_SOURCES:
+            from costguard.gather_events import harvest as harvest_events
+
+            harvest = harvest_events(gathered, targets, wanted, self.config, now)
+        return _Collected(gathered, harvest, targets, self.aws.total_calls - calls_before)
+
+    def _with_store(self, collected: _Collected, wanted: set[Source], now: datetime) -> int:
+        """Phase two: cost within its budget, event history from cursors, then event intake."""
+        from costguard.gather import gather_cost
+
+        calls_before = self.aws.total_calls
+        gathered, harvest = collected.gathered, collected.harvest
+        if Source.COST in wanted:
+            gather_cost(gathered, collected.targets, self.store, self.budget)
+        new_events = 0
+        if harvest is not None:
+            from costguard.gather_events import look_back
+            from costguard.intake import Intake
+
+            look_back(gathered, harvest, {t.account: t for t in collected.targets}, wanted,
+                      Intake(self.store).cursor, now)
+            new_events = Intake(self.store).take(harvest, collected.targets, now)
+        self.latest.remember(gathered, None)
+        collected.api_calls += self.aws.total_calls - calls_before
+        return new_events
+
+    def _conclude(self, scan_id: int, collected: _Collected, wanted: set[Source],
+                  now: datetime, notify: bool, new_events: int) -> CycleResult:
+        """Evaluate, reconcile, group, announce, deliver and record the scan."""
+        from costguard.health import HealthBook
+        from costguard.incident_keeper import IncidentKeeper
+
+        gathered, harvest, targets = collected.gathered, collected.harvest, collected.targets
+        queues = [(a, r) for (a, r) in (harvest.received if harvest else {})]
+        received = [key for key, items in (harvest.received if harvest else {}).items() if items]
+        health = HealthBook(self.store).update(gathered, queues, received, now)
+        snapshot = self._snapshot(now, gathered, wanted, health)
+        evaluation = evaluate(
+            self.policies, snapshot, fresh=wanted, complete=gathered.resolvable,
+            registry=self.registry, options=self._check_options(),
+        )
+        reconciled = self.store.reconcile(
+            scan_id=scan_id, findings=evaluation.findings, scopes=evaluation.scopes, now=now
+        )
+        keeper = IncidentKeeper(self.store, self.notifier, self.config, now)
+        incidents = keeper.update(reconciled)
+        self._contain(keeper)
+        enqueued = keeper.announce() if notify else 0
+        delivery = self.deliver() if notify else None
         accounts = [t.account for t in targets]
-        return gathered, api_calls, accounts, sorted({r for t in targets for r in t.regions})
+        complete = gathered.is_complete and not evaluation.errors and bool(accounts)
+        scan = self.store.finish_scan(
+            scan_id, finished_at=self.clock(), complete=complete, api_calls=collected.api_calls,
+            errors=[*gathered.errors, *evaluation.errors], accounts=accounts,
+            regions=sorted({r for t in targets for r in t.regions}),
+        )
+        self._log_cycle(wanted, scan, evaluation, reconciled, enqueued, new_events)
+        return CycleResult(scan, gathered, evaluation, reconciled, incidents, enqueued,
+                           delivery, new_events)
+
+    def _check_options(self) -> dict[str, Any]:
+        return {"monthly_budget_usd": self.config.cost.monthly_budget_usd}
+
+    def _contain(self, keeper: Any) -> None:
+        """Auto-containment for new incidents whose policies ask for it (off by default)."""
+        if not any(p.auto_contain for p in self.policies):
+            return
+        from costguard.contain import execute, plan
+
+        policies = {p.name: p for p in self.policies}
+        for incident_id in keeper.changes.created:
+            steps, dry = plan(self.store.list_findings(incident_id=incident_id), policies)
+            if steps:
+                lines = execute(steps, self._aws_for, dry_run=dry, record=self.store.record_action,
+                                incident_id=incident_id, now=keeper.now)
+                keeper.contained[incident_id] = lines
+
+    def _aws_for(self, account: str) -> Any:
+        return next((t.aws for t in self._targets or () if t.account == account), self.aws)
 
     def _prepare_regions(self, targets: list[Target], gathered: Gathered, wanted: set[Source]):
         """Regions per account: the config's list, else every enabled region (asked once)."""
-        if Source.INVENTORY not in wanted:
+        if not wanted & ({Source.INVENTORY} | EVENT_SOURCES):
             return
         for target in targets:
             if target.regions:
@@ -253,37 +368,32 @@ class Engine:
                 gathered.attempted.add(scope)
                 gathered.fail(scope, exc)
 
-    def _remember(self, gathered: Gathered) -> None:
-        """Keep the latest data of each source for cycles that poll other sources."""
-        for inv in gathered.inventory:
-            self._inventory[(inv.account, inv.region)] = inv
-        for iam in gathered.iam:
-            self._iam[iam.account] = iam
-        for cost in gathered.cost:
-            self._cost[(cost.account, cost.granularity)] = cost
-        self._vcpus.update(gathered.vcpus)
-
-    def _snapshot(self, now: datetime, gathered: Gathered, wanted: set[Source]) -> Snapshot:
+    def _snapshot(self, now: datetime, gathered: Gathered, wanted: set[Source],
+                  health: tuple[Any, ...]) -> Snapshot:
         from costguard import burn, series
 
-        inventory = tuple(self._inventory.values())
+        latest = self.latest
+        inventory = tuple(latest.inventory.values())
         history: list[BurnSample] = []
         samples: list[BurnSample] = []
         if Source.INVENTORY in wanted:
-            samples = burn.burn_samples(gathered.inventory, self.prices, self._vcpus, now)
+            samples = burn.burn_samples(gathered.inventory, self.prices, latest.vcpus, now)
             stored = self.store.burn_samples(since=now - BURN_HISTORY - series.STALE)
             history = series.hourly(stored, now - BURN_HISTORY, now)
             self._store_burn(samples)
+        events, findings = (), ()
+        if self.sources_needed() & EVENT_SOURCES:
+            events, findings = self.store.recent_events(since=now - event_window(self.policies))
         return Snapshot(
-            now=now,
-            accounts=tuple(sorted({a for a, _ in self._inventory} | set(self._iam))),
-            inventory=inventory,
-            iam=tuple(self._iam.values()),
-            cost=tuple(self._cost.values()),
-            burn=tuple(samples),
-            burn_history=tuple(history),
-            instance_vcpus=dict(self._vcpus),
-            instance_prices=burn.instance_prices(inventory, self.prices, self._vcpus),
+            now=now, accounts=latest.accounts(), inventory=inventory,
+            iam=tuple(latest.iam.values()), cost=tuple(latest.cost.values()),
+            events=tuple(events), guardduty=tuple(findings),
+            burn=tuple(samples), burn_history=tuple(history),
+            instance_vcpus=dict(latest.vcpus),
+            instance_prices=burn.instance_prices(inventory, self.prices, latest.vcpus),
+            trails=tuple(t for ts in latest.trails.values() for t in ts),
+            detectors=tuple(latest.detectors.values()),
+            forecasts=tuple(latest.forecasts.values()), health=health,
         )
 
     def _store_burn(self, samples: Sequence[BurnSample]) -> None:
@@ -293,20 +403,19 @@ class Engine:
         keep = []
         for sample in samples:
             key = (sample.account, sample.region)
-            if worth_storing(sample, self._last_burn.get(key)):
+            if worth_storing(sample, self.latest.stored_burn.get(key)):
                 keep.append(sample)
-                self._last_burn[key] = sample
+                self.latest.stored_burn[key] = sample
         if keep:
             self.store.add_burn_samples(keep)
 
-    def _log_cycle(self, wanted, scan, evaluation, reconciled, enqueued) -> None:
+    def _log_cycle(self, wanted, scan, evaluation, reconciled, enqueued, new_events) -> None:
         names = ",".join(sorted(s.value for s in wanted)) or "nothing"
         log.info(
-            "cycle %s: %s in %.1fs, %d api calls, %d findings (%d new, %d resolved), "
-            "%d messages queued%s",
+            "cycle %s: %s in %.1fs, %d api calls, %d new events, %d findings (%d new, "
+            "%d resolved), %d messages queued%s",
             scan.id, names, (scan.finished_at - scan.started_at).total_seconds(),
-            scan.api_calls, len(evaluation.findings), len(reconciled.new),
+            scan.api_calls, new_events, len(evaluation.findings), len(reconciled.new),
             len(reconciled.resolved), enqueued,
             "" if scan.complete else f", INCOMPLETE: {'; '.join(scan.errors)}",
         )
-

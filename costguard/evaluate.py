@@ -8,8 +8,9 @@ that failed keeps its findings open instead of looking fixed.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from costguard.checks.base import Context, Registry
 from costguard.model import Finding, Source
@@ -38,6 +39,7 @@ def evaluate(
     fresh: Collection[Source],
     complete: Collection[SourceScope],
     registry: Registry,
+    options: Mapping[str, Any] | None = None,
 ) -> Evaluation:
     """Run each policy whose check reads a fresh source; a broken check is an error, not a crash."""
     result = Evaluation()
@@ -47,7 +49,7 @@ def evaluate(
             continue
         ctx = Context(
             policy=policy.name, check=policy.check, severity=policy.severity,
-            params=policy.params, now=snapshot.now,
+            params=policy.params, now=snapshot.now, options=dict(options or {}),
         )
         try:
             result.findings.extend(check().evaluate(snapshot, ctx))

@@ -45,6 +45,7 @@ class Gathered:
     inventory: list[RegionInventory] = field(default_factory=list)
     iam: list[IamSnapshot] = field(default_factory=list)
     cost: list[CostData] = field(default_factory=list)
+    forecasts: list[Any] = field(default_factory=list)
     vcpus: dict[str, int] = field(default_factory=dict)
     complete: set[Scope] = field(default_factory=set)
     attempted: set[Scope] = field(default_factory=set)
@@ -97,7 +98,8 @@ def gather(
     iam_options: dict[str, Any] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> Gathered:
-    """Collect `sources` from every target; never raises for AWS errors.
+    """Collect the store-free sources (inventory, IAM) from every target; never raises for AWS
+    errors. Cost needs the store (its budget and cache): see `gather_cost`.
 
     `should_stop` is asked between regions and sources, so a daemon told to stop leaves within
     one region's calls; what was not reached stays incomplete.
@@ -108,8 +110,6 @@ def gather(
             _inventory(gathered, target, known_types, progress)
         if Source.CREDENTIAL_REPORT in sources:
             _iam(gathered, target, iam_options or {})
-        if Source.COST in sources:
-            _cost(gathered, target)
     return gathered
 
 
@@ -144,16 +144,20 @@ def _iam(gathered: Gathered, target: Target, options: dict[str, Any]) -> None:
         gathered.iam.append(snapshot)
 
 
-def _cost(gathered: Gathered, target: Target) -> None:
+def gather_cost(gathered: Gathered, targets: Iterable[Target], store: Any, budget: Any) -> None:
+    """Cost Explorer for every target, within the persistent request budget."""
     from costguard.collectors.cost import CostCollector
 
-    collector = target.collector("cost", lambda: CostCollector(target.aws, target.account))
-    scope = (Source.COST, target.account, GLOBAL_REGION)
+    for target in targets:
+        collector = target.collector("cost", lambda t=target: CostCollector(
+            t.aws, t.account, store=store, budget=budget))
+        scope = (Source.COST, target.account, GLOBAL_REGION)
 
-    def both() -> list[CostData]:
-        hourly = collector.hourly()
-        return [collector.daily(), *([hourly] if hourly is not None else [])]
+        def read(c: Any = collector) -> tuple[list[CostData], Any]:
+            hourly = c.hourly()
+            return [c.daily(), *([hourly] if hourly is not None else [])], c.forecast()
 
-    data = attempt(gathered, scope, both)
-    if data:
-        gathered.cost.extend(data)
+        data = attempt(gathered, scope, read)
+        if data:
+            gathered.cost.extend(data[0])
+            gathered.forecasts.append(data[1])

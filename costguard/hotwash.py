@@ -46,7 +46,7 @@ def hotwash_context(
         "fix": duration(fix.total_seconds()) if fix else "-",
         "target": duration(target.total_seconds()),
         "within_target": fix is not None and fix <= target,
-        "timeline": sorted(timeline, key=lambda item: item[0]),
+        "timeline": sorted(timeline),
         "scope": scope,
         "findings": sorted(findings, key=lambda f: (f.first_seen, f.id)),
         "actions": actions,
@@ -67,7 +67,7 @@ def incident_timeline(incident: Any, findings: list[Any]) -> list[tuple[datetime
             if isinstance(call, dict) and call.get("first"):
                 events.append((datetime.fromisoformat(call["first"]),
                                f"API call {call.get('name')} x{call.get('count', 1)}"))
-    return sorted(set(events), key=lambda item: item[0])
+    return sorted(set(events))
 
 
 def write_hotwash(store: Any, renderer: Any, incident_id: int, folder: Path,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from costguard.alerts import Alert, AlertKind
@@ -27,9 +27,14 @@ ENTITY_SCOPE = (
 """Entity prefixes and the scope list each fills, in the order an analyst reads them."""
 
 
-def incident_key(incident_id: int, kind: AlertKind) -> str:
-    """The outbox key of an incident's message of one kind: each is sent once per channel."""
-    return f"incident-{incident_id}-{kind.value}"
+def incident_key(incident: Any, kind: AlertKind, suffix: str = "") -> str:
+    """The outbox key of an incident's message of one kind: each is sent once per channel.
+
+    The detection time is part of it, so a new database (ids from 1 again) never produces a
+    key, and so an email Message-ID, that a mail client has seen before.
+    """
+    stamp = incident.detected_at.strftime("%Y%m%dT%H%M%S") if incident.detected_at else "0"
+    return f"incident-{incident.id}-{stamp}-{kind.value}" + (f"-{suffix}" if suffix else "")
 
 
 def scope_from(findings: Sequence[Any]) -> dict[str, list[str]]:
@@ -70,6 +75,9 @@ class IncidentKeeper:
         self.config = config
         self.now = now
         self.changes = _Changes()
+        self.hotwash: dict[int, Any] = {}
+        self.contained: dict[int, list[str]] = {}
+        """What auto-containment did (or would do) per new incident, for its first message."""
 
     def update(self, reconciled: Any) -> list[Any]:
         """Group fresh findings, resolve incidents whose findings are all fixed."""
@@ -119,30 +127,76 @@ class IncidentKeeper:
                 self.store.set_incident_time(incident_id, IncidentTime.RESOLVED, self.now)
                 self.changes.resolved.append(incident_id)
                 resolved.add(incident_id)
+                self._hotwash(incident_id)
         return resolved
+
+    def _hotwash(self, incident_id: int) -> None:
+        """Write the after-action review; a failure is logged, never costs the cycle."""
+        from costguard.hotwash import write_hotwash
+
+        folder = self.config.reports_dir
+        try:
+            target = timedelta(minutes=self.config.incidents.target_minutes)
+            path = write_hotwash(self.store, self.notifier.renderer, incident_id, folder, target)
+        except Exception:
+            log.exception("could not write the after-action review of incident %s", incident_id)
+            return
+        self.hotwash[incident_id] = path
+        log.info("incident %s resolved; after-action review: %s", incident_id, path)
 
     # -- announcing ----------------------------------------------------------------------------
 
     def announce(self) -> int:
-        """Queue a message for each change of this cycle; returns how many were queued."""
+        """Queue a message for each change of this cycle; returns how many were queued.
+
+        An open incident never announced (seen first by `scan --no-notify`, or routed nowhere
+        then) is announced now: a finding must not lose its alert because of how it was seen.
+        """
         queued = 0
-        for incident_id in self.changes.created:
-            queued += self._queue(incident_id, AlertKind.NEW)
+        for incident in self.store.open_incidents():
+            if not self.store.notifications_for(incident_key(incident, AlertKind.NEW)):
+                queued += self._queue(incident.id, AlertKind.NEW)
         for incident_id, previous in self.changes.raised.items():
-            queued += self._queue(incident_id, AlertKind.ESCALATION, previous_severity=previous)
+            raised = f"raised-{self._sev(incident_id)}"
+            queued += self._queue(incident_id, AlertKind.ESCALATION, raised,
+                                  previous_severity=previous)
+        queued += self._escalate_overdue()
         for incident_id in self.changes.resolved:
             queued += self._queue(incident_id, AlertKind.RESOLVED)
         return queued
 
-    def _queue(self, incident_id: int, kind: AlertKind, **facts: Any) -> int:
-        alert = self.alert(incident_id, kind, **facts)
+    def _sev(self, incident_id: int) -> str:
+        return self.store.get_incident(incident_id).severity.value
+
+    def _escalate_overdue(self) -> int:
+        """An incident notified but not fixed within the target goes to the escalation route."""
+        target = timedelta(minutes=self.config.incidents.target_minutes)
+        queued = 0
+        for incident in self.store.open_incidents():
+            start = incident.notified_at
+            if start is None or incident.escalated_at is not None or self.now - start <= target:
+                continue
+            minutes = round((self.now - start).total_seconds() / 60)
+            summary = (f"Incident #{incident.id} has been open for {minutes} minutes since its "
+                       f"alert, past the {self.config.incidents.target_minutes}-minute target.")
+            queued += self._queue(incident.id, AlertKind.ESCALATION, "overdue",
+                                  route=list(self.config.incidents.escalate_to), summary=summary)
+            self.store.set_incident_time(incident.id, IncidentTime.ESCALATED, self.now)
+        return queued
+
+    def _queue(self, incident_id: int, kind: AlertKind, suffix: str = "",
+               route: list[str] | None = None, **facts: Any) -> int:
+        alert = self.alert(incident_id, kind, suffix, **facts)
+        if route:
+            return self.notifier.enqueue(self.store, alert, route, self.now)
         channels = self.notifier.destinations(alert.findings, alert.severity)
         if kind is not AlertKind.NEW:
-            announced = self.store.notifications_for(incident_key(incident_id, AlertKind.NEW))
+            incident = self.store.get_incident(incident_id)
+            announced = self.store.notifications_for(incident_key(incident, AlertKind.NEW))
             channels = [c for c in channels if c in {n.channel for n in announced}]
         return self.notifier.enqueue(self.store, alert, channels, self.now)
 
-    def alert(self, incident_id: int, kind: AlertKind, **facts: Any) -> Alert:
+    def alert(self, incident_id: int, kind: AlertKind, suffix: str = "", **facts: Any) -> Alert:
         """The alert for one incident event, with remediation rendered for its findings."""
         from costguard.notify import alert_finding
 
@@ -154,7 +208,7 @@ class IncidentKeeper:
         findings = tuple(alert_finding(f, policies.get(f.policy)) for f in stored)
         facts = {**self._facts(incident, kind), **facts}
         return Alert(
-            kind=kind, key=incident_key(incident_id, kind), title=incident.title,
+            kind=kind, key=incident_key(incident, kind, suffix), title=incident.title,
             severity=incident.severity, created_at=self.now, findings=findings,
             remediation=self.notifier.remediation(findings) if kind is not AlertKind.RESOLVED
             else (),
@@ -164,8 +218,10 @@ class IncidentKeeper:
 
     def _facts(self, incident: Any, kind: AlertKind) -> dict[str, Any]:
         facts: dict[str, Any] = {}
+        if self.contained.get(incident.id):
+            facts["auto_contain"] = self.contained[incident.id]
         if kind is not AlertKind.NEW:
-            facts["thread_key"] = incident_key(incident.id, AlertKind.NEW)
+            facts["thread_key"] = incident_key(incident, AlertKind.NEW)
         if kind is AlertKind.RESOLVED and incident.detected_at is not None:
             start = incident.notified_at or incident.detected_at
             facts["time_to_fix"] = self.now - start

@@ -13,7 +13,6 @@ Nothing here touches AWS, the database or the network.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -138,51 +137,57 @@ def _in_burst(
     return same_account and urgent and detected is not None and now - detected <= burst
 
 
-# Phrases that name what each check found, in the order a responder cares about.
+# What each check's findings are called in a title, most telling first: (check, one, many).
 _PHRASES: tuple[tuple[str, str, str], ...] = (
-    ("root_activity", "root user activity", "root user activity"),
+    ("root_activity", "root credentials in use", "root credentials in use"),
     ("root_access_key", "active root access key", "active root access key"),
     ("guardduty", "a GuardDuty finding", "{n} GuardDuty findings"),
-    ("suspicious_api", "a suspicious API call", "{n} suspicious API calls"),
-    ("instance_surge", "an instance launch surge", "an instance launch surge"),
-    ("hourly_spend", "a spend spike", "a spend spike"),
     ("instance_types", "an unapproved instance", "{n} unapproved instances"),
     ("open_admin_ports", "an admin port open to the internet",
      "{n} security groups open to the internet"),
+    ("hourly_spend", "a spend spike", "a spend spike"),
+    ("suspicious_api", "a suspicious API call", "{n} suspicious API calls"),
+    ("instance_surge", "a launch surge", "a launch surge"),
+    ("daily_spend", "daily spend above its baseline", "daily spend above its baseline"),
+    ("monthly_forecast", "the month's forecast over budget", "the month's forecast over budget"),
+    ("cloudtrail_logging", "CloudTrail not logging", "CloudTrail not logging"),
+    ("guardduty_enabled", "GuardDuty off", "GuardDuty off in {n} regions"),
+    ("costguard_health", "costguard cannot collect", "costguard cannot collect"),
     ("root_mfa", "root without MFA", "root without MFA"),
     ("user_mfa", "a console user without MFA", "{n} console users without MFA"),
 )
 
+MAX_PHRASES = 3
+
+
+def _phrase(check: str, findings: Sequence[Any], one: str, many: str) -> str:
+    if check == "guardduty" and any(
+        str((getattr(f, "details", None) or {}).get("type", "")).startswith("CryptoCurrency:")
+        for f in findings
+    ):
+        return "crypto-mining seen by GuardDuty"
+    return one if len(findings) == 1 else many.format(n=len(findings))
+
 
 def incident_title(findings: Sequence[Any]) -> str:
-    """A short title naming the most telling findings, e.g. "Active root access key, 10
-    unapproved instances, an admin port open to the internet and a spend spike" (the accounts
-    are shown beside it everywhere, so the title does not repeat them)."""
-    counts = Counter(f.check for f in findings)
-    phrases = [
-        (one if counts[check] == 1 else many.format(n=counts[check]))
-        for check, one, many in _PHRASES if counts[check]
-    ]
-    known = {check for check, _, _ in _PHRASES}
-    others = sum(n for check, n in counts.items() if check not in known)
-    if len(phrases) > MAX_PHRASES:
-        others += sum(counts[c] for c, _, _ in _PHRASES if counts[c]) - _named(counts)
-        phrases = phrases[:MAX_PHRASES]
-    if others:
-        phrases.append("1 other finding" if others == 1 else f"{others} other findings")
+    """A short title naming the most telling findings, e.g. "Root credentials in use, crypto-
+    mining seen by GuardDuty, 10 unapproved instances (+9 more findings)". The accounts are
+    shown beside it everywhere, so the title does not repeat them."""
+    by_check: dict[str, list[Any]] = {}
+    for f in findings:
+        by_check.setdefault(f.check, []).append(f)
+    if "root_activity" in by_check:  # the key in use says more than the key existing
+        by_check.pop("root_access_key", None)
+    named = [(check, one, many) for check, one, many in _PHRASES if check in by_check]
+    phrases = [_phrase(c, by_check[c], one, many) for c, one, many in named[:MAX_PHRASES]]
+    covered = sum(len(by_check[c]) for c, _, _ in named[:MAX_PHRASES])
+    rest = len(findings) - covered
     if not phrases:
-        return "No findings"
-    text = phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
+        return f"{len(findings)} finding{'s' if len(findings) != 1 else ''}"
+    text = ", ".join(phrases)
+    if rest:
+        text += f" (+{rest} more finding{'s' if rest != 1 else ''})"
     return text[:1].upper() + text[1:]
-
-
-MAX_PHRASES = 4
-
-
-def _named(counts: Counter[str]) -> int:
-    """How many findings the first MAX_PHRASES phrases account for."""
-    named = [check for check, _, _ in _PHRASES if counts[check]][:MAX_PHRASES]
-    return sum(counts[c] for c in named)
 
 
 def all_resolved(statuses: Iterable[str]) -> bool:

@@ -352,14 +352,23 @@ def test_findings_list_shows_what_is_open(two_findings, cfg):
         "no findings\n")
 
 
+def group_id_of(findings: Any) -> Any:
+    return findings[1]["id"]
+
+
 def test_ack_then_list_shows_it_acknowledged(two_findings, cfg):
     instance, _ = two_findings
     acked = costguard("findings", "ack", instance["id"], "--reason", "on it", "-c", cfg)
     assert acked.exit_code == 0
-    assert acked.stdout == f"finding {instance['id']} acknowledged\n"
+    # the first acknowledged finding of an incident starts the incident's acknowledged clock
+    assert acked.stdout == (f"finding {instance['id']} acknowledged\n"
+                            f"incident {instance['incident']} acknowledged\n")
     assert listed(cfg)[instance["id"]] == ["high", "acknowledged", "instance_types"]
     assert listed(cfg, "--status", "acknowledged") == {
         instance["id"]: ["high", "acknowledged", "instance_types"]}
+    # a second finding of the same incident leaves the incident's time as it was
+    again = costguard("findings", "ack", group_id_of(two_findings), "-c", cfg)
+    assert again.stdout == f"finding {group_id_of(two_findings)} acknowledged\n"
 
 
 def test_mute_for_a_duration_with_a_reason(two_findings, cfg, tmp_path):

@@ -67,6 +67,10 @@ def test_the_alert_names_every_instance_and_the_root_user(demo):
     for body in (text, html):
         assert [i for i in demo["instances"] if i not in body] == []
         assert ROOT in body
+    # issue 3: the one alert carries the attack's scope from the event pipeline
+    for expected in (scenario.ATTACKER_IP, scenario.ATTACKER_AGENT, scenario.MINER_KEY,
+                     scenario.ROOT_KEY_ID, "CryptoCurrency:EC2/BitcoinTool.B"):
+        assert expected in text, expected
 
 
 def test_exactly_one_alert_and_one_resolution_threaded_to_it(demo):
@@ -85,7 +89,7 @@ def test_the_timeline_tells_the_story_in_order(demo):
         "attacker: RunInstances 10 x c5.4xlarge",
         "detected: incident #1 [critical]",
         "alert delivered: 001.eml",
-        "alert names all 10 instances and the root access key",
+        "the alert names the root key, the source IP, the Go SDK user agent, the key pair",
         "responder: terminated 10 instances",
         "verified fixed: incident #1 resolved",
         "resolution delivered: 002.eml",
@@ -100,4 +104,8 @@ def test_the_command_exits_0_and_leaves_the_store_and_emails(tmp_path):
     assert sorted(p.name for p in (tmp_path / "out" / "outbox").iterdir()) == [
         "001.eml", "002.eml"]
     assert (tmp_path / "out" / "costguard.db").is_file()
-    assert "alert names all 10 instances and the root access key" in result.stdout
+    assert ("the alert names the root key, the source IP, the Go SDK user agent, the key pair, "
+            "the security group and all 10 instances") in result.stdout
+    assert "detection latency: the alert was in the inbox" in result.stdout
+    assert (tmp_path / "out" / "reports" / "incident-1.md").is_file()
+    assert "alert-to-fix (costguard stats):" in result.stdout

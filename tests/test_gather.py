@@ -18,7 +18,8 @@ from moto import mock_aws
 from moto.core.models import DEFAULT_ACCOUNT_ID
 
 from costguard.awsapi import Aws
-from costguard.gather import Target, gather
+from costguard.collectors.cost import MemoryStore
+from costguard.gather import Target, gather, gather_cost
 from costguard.model import GLOBAL_REGION, Source
 
 ACCOUNT = DEFAULT_ACCOUNT_ID
@@ -59,8 +60,10 @@ def target(session: boto3.Session, regions=(EAST, WEST)) -> Target:
 
 def test_every_source_collected_is_a_complete_scope(session):
     seen: list[str] = []
-    result = gather([target(session)], set(Source), known_types={"t3.micro"},
-                    progress=seen.append)
+    targets = [target(session)]
+    result = gather(targets, set(Source), known_types={"t3.micro"}, progress=seen.append)
+    # cost needs the store (its budget and cache), so it is its own phase
+    gather_cost(result, targets, MemoryStore(), None)
     expected = {
         (Source.INVENTORY, ACCOUNT, EAST),
         (Source.INVENTORY, ACCOUNT, WEST),
@@ -76,6 +79,7 @@ def test_every_source_collected_is_a_complete_scope(session):
     assert by_region == {EAST: ["t3.micro"], WEST: ["c5.4xlarge"]}
     assert [iam.account for iam in result.iam] == [ACCOUNT]
     assert sorted(c.granularity for c in result.cost) == ["DAILY", "HOURLY"]
+    assert [f.account for f in result.forecasts] == [ACCOUNT]
     # only the type the price table does not know is looked up
     assert result.vcpus == {"c5.4xlarge": 16}
 
@@ -118,9 +122,9 @@ def test_a_stop_request_leaves_the_rest_uncollected_without_calling_aws(session)
                     should_stop=lambda: True)
     assert aws.total_calls == 0
     assert result.complete == set()
-    assert len(result.attempted) == 4
+    assert len(result.attempted) == 3  # two regions' inventory and IAM; cost is phase two
     assert all(e.endswith("not collected: costguard is stopping") for e in result.errors)
-    assert len(result.errors) == 4
+    assert len(result.errors) == 3
 
 
 def test_a_stop_between_regions_keeps_what_was_collected(session):

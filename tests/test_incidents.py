@@ -202,24 +202,24 @@ def titled(*checks: str) -> str:
         (["open_admin_ports", "open_admin_ports"], "2 security groups open to the internet"),
         (
             ["instance_types"] * 10 + ["root_access_key", "open_admin_ports"],
-            "Active root access key, 10 unapproved instances and an admin port open to the "
-            "internet",
+            "Active root access key, 10 unapproved instances, an admin port open to the internet",
         ),
         (
             ["hourly_spend", "root_access_key", "instance_types", "instance_types",
              "open_admin_ports"],
-            "Active root access key, a spend spike, 2 unapproved instances and an admin port "
-            "open to the internet",
+            "Active root access key, 2 unapproved instances, an admin port open to the internet "
+            "(+1 more finding)",
         ),
-        (["user_mfa", "made_up_check"], "A console user without MFA and 1 other finding"),
-        (["made_up_check", "another_one", "another_one"], "3 other findings"),
+        (["user_mfa", "made_up_check"], "A console user without MFA (+1 more finding)"),
+        (["made_up_check", "another_one", "another_one"], "3 findings"),
         (
+            # root activity makes "active root access key" redundant: it is not named
             ["root_activity", "root_access_key", "guardduty", "guardduty", "suspicious_api",
              "instance_types", "instance_types", "root_mfa"],
-            "Root user activity, active root access key, 2 GuardDuty findings, a suspicious "
-            "API call and 3 other findings",
+            "Root credentials in use, 2 GuardDuty findings, 2 unapproved instances "
+            "(+3 more findings)",
         ),
-        ([], "No findings"),
+        ([], "0 findings"),
     ],
 )
 def test_incident_title_names_the_most_telling_findings(checks, title):

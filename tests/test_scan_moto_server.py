@@ -75,26 +75,48 @@ def seed(endpoint: str) -> tuple[list[str], str, str]:
             web["Instances"][0]["InstanceId"])
 
 
-def scan(endpoint: str, config: Path) -> subprocess.CompletedProcess[str]:
-    """`costguard scan --format json` in its own interpreter, reaching AWS only via the URL."""
+def costguard(endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """costguard in its own interpreter, reaching AWS only via the URL."""
     env = {**os.environ, "AWS_ENDPOINT_URL": endpoint}
     return subprocess.run(
-        [sys.executable, "-m", "costguard", "scan", "--format", "json", "-c", str(config)],
-        env=env, capture_output=True, text=True, timeout=SCAN_TIMEOUT_S, check=False,
+        [sys.executable, "-m", "costguard", *args], env=env, capture_output=True, text=True,
+        timeout=SCAN_TIMEOUT_S, check=False,
     )
 
 
+def scan(endpoint: str, config: Path) -> subprocess.CompletedProcess[str]:
+    """`costguard scan --format json`."""
+    return costguard(endpoint, "scan", "--format", "json", "-c", str(config))
+
+
+def watched(endpoint: str, config: Path) -> None:
+    """What a well-run account has: the event pipeline (`costguard setup events`, run as a
+    user would), a logging multi-region trail and GuardDuty, so the self-watch checks are
+    quiet and the event sources complete (moto_server has no LookupEvents to fall back to)."""
+    done = costguard(endpoint, "setup", "events", "-c", str(config))
+    assert done.returncode == 0, done.stderr
+    client(endpoint, "s3").create_bucket(Bucket="trail-logs")
+    trails = client(endpoint, "cloudtrail")
+    trails.create_trail(Name="main", S3BucketName="trail-logs", IsMultiRegionTrail=True)
+    trails.start_logging(Name="main")
+    client(endpoint, "guardduty").create_detector(Enable=True)
+
+
 def write_config(tmp_path: Path, regions: str = f"aws: {{regions: [{REGION}]}}\n") -> Path:
-    """The shipped policies, SQLite in tmp_path, notifications to the log."""
+    """The shipped policies, SQLite in tmp_path, notifications to the log; the event queue in
+    us-east-1 only."""
     path = tmp_path / "costguard.yml"
-    path.write_text(regions + f"database: {{url: 'sqlite:///{tmp_path}/cg.db'}}\n")
+    path.write_text(regions + f"database: {{url: 'sqlite:///{tmp_path}/cg.db'}}\n"
+                    f"events: {{regions: [{REGION}]}}\n")
     return path
 
 
 def test_the_scan_reports_the_seeded_instances_and_open_group(endpoint, tmp_path):
     miners, group, web = seed(endpoint)
+    config = write_config(tmp_path)
+    watched(endpoint, config)
 
-    done = scan(endpoint, write_config(tmp_path))
+    done = scan(endpoint, config)
 
     assert done.returncode == 1, done.stderr
     doc = json.loads(done.stdout)
@@ -121,7 +143,9 @@ def test_without_configured_regions_every_enabled_region_is_scanned(endpoint, tm
     enabled = sorted(r["RegionName"] for r in answer if r.get("OptInStatus") != "not-opted-in")
     assert len(enabled) > 10  # moto_server lists many regions: the point of this test
 
-    done = scan(endpoint, write_config(tmp_path, regions=""))
+    config = write_config(tmp_path, regions="")
+    watched(endpoint, config)
+    done = scan(endpoint, config)
 
     doc = json.loads(done.stdout)
     assert doc["scan"]["regions"] == enabled

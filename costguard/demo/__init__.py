@@ -32,6 +32,10 @@ CONFIG = """\
 # show what happened.
 aws:
   regions: [us-east-1]
+events:
+  regions: [us-east-1]
+incidents:
+  reports_dir: reports
 database:
   url: sqlite:///{db}
 notifiers:
@@ -71,6 +75,7 @@ def _prepare(out: Path) -> Path:
     """A clean output folder (only what a previous demo wrote is removed)."""
     out.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out / "outbox", ignore_errors=True)
+    shutil.rmtree(out / "reports", ignore_errors=True)
     for name in ("costguard.db", "costguard.db-wal", "costguard.db-shm", "costguard.yml"):
         (out / name).unlink(missing_ok=True)
     return out / "outbox"
@@ -78,10 +83,15 @@ def _prepare(out: Path) -> Path:
 
 def run_demo(out_dir: str | Path, echo: Callable[[str], None] = print) -> bool:
     """Run the whole story; True when detected and delivered as the issue demands."""
+    import logging
+
     from costguard.demo.inbox import Inbox
     from costguard.demo.moto_root import RootState, patch_root
     from costguard.demo.story import Story
 
+    # The embedded AWS lacks a few APIs (LookupEvents, GetCostForecast) that costguard falls
+    # back from with a warning; the demo's output is its timeline, so only errors are shown.
+    logging.basicConfig(level=logging.ERROR)
     out = Path(out_dir).resolve()
     outbox = _prepare(out)
     with offline_aws() as session, Inbox(outbox) as inbox, patch_root(RootState(mfa=True)) as root:

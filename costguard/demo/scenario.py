@@ -79,7 +79,19 @@ def seed(session: Any) -> Account:
         account.users.append(user)
     iam.create_user(UserName="ci-deploy")
     _backdate(account.instances, days=30)
+    _watch(session)
     return account
+
+
+def _watch(session: Any) -> None:
+    """What a well-run account has: a multi-region trail that is logging, and GuardDuty on."""
+    s3 = session.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="demo-org-cloudtrail-logs")
+    trail = session.client("cloudtrail", region_name=REGION)
+    trail.create_trail(Name="org-trail", S3BucketName="demo-org-cloudtrail-logs",
+                       IsMultiRegionTrail=True)
+    trail.start_logging(Name="org-trail")
+    session.client("guardduty", region_name=REGION).create_detector(Enable=True)
 
 
 def _backdate(instance_ids: list[str], days: int) -> None:
