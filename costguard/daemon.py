@@ -56,6 +56,9 @@ class Daemon:
         self.reload_event = threading.Event()
         self.cycles = 0
         self.scheduler = self._scheduler()
+        from costguard.pollers import Pollers
+
+        self.pollers = Pollers(self.engine)
 
     def _scheduler(self) -> Any:
         from apscheduler.executors.pool import ThreadPoolExecutor
@@ -114,10 +117,25 @@ class Daemon:
         if new.config.database_url != self.setup.config.database_url:
             log.warning("database.url changed: restart costguard to switch databases")
         self.setup = new
+        self.pollers.stop()
         self.engine.reconfigure(new.config, new.policies)
         self.schedule()
+        self._start_pollers()
         log.info("reloaded: %d policies", len(new.policies))
         return True
+
+    def _start_pollers(self) -> None:
+        """Long-poll the event queues when an enabled check reads events."""
+        from costguard.engine import EVENT_SOURCES
+
+        if not self.engine.sources_needed() & EVENT_SOURCES:
+            return
+        try:
+            count = self.pollers.start()
+        except Exception:  # no credentials yet, say: the scheduled cycles still run and retry
+            log.exception("could not start the event queue pollers")
+            return
+        log.info("reading %d event queue(s) continuously", count)
 
     def install_signals(self) -> None:
         """SIGTERM/SIGINT stop, SIGHUP reloads; handlers only set flags (async-signal safe)."""
@@ -130,6 +148,7 @@ class Daemon:
         self.install_signals()
         self.schedule()
         self.scheduler.start()
+        self._start_pollers()
         sd_notify("READY=1")
         log.info("costguard running: %d policies, sources %s", len(self.setup.policies),
                  ", ".join(s.value for s in sorted(self.engine.sources_needed(),
@@ -150,6 +169,7 @@ class Daemon:
         sd_notify("STOPPING=1")
         log.info("stopping")
         self.stop_event.set()
+        self.pollers.stop()
         worker = threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": True})
         worker.start()
         worker.join(STOP_TIMEOUT_S)

@@ -249,6 +249,31 @@ class Engine:
             scan_id = self.store.start_scan(now)
             return self._conclude(scan_id, collected, wanted, now, notify, 0)
 
+    def ingest(self, queue: Any, received: list[Any]) -> CycleResult | None:
+        """The daemon's poller hands over one receive: store it, delete it, then evaluate the
+        event checks at once when anything was new."""
+        from costguard.health import HealthBook
+        from costguard.intake import Intake
+
+        with self.lock:
+            now = self.clock()
+            new = Intake(self.store).take_messages(queue, received, now)
+            HealthBook(self.store).mark_events([(queue.account, queue.region)], now)
+            return self.evaluate_events() if new else None
+
+    def event_queues(self) -> list[Any]:
+        """One EventQueue per account and event region, for the daemon's pollers."""
+        from costguard.collectors.events import EventQueue
+
+        with self.lock:
+            failures = Gathered()
+            targets = self.targets(failures)
+            self._prepare_regions(targets, failures, set(EVENT_SOURCES))
+            return [
+                EventQueue(t.aws, t.account, region, self.config.events.queue_name)
+                for t in targets for region in self._event_regions(t)
+            ]
+
     def _event_regions(self, target: Target) -> list[str]:
         from costguard.gather_events import event_regions
 

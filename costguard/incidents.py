@@ -20,8 +20,12 @@ from typing import Any, Protocol
 
 from costguard.model import Severity
 
-WINDOW = timedelta(hours=24)
-"""How long after its last activity an open incident still absorbs related findings."""
+WINDOW = timedelta(minutes=15)
+"""How long after its detection (or last activity) an open incident absorbs related findings.
+
+Short on purpose: an incident announced an hour ago that silently absorbed a new attack on
+the same principal would hide it (a joined incident sends no new alert unless its severity
+rises). Activity after the window is a new incident with its own alert."""
 
 BURST = timedelta(minutes=15)
 """Urgent findings in one account this close in time are one incident, linked or not."""

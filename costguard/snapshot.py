@@ -81,13 +81,18 @@ class Instance:
 
 @dataclass(frozen=True)
 class RegionInventory:
-    """Everything the inventory collector saw in one account and region."""
+    """Everything the inventory collector saw in one account and region.
+
+    `collected_at` says how old the picture is: state read before an API call cannot show
+    whether that call's effect was undone.
+    """
 
     account: str
     region: str
     instances: tuple[Instance, ...] = ()
     security_groups: tuple[SecurityGroup, ...] = ()
     key_pairs: tuple[str, ...] = ()
+    collected_at: datetime | None = None
 
 
 # --- IAM -------------------------------------------------------------------------------------

@@ -132,7 +132,7 @@ def test_a_finding_crossing_accounts_through_an_entity_names_both_accounts():
 def test_a_finding_joins_an_open_incident_that_shares_an_entity():
     incidents = [
         Inc(7, entities=ents("instance:i-7")),
-        Inc(8, entities=ents("sg:sg-1"), detected_at=NOW - timedelta(hours=3)),
+        Inc(8, entities=ents("sg:sg-1"), detected_at=NOW - timedelta(minutes=10)),
     ]
     fresh = [F(1, "open_admin_ports", Severity.MEDIUM, entities=ents("sg:sg-1"))]
     (plan,) = plan_groups(fresh, incidents, NOW)
@@ -150,7 +150,7 @@ def test_a_finding_does_not_join_an_incident_quiet_for_longer_than_the_window():
 def test_recent_activity_keeps_an_old_incident_joinable():
     old = Inc(8, entities=ents("sg:sg-1"), detected_at=NOW - timedelta(days=3))
     fresh = [F(1, severity=Severity.MEDIUM, entities=ents("sg:sg-1"))]
-    recent = {8: NOW - timedelta(hours=1)}
+    recent = {8: NOW - timedelta(minutes=5)}
     (plan,) = plan_groups(fresh, [old], NOW, activity=recent)
     assert plan.incident_id == 8
 

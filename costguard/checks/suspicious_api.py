@@ -269,7 +269,12 @@ class State:
 
 
 def _region(call: Call, state: State) -> RegionInventory | None:
-    return state.inventory.get((call.event.account, call.event.region))
+    """The region's inventory, if it was read after the call (an older one cannot tell
+    whether the call's effect was undone: the daemon sees events before the next poll)."""
+    inv = state.inventory.get((call.event.account, call.event.region))
+    if inv is None or (inv.collected_at is not None and inv.collected_at < call.event.time):
+        return None
+    return inv
 
 
 def _find_group(inv: RegionInventory, gid: str | None, name: str | None) -> SecurityGroup | None:

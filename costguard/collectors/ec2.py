@@ -43,6 +43,7 @@ class InventoryCollector:
 
     def collect(self, region: str) -> RegionInventory:
         """Everything the checks read about one region, as frozen dataclasses."""
+        started = datetime.now(timezone.utc)  # before the calls: the picture is at least this old
         ec2 = self._aws.client("ec2", region)
         instances = [
             normalize_instance(raw, self._account, region)
@@ -62,6 +63,7 @@ class InventoryCollector:
             instances=tuple(sorted(instances, key=lambda i: i.instance_id)),
             security_groups=tuple(sorted(groups, key=lambda g: g.group_id)),
             key_pairs=tuple(key_pairs),
+            collected_at=started,
         )
 
     def instance_vcpus(self, types: Iterable[str]) -> dict[str, int]:

@@ -258,6 +258,15 @@ def test_key_pair_clears_once_the_inventory_no_longer_lists_it():
     ) == [True, False, True]
 
 
+def test_an_inventory_read_before_the_call_cannot_clear_it():
+    """The daemon sees an event seconds after the call, long before the next inventory poll:
+    a key pair missing from an older inventory was simply not there yet."""
+    call = import_key_pair()
+    older = replace(inventory(key_pairs=[]), collected_at=call.time - timedelta(seconds=30))
+    newer = replace(inventory(key_pairs=[]), collected_at=call.time + timedelta(seconds=30))
+    assert _still([call], {"inventory": (older,)}, {"inventory": (newer,)}) == [True, False]
+
+
 def test_created_group_clears_when_deleted_or_closed_and_unused():
     closed = group(ATTACK_GROUP, rule("tcp", 22, cidrs=["10.0.0.0/8"]))
     miner = instance("i-1", groups=[ATTACK_GROUP])
