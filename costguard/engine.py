@@ -91,8 +91,10 @@ class Engine:
         clock: Callable[[], datetime] = utcnow,
         notifier: Any = None,
         registry: Any = None,
+        live_prices: bool = False,
     ) -> None:
         self.config = config
+        self.live_prices = live_prices
         self.policies = list(policies)
         self._store = store
         self.clock = clock
@@ -153,11 +155,20 @@ class Engine:
 
     @property
     def prices(self) -> Any:
-        """The on-demand price table, read once."""
+        """On-demand prices: the table (`costguard prices update`'s copy when there is one);
+        with `live_prices` (the daemon) the Price List API first, cached on disk for a day."""
         if self._prices is None:
+            from costguard.paths import refreshed_price_table, state_dir
             from costguard.pricing import PriceBook
 
-            self._prices = PriceBook()
+            refreshed = refreshed_price_table()
+            table = PriceBook(refreshed if refreshed.is_file() else None)
+            self._prices = table
+            if self.live_prices:
+                from costguard.collectors.pricing import ApiPriceBook, PriceListCollector
+
+                collector = PriceListCollector(self.aws, state_dir() / "prices")
+                self._prices = ApiPriceBook(collector, table)
         return self._prices
 
     @property

@@ -38,3 +38,8 @@ def state_dir() -> Path:
 def default_database_url() -> str:
     """SQLite in the state directory: durable without any setup."""
     return f"sqlite:///{state_dir() / 'costguard.db'}"
+
+
+def refreshed_price_table() -> Path:
+    """Where `costguard prices update` writes its table; read instead of the shipped one."""
+    return state_dir() / "ec2_prices.json"

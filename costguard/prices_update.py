@@ -112,16 +112,19 @@ def update_table(
     path: Path,
     *,
     today: date | None = None,
+    fetch: Iterable[str] | None = None,
 ) -> TableUpdate:
-    """Fetch every region's on-demand prices and rewrite the table at `path` (atomically)."""
+    """Fetch the on-demand prices of `fetch` (default: every region) and rewrite the table at
+    `path` (atomically); regions not fetched keep their previous prices."""
     regions, types = list(dict.fromkeys(regions)), list(dict.fromkeys(types))
     if BASE_REGION not in regions:
         raise PriceTableError(f"the table must list {BASE_REGION}: estimates start from it")
-    api = {region: collector.region_prices(region) for region in regions}
+    asked = [r for r in regions if fetch is None or r in set(fetch)]
+    api = {region: collector.region_prices(region) for region in asked}
     document, (from_api, kept, missing) = build_table(
         api, read_table(path), regions, types, today or datetime.now(timezone.utc).date()
     )
     if not document["regions"][BASE_REGION]:
         raise PriceTableError(f"no {BASE_REGION} prices from the API or {path}; nothing written")
     write_atomically(path, render_table(document))
-    return TableUpdate(path, len(regions), from_api, kept, missing)
+    return TableUpdate(path, len(asked), from_api, kept, missing)

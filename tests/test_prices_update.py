@@ -143,3 +143,28 @@ def test_read_table_tolerates_a_missing_or_damaged_file(tmp_path):
 
     assert read_table(tmp_path / "absent.json") == {}
     assert read_table(damaged) == {}
+
+
+def test_the_cli_writes_the_state_copy_that_the_engine_then_reads(aws, tmp_path, monkeypatch):
+    """`costguard prices update --regions us-east-1`: the shipped table is copied to the state
+    directory, refreshed there from the API, and `Engine.prices` reads that copy from then on."""
+    from click.testing import CliRunner
+
+    from costguard.cli import main
+    from costguard.engine import Engine
+    from costguard.paths import refreshed_price_table
+    from costguard.setup_load import load_setup
+
+    monkeypatch.setattr(Aws, "from_environment", classmethod(lambda cls, *a, **k: aws))
+    with Stubber(aws.client("pricing", "us-east-1")) as stub:
+        stub.add_response("get_products", answer(entry("c5.4xlarge", "0.7")),
+                          request("us-east-1"))
+        result = CliRunner().invoke(main, ["prices", "update", "--regions", "us-east-1"])
+    assert result.exit_code == 0, result.output
+    target = refreshed_price_table()
+    assert result.output.startswith(f"wrote {target}: 1 regions, 1 prices from the Price List API")
+    assert read_table(target)["us-east-1"]["c5.4xlarge"] == 0.7
+    assert read_table(target)["eu-west-1"] == read_table(PriceBook().path)["eu-west-1"]
+    setup = load_setup(None)
+    engine = Engine(setup.config, setup.policies, store=None)
+    assert engine.prices.price("us-east-1", "c5.4xlarge").usd_per_hour == 0.7
