@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from costguard.model import Severity, Status
+from costguard.model import Severity, Source, Status
 
 EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT, EXIT_INCOMPLETE = 0, 1, 2, 3
 
@@ -93,10 +93,11 @@ def scan(config_path: str | None, fmt: str, fail_on: str, no_notify: bool) -> No
     store = engine.store
     findings = _shown_findings(store, result)
     incidents = _shown_incidents(store, findings)
+    spent = engine.budget.summary() if Source.COST in engine.sources_needed() else None
     if fmt == "json":
-        click.echo(scan_json(result.scan, findings, incidents))
+        click.echo(scan_json(result.scan, findings, incidents, spent))
     else:
-        _print_scan_table(result, findings, incidents)
+        _print_scan_table(result, findings, incidents, spent)
     store.close()
     if not result.scan.complete:
         _quick_exit(EXIT_INCOMPLETE)
@@ -140,7 +141,8 @@ def _shown_incidents(store: Any, findings: list[Any]) -> list[Any]:
     return [store.get_incident(i) for i in ids]
 
 
-def _print_scan_table(result: Any, findings: list[Any], incidents: list[Any]) -> None:
+def _print_scan_table(result: Any, findings: list[Any], incidents: list[Any],
+                      spent: dict[str, Any] | None) -> None:
     from costguard.output import findings_table
 
     scan = result.scan
@@ -153,6 +155,12 @@ def _print_scan_table(result: Any, findings: list[Any], incidents: list[Any]) ->
         f"by this scan; {scan.api_calls} AWS calls; accounts {', '.join(scan.accounts) or '-'}; "
         f"{len(scan.regions)} region(s)."
     )
+    if spent is not None:
+        click.echo(
+            f"Cost Explorer, costguard's own use: {spent['calls_today']} request(s) today "
+            f"(${spent['usd_today']:.2f}, budget {spent['max_calls_per_day']}/day), "
+            f"{spent['calls_month']} this month (${spent['usd_month']:.2f})."
+        )
     if not scan.complete:
         click.echo("scan INCOMPLETE (findings of what failed were kept, not resolved):", err=True)
         for error in scan.errors:

@@ -13,11 +13,19 @@ from costguard.text import oneline
 OPEN_STATUSES = (Status.OPEN, Status.ACKNOWLEDGED, Status.MUTED)
 
 
-def scan_json(scan: Any, findings: Sequence[Any], incidents: Sequence[Any]) -> str:
-    """The one JSON object `costguard scan --format json` prints (DESIGN.md contract)."""
+def scan_json(scan: Any, findings: Sequence[Any], incidents: Sequence[Any],
+              cost_explorer: dict[str, Any] | None = None) -> str:
+    """The one JSON object `costguard scan --format json` prints (DESIGN.md contract).
+
+    `scan.cost_explorer` (an addition to the contract, see docs/output.md) says what costguard
+    itself spent on Cost Explorer today and this month: every request costs $0.01.
+    """
     shown = {f.id for f in findings}
+    head = scan.to_json()
+    if cost_explorer is not None:
+        head["cost_explorer"] = cost_explorer
     doc = {
-        "scan": scan.to_json(),
+        "scan": head,
         "findings": [f.to_json() for f in findings],
         "incidents": [
             {

@@ -291,7 +291,14 @@ class CostCollector:
         return None
 
     def _request_forecast(self, now: datetime) -> dict[str, Any] | None:
-        """Ask GetCostForecast; on refusal or failure, today's older answer or None."""
+        """Ask GetCostForecast; on refusal or failure, today's older answer or None.
+
+        A failure (an account too new to forecast, an emulator without the API) is not asked
+        again for FORECAST_MIN_AGE: every attempt is a paid request.
+        """
+        failed_at = self._store.get_state(self._key("forecast_failed"))
+        if failed_at and now - datetime.fromisoformat(failed_at) < FORECAST_MIN_AGE:
+            return self._stored_forecast(now)
         ce = self._aws.client("ce", CE_REGION)
         operation = CeOperation.GET_COST_FORECAST
         try:
@@ -300,6 +307,7 @@ class CostCollector:
         except BudgetExhausted:
             return self._stored_forecast(now)
         except Exception as exc:  # the forecast has a fallback: no failure may cost the scan
+            self._store.set_state(self._key("forecast_failed"), now.isoformat())
             log.warning(
                 "Cost Explorer forecast unavailable for %s (%s); projecting stored daily cost",
                 self._account,
