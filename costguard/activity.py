@@ -1,14 +1,12 @@
-"""What a principal did, and what each call created, read from CloudTrail events (pure).
+"""What a principal did, and what each of its calls created or changed (pure).
 
 An analyst's first question about a leaked key is "what else did it do?": every finding tied to
 a principal carries that principal's non-read calls around the finding, grouped by API name
 (`principal_activity`); whether a call came from an SDK or a new address is judged against the
-same history. The second is "what must be removed?": `effect` reads a CloudTrail record's
-requestParameters/responseElements for what a call created or changed.
-
-costguard/events.py (written in parallel) normalizes events and has a similar
-`created_resources`; the extraction here is kept local so the checks do not depend on it
-until the two are merged.
+same history. The second is "what must be removed?": `effect` names what a call created or
+changed. Reading the CloudTrail record itself (its request and response, world-open rules,
+launched instances, read-only and failed calls) is costguard/events.py's job; this module only
+builds on it.
 """
 
 from __future__ import annotations
@@ -21,45 +19,26 @@ from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Any
 
-from costguard.snapshot import ApiEvent, IngressRule
+from costguard.events import (
+    PrincipalType,
+    failed,
+    is_read,
+    key_pair_name,
+    launch_groups,
+    launched_instances,
+    listed,
+    request,
+    response,
+    unique,
+    world_rules,
+)
+from costguard.snapshot import ApiEvent
 
-ROOT_TYPE = "Root"
-"""CloudTrail's userIdentity.type for the root user."""
-
-READ_PREFIXES = ("Get", "List", "Describe", "Head")
-"""API name prefixes of calls that only read; they are left out of a principal's activity."""
+ROOT_TYPE = PrincipalType.ROOT
+"""CloudTrail's userIdentity.type for the root user (the checks compare principal_type to it)."""
 
 ACTIVITY_MARGIN = timedelta(hours=1)
 """How far before the first and after the last related event a principal's activity is shown."""
-
-WORLD_CIDRS = ("0.0.0.0/0", "::/0")
-"""The ranges that mean "anyone on the internet"."""
-
-_PROTOCOLS = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6", "all": "-1"}
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    """`value` when it is a mapping, else empty: CloudTrail writes null for absent elements."""
-    return value if isinstance(value, Mapping) else {}
-
-
-def unique(values: Iterable[Any]) -> list[Any]:
-    """Values in first-seen order without repeats or blanks, for JSON lists in details."""
-    seen: list[Any] = []
-    for value in values:
-        if value not in (None, "") and value not in seen:
-            seen.append(value)
-    return seen
-
-
-def is_read(event: ApiEvent) -> bool:
-    """Whether a call only reads: CloudTrail's readOnly flag, or a Get/List/Describe/Head name."""
-    return bool(event.read_only) or event.name.startswith(READ_PREFIXES)
-
-
-def failed(event: ApiEvent) -> bool:
-    """Whether a call failed; a failed ConsoleLogin has no errorCode, only a "Failure" response."""
-    return bool(event.error_code) or _mapping(event.response).get("ConsoleLogin") == "Failure"
 
 
 def by_principal(events: Iterable[ApiEvent]) -> dict[str, list[ApiEvent]]:
@@ -173,73 +152,6 @@ def new_address(
 # --- what a call created or changed ----------------------------------------------------------
 
 
-def listed(value: Any) -> list[Mapping[str, Any]]:
-    """CloudTrail writes EC2 lists as {"items": [...]} and other services' as plain lists."""
-    if isinstance(value, Mapping):
-        value = value.get("items")
-    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
-
-
-def request(event: ApiEvent) -> Mapping[str, Any]:
-    """The call's requestParameters (empty when CloudTrail recorded none)."""
-    return _mapping(event.request)
-
-
-def response(event: ApiEvent) -> Mapping[str, Any]:
-    """The call's responseElements (empty for failed calls and calls that return nothing)."""
-    return _mapping(event.response)
-
-
-@dataclass(frozen=True)
-class Launched:
-    """One instance a RunInstances call started."""
-
-    instance_id: str
-    instance_type: str | None
-
-
-def launched_instances(event: ApiEvent) -> list[Launched]:
-    """The instances a RunInstances call started, from its response (none when it failed)."""
-    asked = request(event).get("instanceType")
-    return [
-        Launched(str(item["instanceId"]), item.get("instanceType") or asked)
-        for item in listed(response(event).get("instancesSet"))
-        if item.get("instanceId")
-    ]
-
-
-def launch_groups(event: ApiEvent) -> list[str]:
-    """Security group ids a RunInstances call attached, from its request and response."""
-    params = request(event)
-    ids = [g.get("groupId") for g in listed(params.get("groupSet"))]
-    for nic in listed(params.get("networkInterfaceSet")):
-        ids += [g.get("groupId") for g in listed(nic.get("groupSet"))]
-    for item in listed(response(event).get("instancesSet")):
-        ids += [g.get("groupId") for g in listed(item.get("groupSet"))]
-    return unique(ids)
-
-
-def world_rules(event: ApiEvent) -> list[IngressRule]:
-    """The rules an AuthorizeSecurityGroupIngress call opened to the internet, one per range."""
-    params = request(event)
-    rules = []
-    for item in listed(params.get("ipPermissions")):
-        cidrs = [r.get("cidrIp") for r in listed(item.get("ipRanges"))]
-        cidrs += [r.get("cidrIpv6") for r in listed(item.get("ipv6Ranges"))]
-        rules += [_rule(item, c) for c in cidrs if c in WORLD_CIDRS]
-    # The older flat form: CidrIp, IpProtocol, FromPort, ToPort at the top level.
-    if params.get("cidrIp") in WORLD_CIDRS:
-        rules.append(_rule(params, params["cidrIp"]))
-    return rules
-
-
-def _rule(item: Mapping[str, Any], cidr: str) -> IngressRule:
-    raw = str(item.get("ipProtocol") if item.get("ipProtocol") is not None else "-1").lower()
-    protocol = _PROTOCOLS.get(raw, raw)
-    ports = (None, None) if protocol == "-1" else (item.get("fromPort"), item.get("toPort"))
-    return IngressRule(protocol, *ports, cidrs=(cidr,))
-
-
 def public_statements(event: ApiEvent) -> list[dict[str, Any]]:
     """Statements of a PutBucketPolicy call that allow anyone ("*") with no condition."""
     policy = request(event).get("bucketPolicy")
@@ -248,7 +160,7 @@ def public_statements(event: ApiEvent) -> list[dict[str, Any]]:
             policy = json.loads(policy)
         except ValueError:
             return []
-    statements = _mapping(policy).get("Statement")
+    statements = policy.get("Statement") if isinstance(policy, Mapping) else None
     statements = [statements] if isinstance(statements, Mapping) else statements
     if not isinstance(statements, list):
         return []
@@ -263,8 +175,8 @@ def _anyone(principal: Any) -> bool:
     """Principal "*" or {"AWS": "*"} (or a list holding "*"): everyone, signed in or not."""
     if principal == "*":
         return True
-    return any(v == "*" or (isinstance(v, list) and "*" in v)
-               for v in _mapping(principal).values())
+    values = principal.values() if isinstance(principal, Mapping) else ()
+    return any(v == "*" or (isinstance(v, list) and "*" in v) for v in values)
 
 
 @dataclass(frozen=True)
@@ -302,12 +214,12 @@ def _user(e: ApiEvent, name: str | None) -> tuple[str | None, str | None]:
         return name, f"arn:aws:iam::{e.account}:user/{name}"
     if e.principal_type == ROOT_TYPE:
         return "<root_account>", f"arn:aws:iam::{e.account}:root"
-    return (e.user_name, e.principal_arn) if e.principal_type == "IAMUser" else (None, None)
+    return (e.user_name, e.principal_arn) if e.principal_type == PrincipalType.IAM_USER else (
+        None, None)
 
 
 def _key_pair(e: ApiEvent) -> Effect | None:
-    out = response(e)
-    name = out.get("keyName") or request(e).get("keyName")
+    out, name = response(e), key_pair_name(e)
     if not name:
         return None
     made = {"key_name": name, "key_pair_id": out.get("keyPairId"),
@@ -357,7 +269,7 @@ def _run(e: ApiEvent) -> Effect:
 
 
 def _new_user(e: ApiEvent) -> Effect | None:
-    user = _mapping(response(e).get("user"))
+    user = response(e, "user")
     name = request(e).get("userName") or user.get("userName")
     if not name:
         return None
@@ -367,7 +279,7 @@ def _new_user(e: ApiEvent) -> Effect | None:
 
 def _access_key(e: ApiEvent) -> Effect:
     # Without a userName the key is the caller's own; the response names the user then.
-    made_key = _mapping(response(e).get("accessKey"))
+    made_key = response(e, "accessKey")
     key = made_key.get("accessKeyId")
     user, arn = _user(e, request(e).get("userName") or made_key.get("userName"))
     entities = ([f"access_key:{key}"] if key else []) + ([f"principal:{arn}"] if arn else [])

@@ -17,6 +17,7 @@ needs no code here; tests/test_awsapi.py proves it against a real moto server.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -27,6 +28,10 @@ from costguard import __version__
 if TYPE_CHECKING:
     import boto3
     from botocore.client import BaseClient
+
+CALL_LOG_ENV = "COSTGUARD_CALL_LOG"
+"""Names a file to which every API call is appended as a JSON line (service, region, operation,
+parameters): what the scan benchmark's bare boto3 script replays, so both make the same calls."""
 
 DEFAULT_REGION = "us-east-1"
 """Where global services (IAM, STS, Cost Explorer) are called when the session names no region."""
@@ -81,6 +86,22 @@ class CallCounter:
             self.add(authorizing_action(iam_action(model.service_model.metadata, model.name)))
 
 
+class _CallLog:
+    """Appends each call to the COSTGUARD_CALL_LOG file (benchmarks only)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __call__(self, params: Any = None, model: Any = None, context: Any = None,
+                 **_: Any) -> None:
+        import json
+
+        entry = {"service": model.service_model.service_name, "operation": model.name,
+                 "region": (context or {}).get("client_region"), "params": params or {}}
+        with open(self.path, "a", encoding="utf-8") as out:
+            out.write(json.dumps(entry, default=str) + "\n")
+
+
 class Aws:
     """One AWS identity (a boto3 session) with cached clients and a shared call counter.
 
@@ -97,6 +118,9 @@ class Aws:
         # First among the most specific handlers, so a handler that answers the call itself
         # (botocore's Stubber does) cannot hide it from the count.
         session.events.register_first("before-call.*.*", self._counter.on_before_call)
+        call_log = os.environ.get(CALL_LOG_ENV)
+        if call_log:
+            session.events.register("before-parameter-build.*.*", _CallLog(call_log))
 
     @classmethod
     def from_environment(cls, profile: str | None = None, region: str | None = None) -> Aws:

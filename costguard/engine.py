@@ -236,7 +236,7 @@ class Engine:
             now = self.clock()
             wanted = set(sources) if sources is not None else self.sources_needed()
             wanted &= self.sources_needed()
-            collected = self._collect(wanted, progress, should_stop, now)
+            collected = self._collect(wanted, progress, should_stop, now, lean=release_aws)
             if release_aws:
                 self.release_aws()
             self.latest.remember(collected.gathered, collected.harvest)
@@ -291,7 +291,7 @@ class Engine:
         return event_regions(self.config, target)
 
     def _collect(self, wanted: set[Source], progress: Callable | None,
-                 should_stop: Callable | None, now: datetime) -> _Collected:
+                 should_stop: Callable | None, now: datetime, lean: bool = False) -> _Collected:
         """Phase one: every AWS read that needs no store."""
         calls_before = self.aws.total_calls
         failures = Gathered()
@@ -299,7 +299,7 @@ class Engine:
         self._prepare_regions(targets, failures, wanted)
         gathered = gather(
             targets, wanted, known_types=self.prices.known_types(), progress=progress,
-            should_stop=should_stop,
+            should_stop=should_stop, lean=lean,
         )
         gathered.errors[:0] = failures.errors
         gathered.attempted |= failures.attempted

@@ -97,6 +97,7 @@ def gather(
     progress: Callable[[str], None] | None = None,
     iam_options: dict[str, Any] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    lean: bool = False,
 ) -> Gathered:
     """Collect the store-free sources (inventory, IAM) from every target; never raises for AWS
     errors. Cost needs the store (its budget and cache): see `gather_cost`.
@@ -108,9 +109,21 @@ def gather(
     for target in targets:
         if Source.INVENTORY in sources:
             _inventory(gathered, target, known_types, progress)
+            if lean:
+                _forget_models(target)
         if Source.CREDENTIAL_REPORT in sources:
             _iam(gathered, target, iam_options or {})
     return gathered
+
+
+def _forget_models(target: Target) -> None:
+    """A one-shot scan is done with EC2 once the inventory is read: drop its client and parsed
+    model (the largest by far) so the models read next (IAM, CloudTrail, SQS...) reuse that
+    memory instead of adding to it. The daemon keeps its clients."""
+    import gc
+
+    target.aws.release_clients()
+    gc.collect()
 
 
 def _inventory(

@@ -1,14 +1,16 @@
 """`costguard validate`: every template compiles and renders with realistic data.
 
 Each policy's check runs on the sample snapshot of the reference incident (costguard.samples),
-and its remediation template is rendered with those findings; the email templates are rendered
-with an alert built from all of them. Problems come back as `TEMPLATE:LINE:COL: ...`.
+in which every shipped check fires, and its remediation template is rendered with those
+findings; the email templates are rendered with an alert built from all of them. Problems come
+back as `TEMPLATE:LINE:COL: ...`.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +19,11 @@ from jinja2 import TemplateError, TemplateSyntaxError
 from costguard.alerts import Alert, AlertFinding, AlertKind
 from costguard.checks.base import Context
 from costguard.config import Config
-from costguard.model import Severity
+from costguard.model import Severity, Status
 from costguard.policy import Policy
 from costguard.problems import InvalidInput, Problem
 from costguard.render import Renderer
+from costguard.snapshot import Snapshot
 
 
 def _problem(renderer: Renderer, name: str, exc: TemplateError) -> Problem:
@@ -30,51 +33,73 @@ def _problem(renderer: Renderer, name: str, exc: TemplateError) -> Problem:
     return Problem(where, (line, 1), f"template {kind}: {exc.message or exc}")
 
 
-def _sample_findings(policy: Policy) -> list[AlertFinding]:
+def _sample_findings(
+    policy: Policy, snapshot: Snapshot, options: Mapping[str, Any]
+) -> list[AlertFinding]:
+    """The policy's findings on the sample snapshot, as the store would hand them to a message,
+    so templates are rendered with what a real alert carries."""
     from costguard.checks import REGISTRY
-    from costguard.samples import reference_snapshot
 
-    snapshot = reference_snapshot()
     ctx = Context(policy=policy.name, check=policy.check, severity=policy.severity,
-                  params=policy.params, now=snapshot.now)
+                  params=policy.params, now=snapshot.now, options=dict(options))
     check = REGISTRY.get(policy.check)
     found = list(check().evaluate(snapshot, ctx)) if check else []
     return [
         AlertFinding(id=n + 1, policy=f.policy, check=f.check, severity=f.severity,
-                     status="open", account=f.account, region=f.region, resource=f.resource,
-                     title=f.title, details=dict(f.details), first_seen=snapshot.now,
-                     last_seen=snapshot.now, references=policy.references)
+                     status=Status.OPEN.value, account=f.account, region=f.region,
+                     resource=f.resource, title=f.title, details=dict(f.details),
+                     first_seen=snapshot.now, last_seen=snapshot.now,
+                     references=policy.references)
         for n, f in enumerate(found)
     ]
 
 
-def _render(renderer: Renderer, name: str, context: dict[str, Any], problems: list[Problem],
-            *, as_html: bool = False) -> None:
-    try:
-        renderer.render(name, context, as_html=as_html)
-    except TemplateError as exc:
-        problems.append(_problem(renderer, name, exc))
+@dataclass
+class Remediations:
+    """Every policy's remediation rendered with its sample findings, by policy name; what
+    failed to render is in `problems` instead of `texts`."""
+
+    texts: dict[str, str] = field(default_factory=dict)
+    findings: dict[str, list[AlertFinding]] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def render_remediations(
+    config: Config, policies: Sequence[Policy], renderer: Renderer | None = None
+) -> Remediations:
+    """Render each policy's remediation template with its findings on the sample snapshot."""
+    from costguard.samples import ACCOUNT, check_options, reference_snapshot
+
+    renderer = renderer or Renderer(config.template_dirs)
+    snapshot, options = reference_snapshot(), check_options()
+    out = Remediations()
+    for policy in policies:
+        findings = _sample_findings(policy, snapshot, options)
+        out.findings[policy.name] = findings
+        name = policy.remediation or renderer.pick("remediation", policy.check, ".md.j2")
+        try:
+            out.texts[policy.name] = renderer.render(
+                name, {"findings": findings, "account": ACCOUNT})
+        except TemplateError as exc:
+            out.problems.append(_problem(renderer, name, exc))
+    return out
 
 
 def validate_templates(config: Config, policies: Sequence[Policy]) -> int:
     """Render every template in use; raises InvalidInput with every problem, else the count."""
     from costguard.messages import build_message
+    from costguard.samples import ACCOUNT, NOW
 
     renderer = Renderer(config.template_dirs)
-    problems: list[Problem] = []
-    everything: list[AlertFinding] = []
-    rendered = 0
-    for policy in policies:
-        findings = _sample_findings(policy)
-        everything += findings
-        name = policy.remediation or renderer.pick("remediation", policy.check, ".md.j2")
-        _render(renderer, name, {"findings": findings, "account": "123456789012"}, problems)
-        rendered += 1
+    remediations = render_remediations(config, policies, renderer)
+    problems = list(remediations.problems)
+    everything = [f for found in remediations.findings.values() for f in found]
+    rendered = len(policies)
     for kind in (AlertKind.NEW, AlertKind.RESOLVED, AlertKind.ESCALATION):
         alert = Alert(kind=kind, key=f"validate-{kind}", title="Sample incident",
                       severity=Severity.highest(f.severity for f in everything),
-                      created_at=everything[0].first_seen if everything else _epoch(),
-                      findings=tuple(everything), incident_id=1, accounts=("123456789012",))
+                      created_at=NOW, findings=tuple(everything), incident_id=1,
+                      accounts=(ACCOUNT,))
         try:
             build_message(alert, renderer)
             rendered += 3
@@ -101,9 +126,3 @@ def channel_problems(config: Config, env: Mapping[str, str] | None = None) -> li
             pos = position_of(raw, ["notifiers", name])
             problems.append(Problem(str(config.path), pos, str(exc)))
     return problems
-
-
-def _epoch() -> Any:
-    from costguard.samples import NOW
-
-    return NOW

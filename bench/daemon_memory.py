@@ -1,0 +1,100 @@
+"""Daemon memory over many cycles: the resident set must stay flat, not grow per cycle.
+
+Usage: python bench/daemon_memory.py [--cycles 1000]
+In one process, as the daemon runs them: an Engine on an SQLite store against an embedded AWS
+(moto) holding a small account with the event pipeline set up. Every cycle reads the inventory;
+every 10th also the event queue, where an event has just arrived (the daemon's queue drain
+waits a second for stragglers, so it is not run every cycle here); every 60th also IAM and
+GuardDuty, every 240th Cost Explorer. RSS is read from /proc every 100 cycles; the figure that
+matters is the growth from cycle 200 (caches warm) to the last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+from harness import machine
+
+os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
+                  AWS_DEFAULT_REGION="us-east-1", MOTO_EC2_LOAD_DEFAULT_AMIS="false")
+
+
+def rss_mib() -> float:
+    with open("/proc/self/status") as status:
+        line = next(x for x in status if x.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
+
+
+def event(n: int) -> dict:
+    return {"eventVersion": "1.09", "eventTime": datetime.now(timezone.utc).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"), "eventSource": "ec2.amazonaws.com",
+        "eventName": "CreateTags", "awsRegion": "us-east-1",
+        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::123456789012:user/ops",
+                         "accountId": "123456789012"},
+        "sourceIPAddress": "198.51.100.7", "userAgent": "console.amazonaws.com",
+        "requestParameters": {"n": n}, "eventID": str(uuid.uuid4()), "readOnly": False}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cycles", type=int, default=1000)
+    args = parser.parse_args()
+    import boto3
+    from moto import mock_aws
+
+    from costguard.engine import Engine
+    from costguard.model import Source
+    from costguard.setup_events import apply, plan
+    from costguard.setup_load import load_setup, open_store
+
+    with mock_aws(), tempfile.TemporaryDirectory() as tmp:
+        ec2 = boto3.client("ec2", region_name="us-east-1")
+        ec2.run_instances(ImageId="ami-12345678", MinCount=3, MaxCount=3, InstanceType="t3.micro")
+        config = Path(tmp) / "costguard.yml"
+        config.write_text(f"aws: {{regions: [us-east-1]}}\nevents: {{regions: [us-east-1]}}\n"
+                          f"database: {{url: 'sqlite:///{tmp}/cg.db'}}\n")
+        setup = load_setup(config)
+        engine = Engine(setup.config, setup.policies, open_store(setup.config))
+        apply(plan(engine.aws, engine.aws.account_id(), ["us-east-1"], "costguard-events"))
+        bus = boto3.client("events", region_name="us-east-1")
+        samples, start = [], time.perf_counter()
+        for n in range(1, args.cycles + 1):
+            sources = {Source.INVENTORY}
+            sources |= {Source.CLOUDTRAIL} if n % 10 == 0 else set()
+            sources |= {Source.CREDENTIAL_REPORT, Source.GUARDDUTY} if n % 60 == 1 else set()
+            sources |= {Source.COST} if n % 240 == 1 else set()
+            if n % 10 == 0:
+                bus.put_events(Entries=[{"Source": "aws.ec2", "DetailType":
+                                         "AWS API Call via CloudTrail",
+                                         "Detail": json.dumps(event(n))}])
+            engine.run_cycle(sources)
+            if n % 100 == 0 or n == 1:
+                gc.collect()
+                samples.append((n, rss_mib()))
+        elapsed = time.perf_counter() - start
+    report(samples, elapsed)
+    return 0
+
+
+def report(samples: list[tuple[int, float]], elapsed: float) -> None:
+    print(f"machine: {machine()}")
+    print(f"{samples[-1][0]} cycles in {elapsed:.0f} s; RSS (MiB) after cycle:")
+    print("  " + ", ".join(f"{n}: {mib:.1f}" for n, mib in samples))
+    warm = dict(samples).get(200, samples[0][1])
+    last = samples[-1][1]
+    per_cycle_kib = (last - warm) * 1024 / max(1, samples[-1][0] - 200)
+    print(f"growth from cycle 200 to {samples[-1][0]}: {last - warm:+.1f} MiB "
+          f"({per_cycle_kib:+.2f} KiB per cycle)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
