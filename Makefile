@@ -30,7 +30,10 @@ lint: $(VENV)/.test
 	$(BIN)/ruff check .
 
 bench: $(VENV)/.test
-	$(BIN)/python bench/run_all.py
+	cd bench && ../$(BIN)/python scan_vs_boto3.py
+	cd bench && ../$(BIN)/python event_latency.py
+	cd bench && ../$(BIN)/python daemon_memory.py
+	cd bench && ../$(BIN)/python ce_month.py
 
 clean:
 	rm -rf $(VENV) $(OUT) build *.egg-info
