@@ -214,8 +214,9 @@ def _user(e: ApiEvent, name: str | None) -> tuple[str | None, str | None]:
         return name, f"arn:aws:iam::{e.account}:user/{name}"
     if e.principal_type == ROOT_TYPE:
         return "<root_account>", f"arn:aws:iam::{e.account}:root"
-    return (e.user_name, e.principal_arn) if e.principal_type == PrincipalType.IAM_USER else (
-        None, None)
+    if e.principal_type == PrincipalType.IAM_USER:
+        return e.user_name, e.principal_arn
+    return None, None
 
 
 def _key_pair(e: ApiEvent) -> Effect | None:

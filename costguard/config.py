@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -178,6 +178,13 @@ class IncidentsConfig(_Strict):
     reports_dir: str | None = Field(None, description="where after-action reviews are written")
 
 
+class MetricsConfig(_Strict):
+    """The daemon's /metrics and /healthz endpoint."""
+
+    listen: str | None = Field("127.0.0.1:9465", pattern=r"^[\w.:\[\]-]*:\d{1,5}$",
+                               description="host:port; null turns the endpoint off")
+
+
 class _Document(_Strict):
     """The whole file; notifiers are checked per channel type afterwards."""
 
@@ -191,6 +198,7 @@ class _Document(_Strict):
     events: EventsConfig = Field(default_factory=EventsConfig)
     cost: CostConfig = Field(default_factory=CostConfig)
     incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 
@@ -211,6 +219,7 @@ class Config:
     incidents: IncidentsConfig
     log_level: str
     reports_dir: Path = Path("reports")
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
 
 def find_config(explicit: str | Path | None, env: Mapping[str, str] = os.environ) -> Path | None:
@@ -262,7 +271,7 @@ def _build(path: Path | None, raw: Any, env: Mapping[str, str]) -> Config:
         path=path, aws=doc.aws, database_url=db_url, schedule=doc.schedule,
         policy_paths=policy_paths, template_dirs=tuple(base / t for t in doc.templates),
         notifiers=notifiers, routes=tuple(doc.routes or ()), events=doc.events, cost=doc.cost,
-        incidents=doc.incidents, log_level=doc.log_level,
+        incidents=doc.incidents, log_level=doc.log_level, metrics=doc.metrics,
         reports_dir=base / doc.incidents.reports_dir if doc.incidents.reports_dir
         else state_dir() / "reports",
     )
@@ -311,10 +320,10 @@ def _check_routes(file: str, raw: Any, problems: list[Problem]) -> None:
         for item in _listed(raw, "routes", i, "notify")
     ]
     escalation = [("incidents.escalate_to", i) for i in _listed(raw, "incidents", "escalate_to")]
-    for field, (loc, name) in [*routes, *escalation]:
+    for key, (loc, name) in [*routes, *escalation]:
         if isinstance(name, str) and name not in declared:
             msg = f"no notifier named {name!r} {known}"
-            problems.append(Problem(file, position_of(raw, loc), msg, "", field))
+            problems.append(Problem(file, position_of(raw, loc), msg, "", key))
 
 
 def _listed(raw: Any, *path: Any) -> list[tuple[list[Any], Any]]:

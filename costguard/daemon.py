@@ -59,6 +59,7 @@ class Daemon:
         from costguard.pollers import Pollers
 
         self.pollers = Pollers(self.engine)
+        self.metrics_server: Any = None
 
     def _scheduler(self) -> Any:
         from apscheduler.executors.pool import ThreadPoolExecutor
@@ -124,6 +125,18 @@ class Daemon:
         log.info("reloaded: %d policies", len(new.policies))
         return True
 
+    def _serve_metrics(self) -> None:
+        """/metrics and /healthz, when `metrics.listen` is set (the default: 127.0.0.1:9465)."""
+        listen = self.setup.config.metrics.listen
+        if not listen:
+            return
+        from costguard.metrics import serve
+
+        try:
+            self.metrics_server = serve(self.engine, listen)
+        except OSError as exc:  # a port in use must not stop the guard itself
+            log.error("cannot serve metrics on %s: %s", listen, exc)
+
     def _start_pollers(self) -> None:
         """Long-poll the event queues when an enabled check reads events."""
         from costguard.engine import EVENT_SOURCES
@@ -149,6 +162,7 @@ class Daemon:
         self.schedule()
         self.scheduler.start()
         self._start_pollers()
+        self._serve_metrics()
         sd_notify("READY=1")
         log.info("costguard running: %d policies, sources %s", len(self.setup.policies),
                  ", ".join(s.value for s in sorted(self.engine.sources_needed(),
@@ -170,6 +184,8 @@ class Daemon:
         log.info("stopping")
         self.stop_event.set()
         self.pollers.stop()
+        if self.metrics_server is not None:
+            self.metrics_server.shutdown()
         worker = threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": True})
         worker.start()
         worker.join(STOP_TIMEOUT_S)

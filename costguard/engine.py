@@ -204,6 +204,12 @@ class Engine:
         record_delivery(self.store, report)
         return report
 
+    def health(self) -> tuple[Any, ...]:
+        """Each source's stored health (for /healthz and the metrics)."""
+        from costguard.health import HealthBook
+
+        return HealthBook(self.store).current()
+
     def sources_needed(self) -> set[Source]:
         """Sources that at least one enabled policy reads."""
         return {s for p in self.policies if (c := self.registry.get(p.check)) for s in c.sources}

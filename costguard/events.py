@@ -30,6 +30,7 @@ from costguard.snapshot import ApiEvent, GuardDutyFinding, IngressRule
 log = logging.getLogger("costguard.events")
 
 _READ_NAMES = ("Get", "List", "Describe", "Head")
+"""What `is_read` reads from the name of an event whose readOnly flag is unknown."""
 READ_PREFIXES = (*_READ_NAMES, "Lookup")
 """Name prefixes of calls that only read: CloudTrail's readOnly, when a record lacks it."""
 
@@ -273,8 +274,8 @@ def is_read_only(name: str) -> bool:
 def is_read(event: ApiEvent) -> bool:
     """Whether a call only reads, so a principal's activity leaves it out: CloudTrail's readOnly
     flag, or a Get/List/Describe/Head name even where the flag says otherwise."""
-    # An event without its flag is read by name without "Lookup" (tests/test_activity.py pins
-    # an unflagged LookupEvents as a write); from_record always sets the flag, Lookup included.
+    # Without the flag, "Lookup" alone is not taken as a read (tests/test_activity.py pins an
+    # unflagged LookupEvents as a write); every event from_record builds has the flag set.
     return bool(event.read_only) or event.name.startswith(_READ_NAMES)
 
 
@@ -335,6 +336,11 @@ def world_rules(event: ApiEvent) -> list[IngressRule]:
     """The rules an AuthorizeSecurityGroupIngress call asked to open to the internet, one per
     range, whether or not it succeeded (a refused attempt still shows intent)."""
     return [replace(rule, cidrs=(c,)) for rule in _world_permissions(event) for c in rule.cidrs]
+
+
+def key_pair_name(event: ApiEvent) -> str | None:
+    """The key pair an ImportKeyPair or CreateKeyPair call made (the request's when it failed)."""
+    return response(event).get("keyName") or request(event).get("keyName")
 
 
 @dataclass(frozen=True)
@@ -399,11 +405,6 @@ def _authorize_ingress(event: ApiEvent) -> dict[ResourceKind, list[Any]]:
     }
 
 
-def key_pair_name(event: ApiEvent) -> str | None:
-    """The key pair an ImportKeyPair or CreateKeyPair call made (the request's when it failed)."""
-    return response(event).get("keyName") or request(event).get("keyName")
-
-
 _Extractor = Callable[[ApiEvent], Mapping[ResourceKind, list[Any]]]
 _EXTRACTORS: dict[str, _Extractor] = {
     "RunInstances": lambda e: {
@@ -433,26 +434,25 @@ _EXTRACTORS: dict[str, _Extractor] = {
 
 
 def _world_permissions(event: ApiEvent) -> list[IngressRule]:
-    """An AuthorizeSecurityGroupIngress request's permissions that include world-open ranges,
-    with only those ranges; the older flat form (cidrIp, ipProtocol, fromPort, toPort at the
-    top level) counts as one more permission."""
+    """The permissions of an AuthorizeSecurityGroupIngress request that include world-open
+    ranges, each with only those ranges in `cidrs`."""
     if event.name != AUTHORIZE_INGRESS:
         return []
     params = request(event)
     rules = []
-    for permission in listed(params.get("ipPermissions")):
-        cidrs = [r.get("cidrIp") for r in listed(permission.get("ipRanges"))]
+    # The older flat form puts cidrIp (with ipProtocol, fromPort, toPort) at the top level.
+    for permission in [*listed(params.get("ipPermissions")), params]:
+        cidrs = [permission.get("cidrIp")]
+        cidrs += [r.get("cidrIp") for r in listed(permission.get("ipRanges"))]
         cidrs += [r.get("cidrIpv6") for r in listed(permission.get("ipv6Ranges"))]
-        rules.append(_world_rule(permission, cidrs))
-    rules.append(_world_rule(params, [params.get("cidrIp")]))
-    return [rule for rule in rules if rule is not None]
+        open_cidrs = tuple(c for c in cidrs if isinstance(c, str) and is_world(c))
+        if open_cidrs:
+            rules.append(_ingress_rule(permission, open_cidrs))
+    return rules
 
 
-def _world_rule(permission: Mapping[str, Any], cidrs: list[Any]) -> IngressRule | None:
-    """An IngressRule of the world-open `cidrs` (ports None for "every port"), or None."""
-    open_cidrs = tuple(c for c in cidrs if isinstance(c, str) and is_world(c))
-    if not open_cidrs:
-        return None
+def _ingress_rule(permission: Mapping[str, Any], cidrs: tuple[str, ...]) -> IngressRule:
+    """An IngressRule from a CloudTrail ipPermissions item (ports None for "every port")."""
     raw = permission.get("ipProtocol")
     protocol = "-1" if raw is None else str(raw).lower()
     protocol = _PROTOCOLS.get(protocol, protocol)
@@ -462,7 +462,7 @@ def _world_rule(permission: Mapping[str, Any], cidrs: list[Any]) -> IngressRule 
         protocol=protocol,
         from_port=None if every_port else int(low),
         to_port=None if every_port else int(high),
-        cidrs=open_cidrs,
+        cidrs=cidrs,
     )
 
 

@@ -12,15 +12,13 @@ from costguard.activity import (
     Effect,
     activity_window,
     effect,
-    failed,
-    is_read,
     new_address,
     principal_activity,
     principal_details,
     public_statements,
     sdk_agent,
-    world_rules,
 )
+from costguard.events import failed, is_read, world_rules
 from costguard.snapshot import ApiEvent, IngressRule
 
 ACCOUNT = "111122223333"
