@@ -5,7 +5,7 @@ a principal carries that principal's non-read calls around the finding, grouped 
 (`principal_activity`); whether a call came from an SDK or a new address is judged against the
 same history. The second is "what must be removed?": `effect` names what a call created or
 changed. Reading the CloudTrail record itself (its request and response, world-open rules,
-launched instances, read-only and failed calls) is costguard/events.py's job; this module only
+launched instances, read-only and failed calls) is costguard/api_calls.py's job; this module only
 builds on it.
 """
 
@@ -19,8 +19,7 @@ from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Any
 
-from costguard.events import (
-    PrincipalType,
+from costguard.api_calls import (
     failed,
     is_read,
     key_pair_name,
@@ -32,6 +31,7 @@ from costguard.events import (
     unique,
     world_rules,
 )
+from costguard.events import PrincipalType
 from costguard.snapshot import ApiEvent
 
 ROOT_TYPE = PrincipalType.ROOT

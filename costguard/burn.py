@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from costguard.events import ResourceKind, created_resources
+from costguard.api_calls import created_resources
+from costguard.events import ResourceKind
 from costguard.pricing import Price, family_of
 from costguard.snapshot import ApiEvent, BurnSample, Instance, RegionInventory, Snapshot
 

@@ -5,9 +5,8 @@ read from SQS, a LookupEvents entry, a GetFindings answer); each is normalized h
 CloudTrail `eventID` (or the GuardDuty finding id) identifies an event whatever the path, and
 the engine dedupes the paths against each other by it.
 
-It is also the one place that reads what a record says (request and response objects and
-lists, world-open ingress, launched instances and their groups, read-only and failed calls), so
-costguard/activity.py and the checks build on these helpers rather than parse records again.
+What a record says beyond who and when (request and response objects, world-open ingress,
+launched instances, what a call created) is read in costguard/api_calls.py, on these records.
 
 Every string in a record is chosen by whoever made the call (user names, key names, user
 agents), so nothing here interprets them beyond copying.
@@ -16,30 +15,21 @@ agents), so nothing here interprets them beyond copying.
 from __future__ import annotations
 
 import enum
-import ipaddress
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
 from costguard.model import root_arn
-from costguard.snapshot import ApiEvent, GuardDutyFinding, IngressRule
+from costguard.snapshot import ApiEvent, GuardDutyFinding
 
 log = logging.getLogger("costguard.events")
 
-_READ_NAMES = ("Get", "List", "Describe", "Head")
-"""What `is_read` reads from the name of an event whose readOnly flag is unknown."""
-READ_PREFIXES = (*_READ_NAMES, "Lookup")
+READ_NAMES = ("Get", "List", "Describe", "Head")
+"""What `api_calls.is_read` reads from the name of an event whose readOnly flag is unknown."""
+READ_PREFIXES = (*READ_NAMES, "Lookup")
 """Name prefixes of calls that only read: CloudTrail's readOnly, when a record lacks it."""
-
-WORLD_CIDRS = ("0.0.0.0/0", "::/0")
-"""The ranges that mean "anyone on the internet", as EC2 writes them back."""
-
-AUTHORIZE_INGRESS = "AuthorizeSecurityGroupIngress"
-_PROTOCOLS = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6", "all": "-1"}
-"""IP protocol numbers (and "all") as the names EC2 answers with, so rules compare equal."""
 
 CONSOLE_LOGIN = "ConsoleLogin"
 CONSOLE_LOGIN_FAILED = "ConsoleLoginFailure"
@@ -174,7 +164,7 @@ def from_record(
     account = (
         _text(record.get("recipientAccountId")) or account or _text(identity.get("accountId"))
     )
-    response = _mapping(record.get("responseElements"))
+    response = as_mapping(record.get("responseElements"))
     return ApiEvent(
         event_id=event_id,
         time=parse_time(record.get("eventTime")),
@@ -190,7 +180,7 @@ def from_record(
         user_agent=_text(record.get("userAgent")),
         read_only=_read_only(record.get("readOnly"), name),
         error_code=_error_code(record, name, response),
-        request=_mapping(record.get("requestParameters")),
+        request=as_mapping(record.get("requestParameters")),
         response=response,
         console_login=name == CONSOLE_LOGIN,
     )
@@ -214,8 +204,8 @@ def guardduty_finding(finding: Mapping[str, Any]) -> GuardDutyFinding:
         description=_text(finding.get("description")) or "",
         created_at=parse_time(created) if created else None,
         updated_at=parse_time(updated) if updated else None,
-        resource=_mapping(finding.get("resource")),
-        service=_mapping(finding.get("service")),
+        resource=as_mapping(finding.get("resource")),
+        service=as_mapping(finding.get("service")),
     )
 
 
@@ -239,44 +229,12 @@ def camel_keys(value: Any) -> Any:
     return value
 
 
-# --- What a record says -----------------------------------------------------------------------
-
-
-def request(event: ApiEvent, *path: str) -> dict[str, Any]:
-    """The call's requestParameters, or the object at `path` inside them ({} where absent)."""
-    return _dig(event.request, path)
-
-
-def response(event: ApiEvent, *path: str) -> dict[str, Any]:
-    """The call's responseElements, or the object at `path` inside them ({} where absent:
-    failed calls and calls that return nothing have none)."""
-    return _dig(event.response, path)
-
-
-def listed(value: Any) -> list[Mapping[str, Any]]:
-    """The objects of a CloudTrail list: EC2's are {"items": [...]} (or {"item": [...]}),
-    other services' plain lists; null or anything else is empty."""
-    if isinstance(value, Mapping):
-        value = value.get("items", value.get("item"))
-    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
-
-
-def failed(event: ApiEvent) -> bool:
-    """Whether a call failed; a failed ConsoleLogin has no errorCode, only its response."""
-    return bool(event.error_code) or _login_failed(event.name, event.response)
+# --- Who and when ------------------------------------------------------------------------------
 
 
 def is_read_only(name: str) -> bool:
     """Whether a call only reads, by AWS's naming convention (Get/List/Describe/Head/Lookup)."""
     return name.startswith(READ_PREFIXES)
-
-
-def is_read(event: ApiEvent) -> bool:
-    """Whether a call only reads, so a principal's activity leaves it out: CloudTrail's readOnly
-    flag, or a Get/List/Describe/Head name even where the flag says otherwise."""
-    # Without the flag, "Lookup" alone is not taken as a read (tests/test_activity.py pins an
-    # unflagged LookupEvents as a write); every event from_record builds has the flag set.
-    return bool(event.read_only) or event.name.startswith(_READ_NAMES)
 
 
 def principal_key(event: ApiEvent) -> str | None:
@@ -305,165 +263,7 @@ def parse_time(value: Any) -> datetime:
     return moment.astimezone(timezone.utc)
 
 
-def unique(values: Iterable[Any]) -> list[Any]:
-    """Values in first-seen order without repeats or blanks, for JSON lists in details."""
-    seen: list[Any] = []
-    for value in values:
-        if value not in (None, "") and value not in seen:
-            seen.append(value)
-    return seen
-
-
-# --- Security groups and launches -------------------------------------------------------------
-
-
-def is_world(cidr: str) -> bool:
-    """Whether a CIDR covers every address of its family (0.0.0.0/0, ::/0)."""
-    try:
-        return ipaddress.ip_network(cidr.strip(), strict=False).prefixlen == 0
-    except ValueError:
-        return False
-
-
-def world_open_permissions(event: ApiEvent) -> list[IngressRule]:
-    """The internet-wide ingress a successful AuthorizeSecurityGroupIngress opened, one rule per
-    permission; only the world-open ranges are kept in `cidrs`: they are what a playbook revokes.
-    """
-    return [] if event.error_code else _world_permissions(event)
-
-
-def world_rules(event: ApiEvent) -> list[IngressRule]:
-    """The rules an AuthorizeSecurityGroupIngress call asked to open to the internet, one per
-    range, whether or not it succeeded (a refused attempt still shows intent)."""
-    return [replace(rule, cidrs=(c,)) for rule in _world_permissions(event) for c in rule.cidrs]
-
-
-def key_pair_name(event: ApiEvent) -> str | None:
-    """The key pair an ImportKeyPair or CreateKeyPair call made (the request's when it failed)."""
-    return response(event).get("keyName") or request(event).get("keyName")
-
-
-@dataclass(frozen=True)
-class Launched:
-    """One instance a RunInstances call started: its type is what it costs."""
-
-    instance_id: str
-    instance_type: str | None
-
-
-def launched_instances(event: ApiEvent) -> list[Launched]:
-    """The instances a RunInstances call started, from its response (none when it failed)."""
-    asked = request(event).get("instanceType")
-    return [
-        Launched(str(item["instanceId"]), item.get("instanceType") or asked)
-        for item in listed(response(event).get("instancesSet"))
-        if item.get("instanceId")
-    ]
-
-
-def launch_groups(event: ApiEvent) -> list[str]:
-    """Security group ids a RunInstances call attached, from its request and response."""
-    params = request(event)
-    ids = [g.get("groupId") for g in listed(params.get("groupSet"))]
-    for nic in listed(params.get("networkInterfaceSet")):
-        ids += [g.get("groupId") for g in listed(nic.get("groupSet"))]
-    for item in listed(response(event).get("instancesSet")):
-        ids += [g.get("groupId") for g in listed(item.get("groupSet"))]
-    return unique(ids)
-
-
-# --- What a call created ----------------------------------------------------------------------
-
-
-def created_resources(event: ApiEvent) -> dict[str, list[str]]:
-    """What a successful write call created or opened, keyed by ResourceKind value.
-
-    A failed call created nothing. AuthorizeSecurityGroupIngress counts only when it opened
-    the group to the whole internet (0.0.0.0/0 or ::/0); its rule ids come from the response.
-    """
-    if event.error_code:
-        return {}
-    extract = _EXTRACTORS.get(event.name)
-    found = extract(event) if extract else {}
-    named = {k.value: unique(i for i in ids if isinstance(i, str)) for k, ids in found.items()}
-    return {kind: ids for kind, ids in named.items() if ids}
-
-
-def _authorize_ingress(event: ApiEvent) -> dict[ResourceKind, list[Any]]:
-    """The group and the rule ids, when the call opened the group to the whole internet."""
-    rules = [
-        r for r in listed(response(event).get("securityGroupRuleSet"))
-        if is_world(str(r.get("cidrIpv4") or r.get("cidrIpv6") or ""))
-    ]
-    if not rules and not world_open_permissions(event):
-        return {}
-    return {
-        # By group name (default VPC) the request has no id; the response's rules do.
-        ResourceKind.SECURITY_GROUP: [request(event).get("groupId")]
-        + [r.get("groupId") for r in rules],
-        ResourceKind.SECURITY_GROUP_RULE: [r.get("securityGroupRuleId") for r in rules],
-    }
-
-
-_Extractor = Callable[[ApiEvent], Mapping[ResourceKind, list[Any]]]
-_EXTRACTORS: dict[str, _Extractor] = {
-    "RunInstances": lambda e: {
-        ResourceKind.INSTANCE: [i.instance_id for i in launched_instances(e)]
-    },
-    "ImportKeyPair": lambda e: {ResourceKind.KEY_PAIR: [key_pair_name(e)]},
-    "CreateKeyPair": lambda e: {ResourceKind.KEY_PAIR: [key_pair_name(e)]},
-    "CreateSecurityGroup": lambda e: {ResourceKind.SECURITY_GROUP: [response(e).get("groupId")]},
-    AUTHORIZE_INGRESS: _authorize_ingress,
-    "CreateUser": lambda e: {
-        ResourceKind.USER: [response(e, "user").get("userName") or request(e).get("userName")]
-    },
-    "CreateAccessKey": lambda e: {
-        ResourceKind.ACCESS_KEY: [response(e, "accessKey").get("accessKeyId")]
-    },
-    # Without userName the caller (an IAM user) gave itself a console password.
-    "CreateLoginProfile": lambda e: {
-        ResourceKind.LOGIN_PROFILE: [request(e).get("userName") or e.user_name]
-    },
-    "CreateRole": lambda e: {
-        ResourceKind.ROLE: [response(e, "role").get("roleName") or request(e).get("roleName")]
-    },
-}
-
-
 # --- Helpers ----------------------------------------------------------------------------------
-
-
-def _world_permissions(event: ApiEvent) -> list[IngressRule]:
-    """The permissions of an AuthorizeSecurityGroupIngress request that include world-open
-    ranges, each with only those ranges in `cidrs`."""
-    if event.name != AUTHORIZE_INGRESS:
-        return []
-    params = request(event)
-    rules = []
-    # The older flat form puts cidrIp (with ipProtocol, fromPort, toPort) at the top level.
-    for permission in [*listed(params.get("ipPermissions")), params]:
-        cidrs = [permission.get("cidrIp")]
-        cidrs += [r.get("cidrIp") for r in listed(permission.get("ipRanges"))]
-        cidrs += [r.get("cidrIpv6") for r in listed(permission.get("ipv6Ranges"))]
-        open_cidrs = tuple(c for c in cidrs if isinstance(c, str) and is_world(c))
-        if open_cidrs:
-            rules.append(_ingress_rule(permission, open_cidrs))
-    return rules
-
-
-def _ingress_rule(permission: Mapping[str, Any], cidrs: tuple[str, ...]) -> IngressRule:
-    """An IngressRule from a CloudTrail ipPermissions item (ports None for "every port")."""
-    raw = permission.get("ipProtocol")
-    protocol = "-1" if raw is None else str(raw).lower()
-    protocol = _PROTOCOLS.get(protocol, protocol)
-    low, high = permission.get("fromPort"), permission.get("toPort")
-    every_port = protocol == "-1" or low is None or high is None or low == -1
-    return IngressRule(
-        protocol=protocol,
-        from_port=None if every_port else int(low),
-        to_port=None if every_port else int(high),
-        cidrs=cidrs,
-    )
 
 
 def _principal_arn(identity: Mapping[str, Any], account: str | None) -> str | None:
@@ -483,7 +283,7 @@ def _user_name(identity: Mapping[str, Any]) -> str | None:
     name = _text(identity.get("userName"))
     if name:
         return name
-    issuer = _mapping(_mapping(identity.get("sessionContext")).get("sessionIssuer"))
+    issuer = as_mapping(as_mapping(identity.get("sessionContext")).get("sessionIssuer"))
     return _text(issuer.get("userName"))
 
 
@@ -501,12 +301,13 @@ def _error_code(record: Mapping[str, Any], name: str, response: Mapping[str, Any
     code = _text(record.get("errorCode"))
     if code:
         return code
-    return CONSOLE_LOGIN_FAILED if _login_failed(name, response) else None
+    return CONSOLE_LOGIN_FAILED if login_failed(name, response) else None
 
 
-def _login_failed(name: str, response: Any) -> bool:
+def login_failed(name: str, response: Any) -> bool:
     """A ConsoleLogin answered with anything but Success."""
-    return name == CONSOLE_LOGIN and _mapping(response).get(CONSOLE_LOGIN) not in (None, "Success")
+    answer = as_mapping(response).get(CONSOLE_LOGIN)
+    return name == CONSOLE_LOGIN and answer not in (None, "Success")
 
 
 def _text(value: Any) -> str | None:
@@ -514,13 +315,13 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _mapping(value: Any) -> dict[str, Any]:
+def as_mapping(value: Any) -> dict[str, Any]:
     """A dict for CloudTrail's objects, which are null when empty."""
     return dict(value) if isinstance(value, Mapping) else {}
 
 
-def _dig(value: Any, path: tuple[str, ...]) -> dict[str, Any]:
+def dig(value: Any, path: tuple[str, ...]) -> dict[str, Any]:
     """The object at `path` inside `value`, or {} where any step is missing or not an object."""
     for key in path:
-        value = _mapping(value).get(key)
-    return _mapping(value)
+        value = as_mapping(value).get(key)
+    return as_mapping(value)

@@ -18,7 +18,7 @@ from costguard.activity import (
     public_statements,
     sdk_agent,
 )
-from costguard.events import failed, is_read, world_rules
+from costguard.api_calls import failed, is_read, world_rules
 from costguard.snapshot import ApiEvent, IngressRule
 
 ACCOUNT = "111122223333"

@@ -14,22 +14,20 @@ from pathlib import Path
 
 import pytest
 
+from costguard.api_calls import created_resources, is_world, world_open_permissions
 from costguard.events import (
     CONSOLE_LOGIN_FAILED,
     EventFormatError,
     PrincipalType,
     ResourceKind,
     camel_keys,
-    created_resources,
     from_lookup_event,
     from_record,
     guardduty_finding_from_api,
     is_read_only,
-    is_world,
     parse_envelope,
     parse_time,
     principal_key,
-    world_open_permissions,
 )
 from costguard.snapshot import ApiEvent, GuardDutyFinding, IngressRule
 

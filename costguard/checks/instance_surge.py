@@ -11,9 +11,9 @@ from typing import Any, cast
 from pydantic import Field
 
 from costguard.activity import by_principal, principal_details
+from costguard.api_calls import failed, launched_instances, unique
 from costguard.checks.base import Check, Context, Params, register
 from costguard.checks.instance_types import instance_entities
-from costguard.events import failed, launched_instances, unique
 from costguard.model import Finding, Severity, Source
 from costguard.snapshot import ApiEvent, Instance, RegionInventory, Snapshot
 

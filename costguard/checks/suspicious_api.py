@@ -19,12 +19,12 @@ from costguard.activity import (
     principal_details,
     sdk_agent,
 )
+from costguard.api_calls import WORLD_CIDRS, failed, unique
 from costguard.checks.base import Check, Context, Params, register
 from costguard.checks.instance_surge import InstanceStates
 from costguard.checks.instance_types import first_match
 from costguard.checks.open_admin_ports import ip_permission
 from costguard.checks.root_activity import shifted
-from costguard.events import WORLD_CIDRS, failed, unique
 from costguard.model import GLOBAL_REGION, Finding, Severity, Source
 from costguard.snapshot import (
     ApiEvent,

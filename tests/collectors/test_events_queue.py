@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from botocore.stub import Stubber
 
+from costguard.api_calls import created_resources
 from costguard.collectors.events import EventQueue, QueueMissing, Received
-from costguard.events import created_resources, parse_time
+from costguard.events import parse_time
 from costguard.snapshot import ApiEvent, GuardDutyFinding
 
 from .conftest import ACCOUNT, REGION
