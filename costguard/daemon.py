@@ -85,6 +85,10 @@ class Daemon:
         self.scheduler.add_job(
             self._deliver, "interval", seconds=DELIVERY_INTERVAL_S, id="deliver",
         )
+        if any(r.digest for r in self.setup.config.routes):
+            # hourly: each route's digest goes out when its own period has passed
+            self.scheduler.add_job(self._digests, "interval", hours=1, id="digests",
+                                   next_run_time=now + timedelta(minutes=1))
 
     def _cycle(self, source: Source) -> None:
         if self.stop_event.is_set():
@@ -102,6 +106,14 @@ class Daemon:
             self.engine.deliver()
         except Exception:
             log.exception("outbox delivery failed")
+
+    def _digests(self) -> None:
+        if self.stop_event.is_set():
+            return
+        try:
+            self.engine.send_digests()
+        except Exception:
+            log.exception("sending digests failed")
 
     def reload(self) -> bool:
         """Re-read config and policies; on any problem keep running with the old ones."""

@@ -204,6 +204,16 @@ class Engine:
         record_delivery(self.store, report)
         return report
 
+    def send_digests(self) -> int:
+        """Queue the digest of every `digest:` route whose period has passed, and deliver."""
+        from costguard.digest import send_digests
+
+        with self.lock:
+            queued = send_digests(self.store, self.notifier, self.config.routes, self.clock())
+            if queued:
+                self.deliver()
+            return queued
+
     def health(self) -> tuple[Any, ...]:
         """Each source's stored health (for /healthz and the metrics)."""
         from costguard.health import HealthBook
