@@ -51,7 +51,7 @@ def scope_from(findings: Sequence[Any]) -> dict[str, list[str]]:
                     if value not in items:
                         items.append(value)
     for f in findings:
-        for name in ("source_ips", "user_agents"):
+        for name in ("source_ips", "user_agents", "api_calls"):
             for value in f.details.get(name, ()) if isinstance(f.details, dict) else ():
                 items = scope.setdefault(name, [])
                 if value not in items:
@@ -217,7 +217,7 @@ class IncidentKeeper:
         )
 
     def _facts(self, incident: Any, kind: AlertKind) -> dict[str, Any]:
-        facts: dict[str, Any] = {}
+        facts: dict[str, Any] = money(self.store.list_findings(incident_id=incident.id))
         if self.contained.get(incident.id):
             facts["auto_contain"] = self.contained[incident.id]
         if kind is not AlertKind.NEW:
@@ -226,6 +226,25 @@ class IncidentKeeper:
             start = incident.notified_at or incident.detected_at
             facts["time_to_fix"] = self.now - start
         return facts
+
+
+def money(findings: Sequence[Any]) -> dict[str, Any]:
+    """What the incident costs, from its burn-rate findings: the $/hour the new instances add,
+    what they have cost so far, and the projection if nothing changes."""
+    burn = [f.details for f in findings
+            if f.check == "hourly_spend" and isinstance(f.details, dict)
+            and "recent_usd_per_hour" in f.details]
+    if not burn:
+        return {}
+    added = sum(float(d.get("recent_usd_per_hour") or 0) for d in burn)
+    facts: dict[str, Any] = {
+        "burn_rate_added": f"${added:,.2f}/h",
+        "cost_so_far_usd": round(sum(float(d.get("cost_so_far_usd") or 0) for d in burn), 2),
+    }
+    month = [d.get("projected_usd_to_month_end") for d in burn]
+    if all(isinstance(m, int | float) for m in month):
+        facts["projected_to_month_end_usd"] = round(sum(month), 2)
+    return facts
 
 
 def record_delivery(store: Any, report: Any) -> None:

@@ -39,6 +39,7 @@ SCOPE_LABELS: tuple[tuple[str, str], ...] = (
     ("key_pairs", "Key pairs"),
     ("security_groups", "Security groups"),
     ("instances", "Instances"),
+    ("api_calls", "API calls"),
 )
 """`alert.scope` keys the emails know, in the order they are shown; others follow."""
 
