@@ -109,9 +109,9 @@ class Notifier:
         return names
 
     def remediation(self, findings: Sequence[AlertFinding]) -> tuple[RemediationStep, ...]:
-        """One step per check, in the order the findings' checks first appear."""
+        """The playbook: one step per check in response order (PLAYBOOK_ORDER), then verify."""
         by_check: dict[tuple[str, str | None], list[AlertFinding]] = {}
-        for f in findings:
+        for f in sorted(findings, key=lambda f: _phase(f.check)):
             policy = self.policies.get(f.policy)
             by_check.setdefault((f.check, policy.remediation if policy else None), []).append(f)
         steps = []
@@ -119,6 +119,8 @@ class Notifier:
             context = {"findings": group, "account": group[0].account}
             body = self.renderer.remediation(check, context, template)
             steps.append(RemediationStep(check=check, title=_step_title(check, group), body=body))
+        if len(steps) > 1:
+            steps.append(RemediationStep(check="verify", title="Verify", body=VERIFY))
         return tuple(steps)
 
     def message(self, alert: Alert) -> Message:
@@ -141,6 +143,32 @@ class Notifier:
         from costguard.notifiers.outbox import deliver_due
 
         return deliver_due(store, self.channels, now=now)
+
+
+PLAYBOOK_ORDER = (
+    # contain: the credential first, while it can still be used
+    "root_activity", "root_access_key",
+    # stop the spend: the instances it started
+    "guardduty", "instance_types", "instance_surge", "hourly_spend",
+    # close the network, remove key pairs and groups, then hunt for persistence
+    "open_admin_ports", "suspicious_api",
+    # then what let it happen, and the bill
+    "root_mfa", "user_mfa", "cloudtrail_logging", "guardduty_enabled", "costguard_health",
+    "daily_spend", "monthly_forecast",
+)
+"""The order a responder works in: contain the key, stop the instances, close the network
+and remove persistence, then fix the posture. Checks not listed come last."""
+
+VERIFY = (
+    "costguard verifies every step itself: each finding above is checked again on every scan "
+    "(the inventory every minute, IAM and the bill on their schedules, events as they arrive) "
+    "and resolves only when a complete scan no longer sees it. When none is left, the incident "
+    "closes and you get one resolution message with the time it took.\n"
+)
+
+
+def _phase(check: str) -> int:
+    return PLAYBOOK_ORDER.index(check) if check in PLAYBOOK_ORDER else len(PLAYBOOK_ORDER)
 
 
 def _step_title(check: str, findings: Sequence[AlertFinding]) -> str:

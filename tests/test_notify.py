@@ -119,21 +119,47 @@ def test_a_route_needs_one_finding_meeting_all_of_its_finding_conditions(tmp_pat
 # -- what the message says ---------------------------------------------------------------------
 
 
-def test_remediation_has_one_step_per_check_in_order_of_appearance(tmp_path):
+def test_remediation_is_the_playbook_one_step_per_check_in_response_order(tmp_path):
     cfg = config(tmp_path, "")
     notifier = Notifier(cfg, load_policies(cfg.policy_paths))
     findings = [
         found("made_up_check", fid=1, title="something odd on r-1"),
         instance_finding(2, "i-0aaa"),
         instance_finding(3, "i-0bbb"),
+        root_key_finding(4),
     ]
     steps = notifier.remediation(findings)
-    assert [s.check for s in steps] == ["made_up_check", "instance_types"]
+    # contain the key, then the instances, then what the playbook does not know, then verify
+    assert [s.check for s in steps] == [
+        "root_access_key", "instance_types", "made_up_check", "verify"]
     # one finding: its own title; several: the check's title and how many
-    assert steps[0].title == "something odd on r-1"
+    assert steps[2].title == "something odd on r-1"
     assert steps[1].title == "Instance is not an approved type (2 findings)"
-    assert "made_up_check (high): r-1" in steps[0].body  # the _default template
+    assert "made_up_check (high): r-1" in steps[2].body  # the _default template
     assert "--instance-ids i-0aaa i-0bbb" in steps[1].body
+    assert steps[-1].body.startswith("costguard verifies every step itself")
+
+
+def test_a_single_step_needs_no_separate_verify_step(tmp_path):
+    cfg = config(tmp_path, "")
+    notifier = Notifier(cfg, load_policies(cfg.policy_paths))
+    assert [s.check for s in notifier.remediation([instance_finding(2, "i-0aaa")])] == [
+        "instance_types"]
+
+
+def root_key_finding(fid: int) -> AlertFinding:
+    """The root_access_key finding of the sample incident, with its real details."""
+    from costguard.checks import REGISTRY
+    from costguard.checks.base import Context
+    from costguard.samples import reference_snapshot
+
+    check = REGISTRY.get("root_access_key")
+    ctx = Context(policy="root-access-key", check=check.id, severity=check.severity,
+                  params=check.Params(), now=NOW)
+    [f] = check().evaluate(reference_snapshot(), ctx)
+    return AlertFinding(id=fid, policy=f.policy, check=f.check, severity=f.severity,
+                        status="open", account=f.account, region=f.region, resource=f.resource,
+                        title=f.title, details=dict(f.details))
 
 
 def instance_finding(fid: int, instance_id: str) -> AlertFinding:
