@@ -108,5 +108,17 @@ def _do(step: Step, aws: Any) -> None:
         raise ValueError(f"unknown containment action {step.action!r}")
 
 
+def contain_incidents(keeper: Any, store: Any, policies: Sequence[Any],
+                      aws_for: Callable[[str], Any]) -> None:
+    """Contain each incident this cycle created, as its findings' policies ask."""
+    by_name = {p.name: p for p in policies}
+    for incident_id in keeper.changes.created:
+        steps, dry = plan(store.list_findings(incident_id=incident_id), by_name)
+        if steps:
+            keeper.contained[incident_id] = execute(
+                steps, aws_for, dry_run=dry, record=store.record_action,
+                incident_id=incident_id, now=keeper.now)
+
+
 CONTAIN_PERMISSIONS = ("ec2:StopInstances", "iam:UpdateAccessKey")
 """What `auto_contain` needs beyond the read-only policy; `iam-policy` adds them when used."""

@@ -14,7 +14,7 @@ import logging
 import threading
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from costguard.config import Config
@@ -22,13 +22,11 @@ from costguard.evaluate import Evaluation, evaluate
 from costguard.gather import Gathered, Target, gather
 from costguard.latest import Latest
 from costguard.model import GLOBAL_REGION, Source
+from costguard.picture import event_window
 from costguard.policy import Policy
-from costguard.snapshot import BurnSample, Snapshot
+from costguard.snapshot import Snapshot
 
 log = logging.getLogger("costguard.engine")
-
-BURN_HISTORY = timedelta(weeks=4, hours=1)
-"""Stored burn-rate history the baselines read: four weeks for the same hour of the week."""
 
 EVENT_SOURCES = frozenset({Source.CLOUDTRAIL, Source.GUARDDUTY})
 
@@ -63,19 +61,6 @@ class _Collected:
     harvest: Any
     targets: list[Target]
     api_calls: int = 0
-
-
-def event_window(policies: Sequence[Policy]) -> timedelta:
-    """How much stored event history the event checks read: their longest look-back."""
-    minutes = [60.0 * 24]
-    for policy in policies:
-        params = policy.params
-        for name, scale in (("window_minutes", 1), ("within_minutes", 1),
-                            ("known_ip_days", 1440)):
-            value = getattr(params, name, None)
-            if isinstance(value, int | float):
-                minutes.append(float(value) * scale)
-    return timedelta(minutes=max(minutes) + 60)
 
 
 class Engine:
@@ -386,17 +371,10 @@ class Engine:
 
     def _contain(self, keeper: Any) -> None:
         """Auto-containment for new incidents whose policies ask for it (off by default)."""
-        if not any(p.auto_contain for p in self.policies):
-            return
-        from costguard.contain import execute, plan
+        if any(p.auto_contain for p in self.policies):
+            from costguard.contain import contain_incidents
 
-        policies = {p.name: p for p in self.policies}
-        for incident_id in keeper.changes.created:
-            steps, dry = plan(self.store.list_findings(incident_id=incident_id), policies)
-            if steps:
-                lines = execute(steps, self._aws_for, dry_run=dry, record=self.store.record_action,
-                                incident_id=incident_id, now=keeper.now)
-                keeper.contained[incident_id] = lines
+            contain_incidents(keeper, self.store, self.policies, self._aws_for)
 
     def _aws_for(self, account: str) -> Any:
         return next((t.aws for t in self._targets or () if t.account == account), self.aws)
@@ -422,44 +400,11 @@ class Engine:
 
     def _snapshot(self, now: datetime, gathered: Gathered, wanted: set[Source],
                   health: tuple[Any, ...]) -> Snapshot:
-        from costguard import burn, series
+        from costguard.picture import build_snapshot
 
-        latest = self.latest
-        inventory = tuple(latest.inventory.values())
-        history: list[BurnSample] = []
-        samples: list[BurnSample] = []
-        if Source.INVENTORY in wanted:
-            samples = burn.burn_samples(gathered.inventory, self.prices, latest.vcpus, now)
-            stored = self.store.burn_samples(since=now - BURN_HISTORY - series.STALE)
-            history = series.hourly(stored, now - BURN_HISTORY, now)
-            self._store_burn(samples)
-        events, findings = (), ()
-        if self.sources_needed() & EVENT_SOURCES:
-            events, findings = self.store.recent_events(since=now - event_window(self.policies))
-        return Snapshot(
-            now=now, accounts=latest.accounts(), inventory=inventory,
-            iam=tuple(latest.iam.values()), cost=tuple(latest.cost.values()),
-            events=tuple(events), guardduty=tuple(findings),
-            burn=tuple(samples), burn_history=tuple(history),
-            instance_vcpus=dict(latest.vcpus),
-            instance_prices=burn.instance_prices(inventory, self.prices, latest.vcpus),
-            trails=tuple(t for ts in latest.trails.values() for t in ts),
-            detectors=tuple(latest.detectors.values()),
-            forecasts=tuple(latest.forecasts.values()), health=health,
-        )
-
-    def _store_burn(self, samples: Sequence[BurnSample]) -> None:
-        """Store samples that change the step function (see series.py), not every poll."""
-        from costguard.series import worth_storing
-
-        keep = []
-        for sample in samples:
-            key = (sample.account, sample.region)
-            if worth_storing(sample, self.latest.stored_burn.get(key)):
-                keep.append(sample)
-                self.latest.stored_burn[key] = sample
-        if keep:
-            self.store.add_burn_samples(keep)
+        window = event_window(self.policies) if self.sources_needed() & EVENT_SOURCES else None
+        return build_snapshot(self.latest, self.store, self.prices, gathered, wanted, health,
+                              now, event_window=window)
 
     def _log_cycle(self, wanted, scan, evaluation, reconciled, enqueued, new_events) -> None:
         names = ",".join(sorted(s.value for s in wanted)) or "nothing"
