@@ -112,9 +112,9 @@ def answer_what_moto_lacks(aws, hourly: bool) -> None:
 def replay(days: int, every: timedelta, max_calls: int, hourly: bool, db: Path) -> dict:
     from moto import mock_aws
 
-    from costguard.awsapi import Aws
-    from costguard.cebudget import CeBudget
-    from costguard.collectors.cost import CostCollector
+    from costguard.collectors.cost_explorer import CostCollector
+    from costguard.collectors.session import Aws
+    from costguard.spend.ce_budget import CeBudget
     from costguard.store import Store
 
     plan = cycles(days, every)

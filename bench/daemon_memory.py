@@ -51,10 +51,10 @@ def main() -> int:
     import boto3
     from moto import mock_aws
 
-    from costguard.engine import Engine
+    from costguard.actions.event_pipeline import apply, plan
     from costguard.model import Source
-    from costguard.setup_events import apply, plan
-    from costguard.setup_load import load_setup, open_store
+    from costguard.runtime.bootstrap import load_setup, open_store
+    from costguard.runtime.cycle import Engine
 
     with mock_aws(), tempfile.TemporaryDirectory() as tmp:
         ec2 = boto3.client("ec2", region_name="us-east-1")

@@ -1,5 +1,5 @@
 """Lets `python -m costguard` behave exactly like the console script."""
 
-from costguard.cli import entry
+from costguard.cli.main import entry
 
 entry()

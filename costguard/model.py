@@ -130,3 +130,30 @@ class Finding:
 def root_arn(account: str) -> str:
     """The resource name DESIGN.md gives the root user, used by every root-related finding."""
     return f"arn:aws:iam::{account}:root"
+
+
+class AlertKind(str, enum.Enum):
+    """Why a message is sent."""
+
+    NEW = "new"
+    RESOLVED = "resolved"
+    ESCALATION = "escalation"
+    DIGEST = "digest"
+    REPORT = "report"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Message:
+    """A rendered notification: what the outbox stores and every channel sends."""
+
+    key: str
+    kind: AlertKind
+    severity: Severity
+    subject: str
+    text: str
+    html: str
+    incident_id: int | None = None
+    fields: Mapping[str, Any] = field(default_factory=dict)

@@ -1,6 +1,6 @@
 """Text helpers shared by templates, headers and terminal output, with no Jinja2 import.
 
-A scan that sends nothing must not pay for Jinja2; `costguard.render` re-exports these as
+A scan that sends nothing must not pay for Jinja2; `costguard.alerts.render` re-exports these as
 template filters.
 """
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from costguard.catalog import checks_markdown
+from costguard.checks.catalog import checks_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 

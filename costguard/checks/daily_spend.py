@@ -12,9 +12,9 @@ from typing import Any, cast
 from pydantic import Field
 
 from costguard.checks.base import Check, Context, Params, register
-from costguard.forecast import day_start
 from costguard.model import GLOBAL_REGION, Finding, Severity, Source
 from costguard.snapshot import CostData, CostPoint, Snapshot
+from costguard.spend.forecast import day_start
 
 TOTAL = "total"
 """The resource suffix (and `details["scope"]`) of the all-services figure."""

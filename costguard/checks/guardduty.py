@@ -8,7 +8,7 @@ from typing import Any, cast
 
 from pydantic import Field
 
-from costguard.activity import by_principal, principal_details
+from costguard.activity.principals import by_principal, principal_details
 from costguard.checks.base import Check, Context, Params, register
 from costguard.checks.instance_surge import InstanceStates
 from costguard.checks.instance_types import first_match

@@ -9,7 +9,10 @@ from typing import Annotated, Any, cast
 
 from pydantic import BeforeValidator, Field
 
-from costguard.burn import (
+from costguard.checks.base import Check, Context, Params, register
+from costguard.model import GLOBAL_REGION, Finding, Severity, Source
+from costguard.snapshot import BurnSample, CostData, CostPoint, Snapshot
+from costguard.spend.burn import (
     Baseline,
     BaselineKind,
     choose_baseline,
@@ -19,10 +22,7 @@ from costguard.burn import (
     projection,
     recent_launches,
 )
-from costguard.cequery import Granularity
-from costguard.checks.base import Check, Context, Params, register
-from costguard.model import GLOBAL_REGION, Finding, Severity, Source
-from costguard.snapshot import BurnSample, CostData, CostPoint, Snapshot
+from costguard.spend.ce_queries import Granularity
 
 
 class Kind(str, enum.Enum):
@@ -149,7 +149,7 @@ class HourlySpendParams(Params):
 class HourlySpend(Check):
     """A leaked key is usually spent on GPU and high-vCPU instances in every region at once, and
     Cost Explorer shows it hours later. The inventory poll prices what is running right now
-    (`costguard.burn`), so this check fires within one poll of the spend starting: when a
+    (`costguard.spend.burn`), so this check fires within one poll of the spend starting: when a
     region's rate is above `max_usd_per_hour`, or `spike_factor` times its baseline and at least
     `min_increase_usd_per_hour` above it. The baseline is the rate at the same hour of the week
     over the last `seasonal_weeks` weeks once `seasonal_min_weeks` of them have one (so a

@@ -10,8 +10,8 @@ from typing import Any, cast
 
 from pydantic import Field
 
-from costguard.activity import by_principal, principal_details
-from costguard.api_calls import failed, launched_instances, unique
+from costguard.activity.api_calls import failed, launched_instances, unique
+from costguard.activity.principals import by_principal, principal_details
 from costguard.checks.base import Check, Context, Params, register
 from costguard.checks.instance_types import instance_entities
 from costguard.model import Finding, Severity, Source

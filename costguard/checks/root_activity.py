@@ -10,8 +10,8 @@ from typing import Any, cast
 
 from pydantic import Field, field_validator
 
-from costguard.activity import ROOT_TYPE, group_calls, principal_details
-from costguard.api_calls import failed, unique
+from costguard.activity.api_calls import failed, unique
+from costguard.activity.principals import ROOT_TYPE, group_calls, principal_details
 from costguard.checks.base import Check, Context, Params, register
 from costguard.checks.root_access_key import root_row
 from costguard.model import GLOBAL_REGION, Finding, Severity, Source, root_arn

@@ -11,7 +11,8 @@ from typing import Any, cast
 
 from pydantic import Field
 
-from costguard.activity import (
+from costguard.activity.api_calls import WORLD_CIDRS, failed, unique
+from costguard.activity.principals import (
     ROOT_TYPE,
     by_principal,
     effect,
@@ -19,7 +20,6 @@ from costguard.activity import (
     principal_details,
     sdk_agent,
 )
-from costguard.api_calls import WORLD_CIDRS, failed, unique
 from costguard.checks.base import Check, Context, Params, register
 from costguard.checks.instance_surge import InstanceStates
 from costguard.checks.instance_types import first_match
@@ -177,7 +177,7 @@ class SuspiciousApi(Check):
 
 @dataclass(frozen=True)
 class Call:
-    """One watched call, what it did (see `costguard.activity.effect`), and the finding
+    """One watched call, what it did (see `costguard.activity.principals.effect`), and the finding
     (region, resource) it belongs to."""
 
     kind: Kind

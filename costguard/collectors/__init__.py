@@ -1,6 +1,6 @@
 """Collectors: one module per AWS source, returning snapshot dataclasses, never boto3 objects.
 
-They take a `costguard.awsapi.Aws` in their constructor and do nothing at import time.
+They take a `costguard.collectors.session.Aws` in their constructor and do nothing at import time.
 """
 
 from __future__ import annotations

@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from costguard.awsapi import Aws, error_code, error_message
+from costguard.activity.records import EventFormatError, from_lookup_event, parse_time
 from costguard.collectors import CollectorIncomplete
-from costguard.events import EventFormatError, from_lookup_event, parse_time
+from costguard.collectors.rate_limit import RateLimiter
+from costguard.collectors.session import Aws, error_code, error_message
 from costguard.model import Source
-from costguard.ratelimit import RateLimiter
 from costguard.snapshot import ApiEvent, TrailStatus
 
 log = logging.getLogger("costguard.cloudtrail")

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from costguard.awsapi import Aws, error_code
+from costguard.collectors.session import Aws, error_code
 from costguard.snapshot import IngressRule, Instance, RegionInventory, SecurityGroup
 
 PAGE_SIZE = 1000

@@ -9,8 +9,8 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from costguard.awsapi import Aws, error_code
 from costguard.collectors import CollectorIncomplete
+from costguard.collectors.session import Aws, error_code
 from costguard.model import Source, root_arn
 from costguard.snapshot import (
     AccessKey,

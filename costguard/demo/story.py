@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from costguard.demo import cloudtrail, scenario
+from costguard.demo import attack_records, scenario
 
 
 def _now() -> datetime:
@@ -22,8 +22,8 @@ class Story:
     """Runs each act against the embedded AWS and keeps the timeline it prints."""
 
     def __init__(self, session: Any, root: Any, inbox: Any, config: Path, echo: Callable) -> None:
-        from costguard.engine import Engine
-        from costguard.setup_load import load_setup, open_store
+        from costguard.runtime.bootstrap import load_setup, open_store
+        from costguard.runtime.cycle import Engine
 
         self.session, self.root, self.inbox, self.echo = session, root, inbox, echo
         self.config_path = config
@@ -45,7 +45,7 @@ class Story:
             self.steps = scenario.attack(self.session, self.root)
             for step in self.steps:
                 self.note(f"attacker: {step.summary}", step.at)
-            published = cloudtrail.publish(self.session, self.steps, self.account, _now())
+            published = attack_records.publish(self.session, self.steps, self.account, _now())
             self.note(f"EventBridge: {published} CloudTrail and GuardDuty events on their way "
                       "to the queue (GuardDuty: traffic to a Monero pool on TCP 7777)")
             detected = self.detect()
@@ -58,7 +58,7 @@ class Story:
 
     def baseline(self) -> None:
         """A clean account with the event pipeline set up: the first cycle must raise nothing."""
-        from costguard.setup_events import apply, plan
+        from costguard.actions.event_pipeline import apply, plan
 
         account = scenario.seed(self.session)
         aws = self.engine.aws
@@ -146,8 +146,8 @@ class Story:
         """Alert-to-fix, as `costguard stats` reports it from the demo's store."""
         from datetime import timedelta
 
-        from costguard.output import table
-        from costguard.stats import stats_rows, stats_table
+        from costguard.cli.output import table
+        from costguard.incidents.stats import stats_rows, stats_table
 
         target = timedelta(minutes=self.engine.config.incidents.target_minutes)
         rows = stats_rows(self.store.list_incidents(), target, _now())

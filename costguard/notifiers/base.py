@@ -28,12 +28,12 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from costguard.alerts import Message
+from costguard.model import Message
 from costguard.text import oneline
 
 THREAD_KEY = "thread_key"
 """`Message.fields` entry holding the key of an incident's first message, for follow-ups to
-refer to (email threading); `costguard.messages` sets it."""
+refer to (email threading); `costguard.alerts.compose` sets it."""
 
 EnvVarName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 """The name of an environment variable (never its value), for `*_env` keys."""

@@ -9,19 +9,18 @@ from __future__ import annotations
 import json
 import logging
 
-from costguard.alerts import Message
-from costguard.model import Severity
+from costguard.model import Message, Severity
 from costguard.notifiers.base import Channel, ChannelParams
 
-log = logging.getLogger("costguard.notify")
+log = logging.getLogger("costguard.alerts.routing")
 
 
 class LogParams(ChannelParams):
-    """Settings of a `type: log` notifier: none, it writes to the `costguard.notify` logger."""
+    """Settings of a `type: log` notifier: none; it writes to the log."""
 
 
 class LogChannel(Channel):
-    """Writes each notification to the `costguard.notify` logger."""
+    """Writes each notification to the `costguard.alerts.routing` logger."""
 
     type = "log"
     Params = LogParams

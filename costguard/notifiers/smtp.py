@@ -24,7 +24,7 @@ from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
-from costguard.alerts import AlertKind, Message
+from costguard.model import AlertKind, Message
 from costguard.notifiers.base import (
     THREAD_KEY,
     Channel,

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from types import TracebackType
 
-from costguard.store.events import EventsMixin
+from costguard.store.connection import create_engine
+from costguard.store.event_log import EventsMixin
 from costguard.store.findings import FindingsMixin
 from costguard.store.incidents import IncidentsMixin
 from costguard.store.migrate import ensure_schema
 from costguard.store.outbox import OutboxMixin
-from costguard.store.samples import SamplesMixin
 from costguard.store.scans import ScansMixin
-from costguard.store.sessions import create_engine
 from costguard.store.state import StateMixin
+from costguard.store.time_series import SamplesMixin
 
 
 class Store(

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from costguard.model import Finding, Severity, Status
+from costguard.store.connection import SessionBase
 from costguard.store.lifecycle import (
     Change,
     Reason,
@@ -20,7 +21,6 @@ from costguard.store.lifecycle import (
 )
 from costguard.store.models import FindingRow, TransitionRow
 from costguard.store.records import Reconciled, StoredFinding, Transition
-from costguard.store.sessions import SessionBase
 
 _CHUNK = 500  # bind parameters per IN (...); far below SQLite's and PostgreSQL's limits
 

@@ -1,4 +1,4 @@
-"""Incidents: groups of findings (chosen by `costguard.incidents`) and their milestone times."""
+"""Incidents: groups of findings (chosen by `incidents.grouping`) and their milestone times."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from costguard.model import Severity
+from costguard.store.connection import SessionBase
 from costguard.store.models import FindingRow, IncidentRow
 from costguard.store.records import IncidentStatus, IncidentTime, StoredIncident
-from costguard.store.sessions import SessionBase
 
 
 def _record(row: IncidentRow, finding_ids: Iterable[int]) -> StoredIncident:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from costguard.store.sessions import writer
+from costguard.store.connection import writer
 
 if TYPE_CHECKING:
     from alembic.config import Config

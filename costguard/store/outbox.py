@@ -14,11 +14,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from costguard.alerts import AlertKind, Message
-from costguard.model import Severity
+from costguard.model import AlertKind, Message, Severity
+from costguard.store.connection import SessionBase
 from costguard.store.models import DeliveryAttemptRow, NotificationRow
 from costguard.store.records import DeliveryAttempt, NotificationStatus, StoredNotification
-from costguard.store.sessions import SessionBase
 
 MAX_ERROR_CHARS = 4000  # a whole HTML error page is no use in a status column
 

@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from costguard.alerts import Message
-from costguard.model import Severity, Status
+from costguard.model import Message, Severity, Status
 
 
 class IncidentStatus(str, enum.Enum):

@@ -7,9 +7,9 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from costguard.store.connection import SessionBase
 from costguard.store.models import ScanRow
 from costguard.store.records import ScanRecord
-from costguard.store.sessions import SessionBase
 
 
 def _record(row: ScanRow) -> ScanRecord:

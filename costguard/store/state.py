@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from costguard.store.connection import SessionBase
 from costguard.store.models import StateRow
-from costguard.store.sessions import SessionBase
 
 
 class StateMixin(SessionBase):

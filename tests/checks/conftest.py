@@ -12,10 +12,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from costguard.alerts import AlertFinding
+from costguard.alerts.alert import AlertFinding
+from costguard.alerts.render import Renderer
 from costguard.checks.base import Check, Context
 from costguard.model import Finding, Severity, Status
-from costguard.render import Renderer
 from costguard.snapshot import (
     AccessKey,
     AccountSummary,
@@ -256,7 +256,7 @@ def event(
     read_only: bool | None = None,
     event_id: str | None = None,
 ) -> ApiEvent:
-    """A CloudTrail event as costguard.events normalizes it; by default a call with the root
+    """A CloudTrail event as activity.records normalizes it; by default a call with the root
     key from the reference incident's address and agent, ten minutes before NOW."""
     kind = _principal_type(principal)
     return ApiEvent(
@@ -380,7 +380,7 @@ def gd_finding(
     account: str = ACCOUNT,
     detector: str | None = "det-1",
 ) -> GuardDutyFinding:
-    """A GuardDuty finding as costguard.events normalizes it (camelCase keys)."""
+    """A GuardDuty finding as costguard.activity.records normalizes it (camelCase keys)."""
     resource: dict[str, Any] = {"resourceType": "Instance" if instance_id else "AccessKey"}
     if instance_id:
         resource["instanceDetails"] = {"instanceId": instance_id, "instanceType": "c5.4xlarge"}

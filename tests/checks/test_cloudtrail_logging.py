@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from costguard.alerts.render import text_to_html
 from costguard.checks.cloudtrail_logging import CloudTrailLogging
 from costguard.model import Severity
-from costguard.render import text_to_html
 
 from .conftest import (
     ACCOUNT,

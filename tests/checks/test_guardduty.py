@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from costguard.alerts.render import text_to_html
 from costguard.checks.guardduty import GuardDuty, level
 from costguard.model import Severity
-from costguard.render import text_to_html
 
 from .conftest import (
     ACCOUNT,

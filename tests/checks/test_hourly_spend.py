@@ -10,11 +10,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
-from costguard import series
+from costguard.alerts.render import text_to_html
 from costguard.checks.hourly_spend import HourlySpend, HourlySpendParams
 from costguard.model import GLOBAL_REGION, Severity
-from costguard.render import text_to_html
 from costguard.snapshot import ApiEvent, BurnSample, CostData, CostPoint
+from costguard.spend import burn_series as series
 
 from .conftest import (
     ACCOUNT,
@@ -366,7 +366,7 @@ def test_remediation_quotes_hostile_key_names_and_tags():
 
 
 # --- baselines on synthetic series -----------------------------------------------------------
-# Histories go through costguard.series as the engine's do: only changes and hourly heartbeats
+# Histories go through spend.burn_series as the engine's do: only changes and hourly heartbeats
 # are "stored", then read back as one value per hour.
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from costguard.alerts.render import text_to_html
 from costguard.checks.instance_types import InstanceTypes, InstanceTypesParams, Reason, verdict
 from costguard.model import Severity
-from costguard.render import text_to_html
 
 from .conftest import (
     ACCOUNT,

@@ -14,11 +14,11 @@ import pytest
 import yaml
 
 import costguard.checks
+from costguard.alerts.render import Renderer, text_to_html
 from costguard.checks.base import REGISTRY, Check, DuplicateCheckError, Params, Registry
 from costguard.model import Finding, Severity, Source
-from costguard.paths import default_policy_file
-from costguard.pricing import PriceBook
-from costguard.render import Renderer, text_to_html
+from costguard.settings.paths import default_policy_file
+from costguard.spend.prices import PriceBook
 
 from .conftest import ACCOUNT, HOSTILE, SCRIPT, assert_only_quoted, render
 
@@ -28,13 +28,15 @@ CHECKS_DIR = Path(costguard.checks.__file__).parent
 BANNED = {"boto3", "botocore", "sqlalchemy", "socket", "smtplib", "urllib", "requests"}
 POLICY_KEYS = {"name", "check", "severity", "params", "remediation", "references"}
 YAML_BLOCK = re.compile(r"```yaml\n(.*?)```", re.DOTALL)
+MACHINERY = {"__init__", "base", "evaluate", "catalog", "reference_snapshot"}
+"""Modules of the checks package that run, list or sample checks rather than being one."""
 KEBAB = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 by_id = pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.id)
 
 
 def test_every_module_in_the_checks_package_is_registered_under_its_own_name():
-    modules = {p.stem for p in CHECKS_DIR.glob("*.py")} - {"__init__", "base"}
+    modules = {p.stem for p in CHECKS_DIR.glob("*.py")} - MACHINERY
 
     assert modules == set(REGISTRY.ids())
     assert {c.__module__ for c in CHECKS} == {f"costguard.checks.{m}" for m in modules}
@@ -185,8 +187,8 @@ def test_the_import_walk_sees_every_kind_of_import_and_follows_costguard():
     assert {"boto3.session", "urllib.request", "socket"} <= found
     assert {"costguard.checks", "costguard.checks.base"} <= found
     assert "costguard.checks.base.Check" not in found
-    # The walk reaches modules the check only imports indirectly (via costguard.burn).
-    assert {"costguard.pricing", "importlib", "json"} <= import_closure(
+    # The walk reaches modules the check only imports indirectly (via costguard.spend.burn).
+    assert {"costguard.spend.prices", "importlib", "json"} <= import_closure(
         "costguard.checks.hourly_spend"
     )
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from costguard.alerts.render import text_to_html
 from costguard.checks.open_admin_ports import OpenAdminPorts, OpenAdminPortsParams
 from costguard.model import Severity
-from costguard.render import text_to_html
 
 from .conftest import (
     ACCOUNT,

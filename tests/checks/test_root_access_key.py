@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from costguard.alerts.render import text_to_html
 from costguard.checks.root_access_key import RootAccessKey
 from costguard.model import GLOBAL_REGION, Severity
-from costguard.render import text_to_html
 
 from .conftest import (
     ACCOUNT,

@@ -6,9 +6,9 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+from costguard.alerts.render import text_to_html
 from costguard.checks.suspicious_api import SuspiciousApi
 from costguard.model import GLOBAL_REGION, Finding, Severity
-from costguard.render import text_to_html
 from costguard.snapshot import AccessKey
 
 from .conftest import (

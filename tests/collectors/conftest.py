@@ -15,7 +15,7 @@ from moto.iam.exceptions import IAMException
 from moto.iam.models import AccountSummary, IAMBackend, iam_backends
 from moto.iam.responses import IamResponse
 
-from costguard.awsapi import Aws
+from costguard.collectors.session import Aws
 from costguard.demo import moto_root as demo_root
 
 ACCOUNT = DEFAULT_ACCOUNT_ID

@@ -17,11 +17,11 @@ import pytest
 from botocore.parsers import create_parser
 from botocore.stub import Stubber
 
+from costguard.activity.records import parse_envelope
 from costguard.collectors import CollectorIncomplete
 from costguard.collectors.cloudtrail import LookupCollector, TrailCollector, lookup_limiter
-from costguard.events import parse_envelope
+from costguard.collectors.rate_limit import RateLimiter
 from costguard.model import Source
-from costguard.ratelimit import RateLimiter
 
 from .conftest import ACCOUNT, FIXED_NOW, REGION
 

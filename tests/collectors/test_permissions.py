@@ -1,4 +1,4 @@
-"""Every call a collector makes is in costguard.permissions, and every listed action is used.
+"""Every call a collector makes is in collectors.permissions, and every listed action is used.
 
 sts:GetCallerIdentity needs no permission and is not listed, so it is left out of the comparison.
 """
@@ -11,15 +11,15 @@ import requests
 from botocore.stub import Stubber
 
 from costguard.collectors.cloudtrail import LookupCollector, TrailCollector
-from costguard.collectors.cost import CostCollector
+from costguard.collectors.cost_explorer import CostCollector
 from costguard.collectors.ec2 import InventoryCollector
-from costguard.collectors.events import EventQueue
-from costguard.collectors.guardduty import GuardDutyCollector
+from costguard.collectors.event_queue import EventQueue
+from costguard.collectors.guardduty_detectors import GuardDutyCollector
 from costguard.collectors.iam import IamCollector
-from costguard.collectors.pricing import PriceListCollector
+from costguard.collectors.permissions import READ_PERMISSIONS, authorizing_action
+from costguard.collectors.price_list import PriceListCollector
+from costguard.collectors.rate_limit import RateLimiter
 from costguard.model import Source
-from costguard.permissions import READ_PERMISSIONS, authorizing_action
-from costguard.ratelimit import RateLimiter
 
 from .conftest import ACCOUNT, FIXED_NOW, REGION
 

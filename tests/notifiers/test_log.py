@@ -8,8 +8,7 @@ import logging
 import pytest
 from pydantic import ValidationError
 
-from costguard.alerts import AlertKind, Message
-from costguard.model import Severity
+from costguard.model import AlertKind, Message, Severity
 from costguard.notifiers import CHANNEL_TYPES
 from costguard.notifiers.log import LogChannel, LogParams
 
@@ -29,10 +28,10 @@ def message(severity: Severity, subject: str = "[costguard] HIGH: open SSH") -> 
 
 def send(msg: Message, caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     """Send through the log channel; the records it wrote, DEBUG included."""
-    with caplog.at_level(logging.DEBUG, logger="costguard.notify"):
+    with caplog.at_level(logging.DEBUG, logger="costguard.alerts.routing"):
         result = LogChannel("log", LogParams()).send(msg)
     assert result is None
-    return [r for r in caplog.records if r.name == "costguard.notify"]
+    return [r for r in caplog.records if r.name == "costguard.alerts.routing"]
 
 
 @pytest.mark.parametrize(

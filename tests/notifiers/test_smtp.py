@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from costguard.alerts import Alert, AlertFinding, AlertKind, Message
-from costguard.messages import build_message
-from costguard.model import Severity
+from costguard.alerts.alert import Alert, AlertFinding
+from costguard.alerts.compose import build_message
+from costguard.alerts.render import Renderer
+from costguard.model import AlertKind, Message, Severity
 from costguard.notifiers import CHANNEL_TYPES, DeliveryError, SecretError
 from costguard.notifiers.smtp import SmtpChannel, SmtpParams, message_id
-from costguard.render import Renderer
 
 # The AUTH server allows login without TLS, which aiosmtpd rightly warns about; tests only.
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")

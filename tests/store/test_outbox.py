@@ -7,8 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from costguard.alerts import AlertKind, Message
-from costguard.model import Severity
+from costguard.model import AlertKind, Message, Severity
 from costguard.store import NotificationStatus, Store
 from costguard.store.outbox import MAX_ERROR_CHARS
 

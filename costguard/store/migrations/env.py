@@ -11,8 +11,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import context
 
+from costguard.store.connection import create_engine, writer
 from costguard.store.models import Base, UTCDateTime
-from costguard.store.sessions import create_engine, writer
 
 
 def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:

@@ -1,0 +1,181 @@
+"""From incidents to stored messages: routing, alert assembly and the outbox hand-off.
+
+Alerts are rendered once and stored before any channel sends them (the outbox), keyed by
+incident and kind, so an incident is announced once per channel however often a cycle runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from costguard.alerts.alert import Alert, AlertFinding, RemediationStep
+from costguard.alerts.render import Renderer
+from costguard.model import Message, Severity
+from costguard.settings.config import Config, Route
+from costguard.settings.policies import Policy
+
+log = logging.getLogger("costguard.alerts.routing")
+
+DEFAULT_MIN_SEVERITY = Severity.MEDIUM
+"""With notifiers but no routes, every notifier gets incidents of this severity and above."""
+
+LOG_CHANNEL = "log"
+
+
+def alert_finding(f: Any, policy: Policy | None) -> AlertFinding:
+    """A stored finding as a message shows it."""
+    return AlertFinding(
+        id=f.id, policy=f.policy, check=f.check, severity=f.severity, status=str(f.status),
+        account=f.account, region=f.region, resource=f.resource, title=f.title,
+        details=dict(f.details), first_seen=f.first_seen, last_seen=f.last_seen,
+        references=policy.references if policy else (),
+    )
+
+
+def route_matches(route: Route, findings: Sequence[AlertFinding], severity: Severity) -> bool:
+    """Whether a route takes an incident: every condition it sets holds for some finding."""
+    m = route.match
+    if m.severity is not None and severity not in m.severity:
+        return False
+    return any(
+        (m.check is None or f.check in m.check)
+        and (m.account is None or f.account in m.account)
+        and (m.tag is None or _has_tags(f, m.tag))
+        for f in findings
+    )
+
+
+def _has_tags(finding: AlertFinding, wanted: Mapping[str, str]) -> bool:
+    tags = finding.details.get("tags") or {}
+    return isinstance(tags, dict) and all(tags.get(k) == v for k, v in wanted.items())
+
+
+class Notifier:
+    """Decides who hears about an incident and puts the rendered message in the outbox."""
+
+    def __init__(
+        self,
+        config: Config,
+        policies: Sequence[Policy],
+        *,
+        env: Mapping[str, str] = os.environ,
+        renderer: Renderer | None = None,
+    ) -> None:
+        self.config = config
+        self.policies = {p.name: p for p in policies}
+        self.env = env
+        self._renderer = renderer
+        self._channels: dict[str, Any] | None = None
+
+    @property
+    def renderer(self) -> Renderer:
+        """Built on first use: a scan that sends nothing never imports Jinja."""
+        if self._renderer is None:
+            self._renderer = Renderer(self.config.template_dirs)
+        return self._renderer
+
+    @property
+    def channels(self) -> dict[str, Any]:
+        """Channel objects by notifier name; the log channel when none are configured."""
+        if self._channels is None:
+            self._channels = self._build_channels()
+        return self._channels
+
+    def _build_channels(self) -> dict[str, Any]:
+        from costguard.notifiers import CHANNEL_TYPES
+
+        if not self.config.notifiers:
+            log_type = CHANNEL_TYPES[LOG_CHANNEL]
+            return {LOG_CHANNEL: log_type(LOG_CHANNEL, log_type.Params(), self.env)}
+        return {
+            name: cls(name, params, self.env)
+            for name, (cls, params) in self.config.notifiers.items()
+        }
+
+    def destinations(self, findings: Sequence[AlertFinding], severity: Severity) -> list[str]:
+        """The channels an incident goes to right away (digest routes are sent later)."""
+        if not self.config.notifiers:
+            return [LOG_CHANNEL]
+        if not self.config.routes:
+            return list(self.config.notifiers) if severity >= DEFAULT_MIN_SEVERITY else []
+        names: list[str] = []
+        for route in self.config.routes:
+            if route.digest is None and route_matches(route, findings, severity):
+                names.extend(n for n in route.notify if n not in names)
+        return names
+
+    def remediation(self, findings: Sequence[AlertFinding]) -> tuple[RemediationStep, ...]:
+        """The playbook: one step per check in response order (PLAYBOOK_ORDER), then verify."""
+        by_check: dict[tuple[str, str | None], list[AlertFinding]] = {}
+        for f in sorted(findings, key=lambda f: _phase(f.check)):
+            policy = self.policies.get(f.policy)
+            by_check.setdefault((f.check, policy.remediation if policy else None), []).append(f)
+        steps = []
+        for (check, template), group in by_check.items():
+            context = {"findings": group, "account": group[0].account}
+            body = self.renderer.remediation(check, context, template)
+            steps.append(RemediationStep(check=check, title=_step_title(check, group), body=body))
+        if len(steps) > 1:
+            steps.append(RemediationStep(check="verify", title="Verify", body=VERIFY))
+        return tuple(steps)
+
+    def message(self, alert: Alert) -> Message:
+        """Render an alert into the message every channel sends."""
+        from costguard.alerts.compose import build_message
+
+        return build_message(alert, self.renderer)
+
+    def enqueue(self, store: Any, alert: Alert, channels: Iterable[str], now: datetime) -> int:
+        """Store the message once per channel; returns how many were new."""
+        names = list(channels)
+        if not names:
+            return 0
+        message = self.message(alert)
+        added = [store.enqueue(key=alert.key, channel=n, message=message, now=now) for n in names]
+        return sum(1 for a in added if a is not None)
+
+    def deliver(self, store: Any, now: datetime) -> Any:
+        """Send what is due through the outbox (retries, back-off, never twice)."""
+        from costguard.notifiers.delivery import deliver_due
+
+        return deliver_due(store, self.channels, now=now)
+
+
+PLAYBOOK_ORDER = (
+    # contain: the credential first, while it can still be used
+    "root_activity", "root_access_key",
+    # stop the spend: the instances it started
+    "guardduty", "instance_types", "instance_surge", "hourly_spend",
+    # close the network, remove key pairs and groups, then hunt for persistence
+    "open_admin_ports", "suspicious_api",
+    # then what let it happen, and the bill
+    "root_mfa", "user_mfa", "cloudtrail_logging", "guardduty_enabled", "costguard_health",
+    "daily_spend", "monthly_forecast",
+)
+"""The order a responder works in: contain the key, stop the instances, close the network
+and remove persistence, then fix the posture. Checks not listed come last."""
+
+VERIFY = (
+    "costguard verifies every step itself: each finding above is checked again on every scan "
+    "(the inventory every minute, IAM and the bill on their schedules, events as they arrive) "
+    "and resolves only when a complete scan no longer sees it. When none is left, the incident "
+    "closes and you get one resolution message with the time it took.\n"
+)
+
+
+def _phase(check: str) -> int:
+    return PLAYBOOK_ORDER.index(check) if check in PLAYBOOK_ORDER else len(PLAYBOOK_ORDER)
+
+
+def _step_title(check: str, findings: Sequence[AlertFinding]) -> str:
+    """The finding's own title for one finding, else the check's title and how many."""
+    if len(findings) == 1:
+        return findings[0].title
+    from costguard.checks import REGISTRY
+
+    cls = REGISTRY.get(check)
+    return f"{cls.title if cls else check} ({len(findings)} findings)"

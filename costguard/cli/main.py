@@ -1,0 +1,188 @@
+"""The thin click shell: parse, call one function, print, choose the exit code (DESIGN.md)."""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import os
+import sys
+from typing import Any
+
+import click
+
+from costguard.cli.options import (
+    EXIT_FINDINGS,
+    EXIT_INCOMPLETE,
+    EXIT_OK,
+    bad_input_exits_2,
+    config_option,
+    load,
+)
+from costguard.cli.setup_commands import prices, setup
+from costguard.cli.triage import findings, stats
+from costguard.model import Severity, Source, Status
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="costguard")
+def main() -> None:
+    """costguard: guards AWS accounts against leaked credentials and runaway spend."""
+
+
+@main.command()
+@config_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option("--fail-on", type=click.Choice([s.value for s in Severity]), default="high",
+              help="exit 1 when an open finding is at least this severe")
+@click.option("--no-notify", is_flag=True, help="reconcile and print, but send nothing")
+@bad_input_exits_2
+def scan(config_path: str | None, fmt: str, fail_on: str, no_notify: bool) -> None:
+    """One full cycle now, reconciled with the store; prints what is open."""
+    from costguard.cli.output import Progress, failing, scan_json
+    from costguard.runtime.bootstrap import open_store
+    from costguard.runtime.cycle import Engine
+
+    setup = load(config_path)
+    if _OWNS_PROCESS:  # in someone else's process (click's test runner) GC is not ours to stop
+        gc.disable()  # one collection, when AWS is released, instead of dozens during imports
+    progress = Progress()
+    engine = Engine(setup.config, setup.policies, lambda: open_store(setup.config))
+    result = engine.run_cycle(notify=not no_notify, progress=progress,
+                              release_aws=_OWNS_PROCESS)
+    progress.done()
+    store = engine.store
+    findings = _shown_findings(store, result)
+    incidents = _shown_incidents(store, findings)
+    spent = engine.budget.summary() if Source.COST in engine.sources_needed() else None
+    if fmt == "json":
+        click.echo(scan_json(result.scan, findings, incidents, spent))
+    else:
+        _print_scan_table(result, findings, incidents, spent)
+    store.close()
+    if not result.scan.complete:
+        _quick_exit(EXIT_INCOMPLETE)
+    _quick_exit(EXIT_FINDINGS if failing(findings, Severity(fail_on)) else EXIT_OK)
+
+
+def _quick_exit(code: int) -> None:
+    """Exit without tearing down every module and object one by one.
+
+    Everything that matters is done (the store closed, its transactions committed); what is
+    left is interpreter clean-up that costs a one-shot scan a tenth of its wall time. Inside
+    click's test runner (not a real process) this is a normal exit.
+    """
+    if not _OWNS_PROCESS:
+        sys.exit(code)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+_OWNS_PROCESS = False
+"""True when started as the `costguard` program (entry), False under click's test runner."""
+
+
+def entry() -> None:
+    """The console script: costguard owns this process, so it may end it quickly."""
+    global _OWNS_PROCESS
+    _OWNS_PROCESS = True
+    main()
+
+
+def _shown_findings(store: Any, result: Any) -> list[Any]:
+    """What is still open, plus what this scan resolved (so a fix shows up once)."""
+    current = store.list_findings(statuses=[Status.OPEN, Status.ACKNOWLEDGED, Status.MUTED])
+    return sorted([*current, *result.reconciled.resolved], key=lambda f: f.id)
+
+
+def _shown_incidents(store: Any, findings: list[Any]) -> list[Any]:
+    ids = sorted({f.incident_id for f in findings if f.incident_id is not None})
+    return [store.get_incident(i) for i in ids]
+
+
+def _print_scan_table(result: Any, findings: list[Any], incidents: list[Any],
+                      spent: dict[str, Any] | None) -> None:
+    from costguard.cli.output import findings_table
+
+    scan = result.scan
+    active = [f for f in findings if f.status != Status.RESOLVED]
+    if active:
+        click.echo(findings_table(active))
+    fixed = len(result.reconciled.resolved)
+    click.echo(
+        f"\n{len(active)} open finding(s) in {len(incidents)} incident(s), {fixed} resolved "
+        f"by this scan; {scan.api_calls} AWS calls; accounts {', '.join(scan.accounts) or '-'}; "
+        f"{len(scan.regions)} region(s)."
+    )
+    if spent is not None:
+        click.echo(
+            f"Cost Explorer, costguard's own use: {spent['calls_today']} request(s) today "
+            f"(${spent['usd_today']:.2f}, budget {spent['max_calls_per_day']}/day), "
+            f"{spent['calls_month']} this month (${spent['usd_month']:.2f})."
+        )
+    if not scan.complete:
+        click.echo("scan INCOMPLETE (findings of what failed were kept, not resolved):", err=True)
+        for error in scan.errors:
+            click.echo(f"  {error}", err=True)
+
+
+@main.command()
+@config_option
+@bad_input_exits_2
+def run(config_path: str | None) -> None:
+    """The daemon, in the foreground (systemd Type=notify); SIGTERM stops it, SIGHUP reloads."""
+    from costguard.runtime.daemon import Daemon
+
+    setup = load(config_path)
+    Daemon(config_path, setup).run()
+
+
+@main.command()
+@config_option
+@bad_input_exits_2
+def validate(config_path: str | None) -> None:
+    """Check the config, every policy and every template (rendered with sample data)."""
+    from costguard.alerts.template_check import validate_templates
+
+    setup = load(config_path)
+    validate_templates(setup.config, setup.policies)
+    click.echo(
+        f"ok: {setup.config.path or 'built-in defaults'}, {len(setup.policies)} policies, "
+        f"{len(setup.config.notifiers)} notifier(s)"
+    )
+
+
+@main.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="demo-out",
+              show_default=True, help="where the received emails and the store are written")
+def demo(out_dir: str) -> None:
+    """Offline replay of the reference incident on an embedded AWS (moto)."""
+    from costguard.demo import run_demo
+
+    sys.exit(EXIT_OK if run_demo(out_dir, echo=click.echo) else EXIT_FINDINGS)
+
+
+@main.command("checks")
+@click.option("--format", "fmt", type=click.Choice(["table", "markdown"]), default="table")
+def checks_cmd(fmt: str) -> None:
+    """List every check: id, default severity, parameters with defaults."""
+    from costguard.checks.catalog import checks_markdown, checks_table
+
+    click.echo(checks_markdown() if fmt == "markdown" else checks_table())
+
+
+@main.command("iam-policy")
+@config_option
+@bad_input_exits_2
+def iam_policy(config_path: str | None) -> None:
+    """Print the least-privilege IAM policy JSON the daemon needs."""
+    from costguard.checks.catalog import iam_policy_document
+
+    setup = load(config_path)
+    click.echo(json.dumps(iam_policy_document(setup.config, setup.policies), indent=2))
+
+
+for _command in (setup, prices, findings, stats):
+    main.add_command(_command)

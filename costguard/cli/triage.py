@@ -1,0 +1,175 @@
+"""`costguard findings ...` and `costguard stats`: inspecting, triaging, measuring."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import click
+
+from costguard.cli.options import EXIT_BAD_INPUT, bad_input_exits_2, config_option, load
+from costguard.model import Severity, Status
+
+
+@click.command()
+@config_option
+@click.option("--since", default="30d", show_default=True, help="how far back: 7d, 12h, ...")
+@click.option("--target", default=None,
+              help="fix target, e.g. 30m (default: the config's incidents.target_minutes)")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@bad_input_exits_2
+def stats(config_path: str | None, since: str, target: str | None, fmt: str) -> None:
+    """Alert-to-fix: median and p75 time to notify and to fix, share fixed within target."""
+    from costguard.cli.output import table
+    from costguard.incidents.stats import stats_rows, stats_table
+    from costguard.runtime.bootstrap import open_store
+    from costguard.settings.config import parse_duration
+
+    setup = load(config_path)
+    try:
+        window = timedelta(seconds=parse_duration(since))
+        goal = timedelta(seconds=parse_duration(target)) if target else timedelta(
+            minutes=setup.config.incidents.target_minutes)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    now = _now()
+    incidents = open_store(setup.config).list_incidents(since=now - window)
+    rows = stats_rows(incidents, goal, now)
+    if fmt == "json":
+        click.echo(json.dumps([r.__dict__ | {"share_within_target": r.share_within_target}
+                               for r in rows], indent=2))
+        return
+    header, *body = stats_table(rows, goal)
+    click.echo(table(body, header))
+
+
+@click.group()
+def findings() -> None:
+    """Inspect and triage findings."""
+
+
+@findings.command("list")
+@config_option
+@click.option("--status", "statuses", multiple=True, type=click.Choice([s.value for s in Status]),
+              help="repeatable; default: open, acknowledged and muted")
+@click.option("--severity", "min_severity", type=click.Choice([s.value for s in Severity]))
+@bad_input_exits_2
+def findings_list(config_path: str | None, statuses: tuple[str, ...], min_severity: str | None):
+    """List findings, worst first."""
+    from costguard.cli.output import findings_table
+    from costguard.runtime.bootstrap import open_store
+
+    store = open_store(load(config_path).config)
+    wanted = [Status(s) for s in statuses] or [Status.OPEN, Status.ACKNOWLEDGED, Status.MUTED]
+    rows = store.list_findings(
+        statuses=wanted, min_severity=Severity(min_severity) if min_severity else None
+    )
+    click.echo(findings_table(rows) if rows else "no findings")
+
+
+@findings.command("show")
+@config_option
+@click.argument("finding_id", type=int)
+@bad_input_exits_2
+def findings_show(config_path: str | None, finding_id: int) -> None:
+    """Show one finding with its details and every transition."""
+    from costguard.runtime.bootstrap import open_store
+
+    store = open_store(load(config_path).config)
+    finding = _get_or_exit(store, finding_id)
+    doc = finding.to_json()
+    doc["transitions"] = [
+        {"at": t.at.isoformat(), "from": t.from_status and t.from_status.value,
+         "to": t.to_status.value, "reason": t.reason}
+        for t in store.transitions(finding_id)
+    ]
+    click.echo(json.dumps(doc, indent=2, default=str))
+
+
+def _get_or_exit(store: Any, finding_id: int) -> Any:
+    try:
+        return store.get_finding(finding_id)
+    except LookupError:
+        click.echo(f"no finding with id {finding_id}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+@findings.command("ack")
+@config_option
+@click.argument("finding_id", type=int)
+@click.option("--reason", default=None, help="why, for the audit trail")
+@bad_input_exits_2
+def findings_ack(config_path: str | None, finding_id: int, reason: str | None) -> None:
+    """Acknowledge a finding: someone is on it (it stays open until fixed)."""
+    from costguard.runtime.bootstrap import open_store
+
+    store = open_store(load(config_path).config)
+    _get_or_exit(store, finding_id)
+    now = _now()
+    finding = _transition(lambda: store.acknowledge(finding_id, now=now, reason=reason))
+    click.echo(f"finding {finding_id} acknowledged")
+    _acknowledge_incident(store, finding, now)
+
+
+def _acknowledge_incident(store: Any, finding: Any, now: datetime) -> None:
+    """The first acknowledged finding of an incident stamps the incident's acknowledged time."""
+    from costguard.store.records import IncidentTime
+
+    if finding is None or finding.incident_id is None:
+        return
+    incident = store.get_incident(finding.incident_id)
+    if incident.acknowledged_at is None:
+        store.set_incident_time(incident.id, IncidentTime.ACKNOWLEDGED, now)
+        click.echo(f"incident {incident.id} acknowledged")
+
+
+@findings.command("mute")
+@config_option
+@click.argument("finding_id", type=int)
+@click.option("--until", "until", required=True, help="ISO date/time or a duration such as 7d")
+@click.option("--reason", required=True, help="why it is acceptable until then")
+@bad_input_exits_2
+def findings_mute(config_path: str | None, finding_id: int, until: str, reason: str) -> None:
+    """Mute a finding until a date, with a reason; it comes back when the mute expires."""
+    from costguard.runtime.bootstrap import open_store
+
+    when = _parse_until(until)
+    store = open_store(load(config_path).config)
+    _get_or_exit(store, finding_id)
+    _transition(lambda: store.mute(finding_id, until=when, reason=reason, now=_now()))
+    click.echo(f"finding {finding_id} muted until {when.isoformat()}")
+
+
+def _transition(action: Callable[[], Any]) -> Any:
+    try:
+        return action()
+    except ValueError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _parse_until(text: str) -> datetime:
+    """`--until` as an ISO date/time (UTC unless it says otherwise) or a duration from now."""
+    from costguard.settings.config import parse_duration
+
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        try:
+            return _now() + timedelta(seconds=parse_duration(text))
+        except ValueError:
+            raise click.BadParameter(
+                f"{text!r}: expected an ISO date such as 2026-12-31 or a duration such as 7d",
+                param_hint="--until",
+            ) from None
+    value = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if value <= _now():
+        raise click.BadParameter(f"{text!r} is in the past", param_hint="--until")
+    return value

@@ -1,0 +1,224 @@
+"""The one door to AWS: cached clients with adaptive retries, and a count of every API call.
+
+boto3 and botocore are imported lazily, inside the functions that need them, so that importing
+costguard (for `validate`, `checks`, or a test of pure logic) costs no boto3 import.
+
+Call counting: a handler on the session's `before-call` event sees each API operation once per
+invocation, before botocore's retry loop, so a request retried after throttling counts once, and
+every page of a paginator counts once. That is the number AWS bills (Cost Explorer charges per
+request) and the number the caller's rate limit sees; retries are botocore's concern and are
+visible in its own logs. A call rejected by client-side parameter validation never reaches AWS
+and is not counted.
+
+`AWS_ENDPOINT_URL` (and the per-service `AWS_ENDPOINT_URL_<SERVICE>`) is honoured by botocore
+itself in the versions costguard requires (boto3 >= 1.34), so pointing costguard at moto_server
+needs no code here; tests/test_awsapi.py proves it against a real moto server.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import Counter
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from costguard import __version__
+
+if TYPE_CHECKING:
+    import boto3
+    from botocore.client import BaseClient
+
+CALL_LOG_ENV = "COSTGUARD_CALL_LOG"
+"""Names a file to which every API call is appended as a JSON line (service, region, operation,
+parameters): what the scan benchmark's bare boto3 script replays, so both make the same calls."""
+
+DEFAULT_REGION = "us-east-1"
+"""Where global services (IAM, STS, Cost Explorer) are called when the session names no region."""
+
+RETRIES: dict[str, Any] = {"mode": "adaptive", "max_attempts": 6}
+USER_AGENT_EXTRA = f"costguard/{__version__}"
+
+# The IAM action prefix is the service's signing name (or its endpoint prefix when it has none),
+# except for the few services whose signing name differs from their IAM prefix.
+_IAM_PREFIX_OVERRIDES = {"monitoring": "cloudwatch"}
+
+
+def iam_action(service_metadata: dict[str, Any], operation: str) -> str:
+    """The IAM action an API operation needs, e.g. `ce:GetCostAndUsage`, as the policy names it."""
+    name = service_metadata.get("signingName") or service_metadata["endpointPrefix"]
+    return f"{_IAM_PREFIX_OVERRIDES.get(name, name)}:{operation}"
+
+
+def error_code(exc: BaseException) -> str | None:
+    """AWS's error code of a botocore ClientError (None for anything else), without importing it."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return None
+    return response.get("Error", {}).get("Code")
+
+
+def error_message(exc: BaseException) -> str:
+    """AWS's error message of a botocore ClientError ("" for anything else)."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return ""
+    return str(response.get("Error", {}).get("Message", ""))
+
+
+class CallCounter:
+    """A thread-safe tally of API calls, shared by an Aws and every Aws it assumes into."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.calls: Counter[str] = Counter()
+
+    def add(self, action: str) -> None:
+        """Count one call; collectors may run regions in threads, hence the lock."""
+        with self._lock:
+            self.calls[action] += 1
+
+    def on_before_call(self, model: Any = None, **_: Any) -> None:
+        """botocore `before-call` handler; returns None so the call proceeds normally."""
+        if model is not None:
+            from costguard.collectors.permissions import authorizing_action
+
+            self.add(authorizing_action(iam_action(model.service_model.metadata, model.name)))
+
+
+class _CallLog:
+    """Appends each call to the COSTGUARD_CALL_LOG file (benchmarks only)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __call__(self, params: Any = None, model: Any = None, context: Any = None,
+                 **_: Any) -> None:
+        import json
+
+        entry = {"service": model.service_model.service_name, "operation": model.name,
+                 "region": (context or {}).get("client_region"), "params": params or {}}
+        with open(self.path, "a", encoding="utf-8") as out:
+            out.write(json.dumps(entry, default=str) + "\n")
+
+
+class Aws:
+    """One AWS identity (a boto3 session) with cached clients and a shared call counter.
+
+    Create one Aws per boto3 session: the counting handler is registered on the session when the
+    Aws is made, and clients copy the session's handlers when they are created.
+    """
+
+    def __init__(self, session: boto3.Session, *, counter: CallCounter | None = None) -> None:
+        self._session = session
+        self._counter = counter or CallCounter()
+        self._clients: dict[tuple[str, str], BaseClient] = {}
+        self._lock = threading.Lock()
+        self._account: str | None = None
+        # First among the most specific handlers, so a handler that answers the call itself
+        # (botocore's Stubber does) cannot hide it from the count.
+        session.events.register_first("before-call.*.*", self._counter.on_before_call)
+        call_log = os.environ.get(CALL_LOG_ENV)
+        if call_log:
+            session.events.register("before-parameter-build.*.*", _CallLog(call_log))
+
+    @classmethod
+    def from_environment(cls, profile: str | None = None, region: str | None = None) -> Aws:
+        """An Aws from the standard credential chain (env, profile, instance role, SSO...)."""
+        import boto3
+
+        return cls(boto3.Session(profile_name=profile, region_name=region))
+
+    @property
+    def region(self) -> str:
+        """The session's region, or us-east-1, for calls that are not tied to a region."""
+        return self._session.region_name or DEFAULT_REGION
+
+    @property
+    def calls(self) -> Counter[str]:
+        """Calls so far per IAM action (`ec2:DescribeInstances`), across every assumed account."""
+        return self._counter.calls
+
+    @property
+    def total_calls(self) -> int:
+        """All calls so far, the `api_calls` of a scan's JSON."""
+        return sum(self._counter.calls.values())
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        """The cached client for a service in a region; created once, on first use."""
+        key = (service, region or self.region)
+        with self._lock:
+            # boto3 sessions are not thread-safe when creating clients; clients themselves are.
+            if key not in self._clients:
+                self._clients[key] = self._session.client(
+                    service, region_name=key[1], config=client_config()
+                )
+            return self._clients[key]
+
+    def release_clients(self) -> None:
+        """Drop every cached client and the service models the session parsed.
+
+        A one-shot scan is done with EC2 and IAM once it has read them; their models are the
+        largest thing in memory (EC2's alone is tens of MB once parsed), and freeing them before
+        the store is imported keeps the scan's peak memory near a bare boto3 script's. Clients
+        needed later are created again, loading only their own (small) models. botocore keeps
+        parsed models in its loader's `_cache` (its `instance_cache`); there is no public way to
+        empty it.
+        """
+        with self._lock:
+            self._clients.clear()
+        loader = getattr(self._session, "_loader", None)
+        cache = getattr(loader, "_cache", None)
+        if isinstance(cache, dict):
+            cache.clear()
+
+    def account_id(self) -> str:
+        """The account these credentials belong to (STS GetCallerIdentity, asked once)."""
+        if self._account is None:
+            self._account = self.client("sts").get_caller_identity()["Account"]
+        return self._account
+
+    def assume(self, role_arn: str, session_name: str = "costguard") -> Aws:
+        """An Aws for another account through STS AssumeRole, counting into the same counter.
+
+        The role is assumed on first use and re-assumed by botocore before the temporary
+        credentials expire, so a long-running daemon can keep the returned Aws.
+        """
+        import boto3
+        import botocore.session
+        from botocore.credentials import (
+            AssumeRoleCredentialFetcher,
+            DeferredRefreshableCredentials,
+        )
+
+        fetcher = AssumeRoleCredentialFetcher(
+            client_creator=self._sts_creator(),
+            source_credentials=self._session.get_credentials(),
+            role_arn=role_arn,
+            extra_args={"RoleSessionName": session_name},
+        )
+        core = botocore.session.Session()
+        # botocore has no public setter for a session's credentials; assigning `_credentials`
+        # is the common way to give a session refreshable credentials built by hand.
+        core._credentials = DeferredRefreshableCredentials(
+            refresh_using=fetcher.fetch_credentials, method="assume-role"
+        )
+        session = boto3.Session(botocore_session=core, region_name=self.region)
+        return Aws(session, counter=self._counter)
+
+    def _sts_creator(self) -> Callable[..., Any]:
+        """Creates the STS clients AssumeRole goes through: from this session, so they count."""
+
+        def create(service: str, **kwargs: Any) -> Any:
+            return self._session.client(
+                service, region_name=self.region, config=client_config(), **kwargs
+            )
+
+        return create
+
+
+def client_config() -> Any:
+    """Adaptive retries (client-side rate limiting on throttles) and costguard's user agent."""
+    from botocore.config import Config
+
+    return Config(retries=dict(RETRIES), user_agent_extra=USER_AGENT_EXTRA)

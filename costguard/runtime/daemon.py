@@ -1,0 +1,212 @@
+"""`costguard run`: one APScheduler job per source, signals, and systemd notification.
+
+Jobs run on a single worker thread, so cycles never overlap on the store; each job coalesces
+missed runs and has at most one instance. SIGTERM asks the running cycle to stop at the next
+region boundary and exits within seconds; SIGHUP reloads config and policies, keeping the old
+ones (and logging every problem) when the new ones are invalid.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from costguard.model import Source
+
+log = logging.getLogger("costguard.runtime.daemon")
+
+DELIVERY_INTERVAL_S = 15.0
+"""How often the outbox retries due messages between cycles."""
+
+STOP_TIMEOUT_S = 8.0
+"""How long shutdown waits for a running cycle; systemd's default stop timeout is longer."""
+
+
+def sd_notify(state: str, env: dict[str, str] | None = None) -> bool:
+    """Tell systemd our state (READY=1, STOPPING=1, WATCHDOG=1); a no-op outside systemd."""
+    address = (env or os.environ).get("NOTIFY_SOCKET")
+    if not address:
+        return False
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.connect(address)
+        sock.sendall(state.encode())
+    return True
+
+
+class Daemon:
+    """Schedules the engine's cycles until told to stop."""
+
+    def __init__(self, config_path: str | None, setup: Any, *, store: Any = None,
+                 engine: Any = None) -> None:
+        from costguard.runtime.bootstrap import open_store
+        from costguard.runtime.cycle import Engine
+
+        self.config_path = config_path
+        self.setup = setup
+        self.store = store or open_store(setup.config)
+        self.engine = engine or Engine(setup.config, setup.policies, self.store, live_prices=True)
+        self.stop_event = threading.Event()
+        self.reload_event = threading.Event()
+        self.cycles = 0
+        self.scheduler = self._scheduler()
+        from costguard.runtime.pollers import Pollers
+
+        self.pollers = Pollers(self.engine)
+        self.metrics_server: Any = None
+
+    def _scheduler(self) -> Any:
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        return BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(max_workers=1)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
+            timezone=timezone.utc,
+        )
+
+    def schedule(self) -> None:
+        """(Re)create one job per needed source at its interval, plus outbox delivery."""
+        for job in self.scheduler.get_jobs():
+            job.remove()
+        now = datetime.now(timezone.utc)
+        schedule = self.setup.config.schedule
+        for i, source in enumerate(sorted(self.engine.sources_needed(), key=list(Source).index)):
+            self.scheduler.add_job(
+                self._cycle, "interval", seconds=schedule.interval(source), args=[source],
+                id=f"collect-{source.value}", next_run_time=now + timedelta(seconds=i * 0.1),
+            )
+        self.scheduler.add_job(
+            self._deliver, "interval", seconds=DELIVERY_INTERVAL_S, id="deliver",
+        )
+        if any(r.digest for r in self.setup.config.routes):
+            # hourly: each route's digest goes out when its own period has passed
+            self.scheduler.add_job(self._digests, "interval", hours=1, id="digests",
+                                   next_run_time=now + timedelta(minutes=1))
+
+    def _cycle(self, source: Source) -> None:
+        if self.stop_event.is_set():
+            return
+        try:
+            self.engine.run_cycle({source}, should_stop=self.stop_event.is_set)
+            self.cycles += 1
+        except Exception:  # the daemon outlives any one bad cycle; the next one retries
+            log.exception("cycle for %s failed", source)
+
+    def _deliver(self) -> None:
+        if self.stop_event.is_set():
+            return
+        try:
+            self.engine.deliver()
+        except Exception:
+            log.exception("outbox delivery failed")
+
+    def _digests(self) -> None:
+        if self.stop_event.is_set():
+            return
+        try:
+            self.engine.send_digests()
+        except Exception:
+            log.exception("sending digests failed")
+
+    def reload(self) -> bool:
+        """Re-read config and policies; on any problem keep running with the old ones."""
+        from costguard.runtime.bootstrap import load_setup
+        from costguard.settings.problems import InvalidInput
+
+        try:
+            new = load_setup(self.config_path)
+        except InvalidInput as exc:
+            for problem in exc.problems:
+                log.error("reload refused: %s", problem)
+            log.error("keeping the previous config and %d policies", len(self.setup.policies))
+            return False
+        if new.config.database_url != self.setup.config.database_url:
+            log.warning("database.url changed: restart costguard to switch databases")
+        self.setup = new
+        self.pollers.stop()
+        self.engine.reconfigure(new.config, new.policies)
+        self.schedule()
+        self._start_pollers()
+        log.info("reloaded: %d policies", len(new.policies))
+        return True
+
+    def _serve_metrics(self) -> None:
+        """/metrics and /healthz, when `metrics.listen` is set (the default: 127.0.0.1:9465)."""
+        listen = self.setup.config.metrics.listen
+        if not listen:
+            return
+        from costguard.runtime.metrics import serve
+
+        try:
+            self.metrics_server = serve(self.engine, listen)
+        except OSError as exc:  # a port in use must not stop the guard itself
+            log.error("cannot serve metrics on %s: %s", listen, exc)
+
+    def _start_pollers(self) -> None:
+        """Long-poll the event queues when an enabled check reads events."""
+        from costguard.runtime.cycle import EVENT_SOURCES
+
+        if not self.engine.sources_needed() & EVENT_SOURCES:
+            return
+        try:
+            count = self.pollers.start()
+        except Exception:  # no credentials yet, say: the scheduled cycles still run and retry
+            log.exception("could not start the event queue pollers")
+            return
+        log.info("reading %d event queue(s) continuously", count)
+
+    def install_signals(self) -> None:
+        """SIGTERM/SIGINT stop, SIGHUP reloads; handlers only set flags (async-signal safe)."""
+        signal.signal(signal.SIGTERM, lambda *_: self.stop_event.set())
+        signal.signal(signal.SIGINT, lambda *_: self.stop_event.set())
+        signal.signal(signal.SIGHUP, lambda *_: self.reload_event.set())
+
+    def run(self) -> None:
+        """Start the jobs and wait for signals; returns after a clean stop."""
+        self.install_signals()
+        self.schedule()
+        self.scheduler.start()
+        self._start_pollers()
+        self._serve_metrics()
+        sd_notify("READY=1")
+        log.info("costguard running: %d policies, sources %s", len(self.setup.policies),
+                 ", ".join(s.value for s in sorted(self.engine.sources_needed(),
+                                                    key=list(Source).index)))
+        watchdog = _watchdog_interval()
+        while not self.stop_event.wait(timeout=watchdog or 1.0):
+            if self.reload_event.is_set():
+                self.reload_event.clear()
+                sd_notify("RELOADING=1")
+                self.reload()
+                sd_notify("READY=1")
+            if watchdog:
+                sd_notify("WATCHDOG=1")
+        self.shutdown()
+
+    def shutdown(self) -> None:
+        """Stop scheduling, let a running cycle reach its next stopping point, close the store."""
+        sd_notify("STOPPING=1")
+        log.info("stopping")
+        self.stop_event.set()
+        self.pollers.stop()
+        if self.metrics_server is not None:
+            self.metrics_server.shutdown()
+        worker = threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": True})
+        worker.start()
+        worker.join(STOP_TIMEOUT_S)
+        if worker.is_alive():
+            log.warning("a cycle did not stop within %.0fs; exiting anyway", STOP_TIMEOUT_S)
+        self.store.close()
+        log.info("stopped after %d cycles", self.cycles)
+
+
+def _watchdog_interval() -> float | None:
+    usec = os.environ.get("WATCHDOG_USEC")
+    return int(usec) / 2e6 if usec and usec.isdigit() else None

@@ -1,0 +1,167 @@
+"""Collecting the event sources: the queue where it exists, else CloudTrail's event history
+and GuardDuty's findings from a stored cursor; plus trail and detector state (self-watch).
+
+Two phases, so a one-shot scan can read AWS before the store is open (see engine.run_cycle):
+`harvest` needs no store (queue drains, trails, detectors, and which regions have no queue);
+`look_back` reads the history of regions without a queue, from cursors the store keeps.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from costguard.collectors.accounts import Target
+from costguard.model import GLOBAL_REGION, Source
+from costguard.runtime.gather import Gathered, attempt
+from costguard.snapshot import ApiEvent, DetectorStatus, GuardDutyFinding, TrailStatus
+
+log = logging.getLogger("costguard.activity.records")
+
+DRAIN_BATCHES = 100
+"""At most 1,000 messages per queue per scan; the rest waits for the next cycle."""
+
+
+@dataclass
+class Harvest:
+    """What the event sources yielded this cycle, and what must happen once it is stored."""
+
+    events: list[ApiEvent | GuardDutyFinding] = field(default_factory=list)
+    received: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
+    trails: list[TrailStatus] = field(default_factory=list)
+    detectors: list[DetectorStatus] = field(default_factory=list)
+    without_queue: list[tuple[str, str]] = field(default_factory=list)
+    cursors: dict[str, datetime] = field(default_factory=dict)
+    drained_at: dict[tuple[str, str], datetime] = field(default_factory=dict)
+
+
+def cursor_key(source: Source, account: str, region: str) -> str:
+    """The store state key of a history cursor."""
+    return f"cursor:{source.value}:{account}:{region}"
+
+
+def event_regions(config: Any, target: Target) -> list[str]:
+    """Where queues and rules live: events.regions, else the regions scanned."""
+    return list(config.events.regions or target.regions)
+
+
+def harvest(
+    gathered: Gathered, targets: Iterable[Target], sources: set[Source], config: Any,
+    now: datetime,
+) -> Harvest:
+    """Phase one: drain queues, read trail and detector state. Never raises for AWS errors."""
+    result = Harvest()
+    for target in targets:
+        regions = event_regions(config, target)
+        if Source.CLOUDTRAIL in sources:
+            _trails(gathered, result, target, regions)
+        if Source.GUARDDUTY in sources:
+            _detectors(gathered, result, target, regions)
+        for region in regions:
+            _drain(gathered, result, target, region, config, now)
+    return result
+
+
+def _trails(gathered: Gathered, result: Harvest, target: Target, regions: list[str]) -> None:
+    from costguard.collectors.cloudtrail import TrailCollector
+
+    collector = target.collector("trails", lambda: TrailCollector(target.aws, target.account))
+    scope = (Source.CLOUDTRAIL, target.account, GLOBAL_REGION)
+    trails = attempt(gathered, scope, lambda: collector.status(regions))
+    result.trails.extend(trails or ())
+
+
+def _detectors(gathered: Gathered, result: Harvest, target: Target, regions: list[str]) -> None:
+    for region in regions:
+        collector = _guardduty(target, region)
+        status = attempt(gathered, (Source.GUARDDUTY, target.account, region), collector.detector)
+        if status is not None:
+            result.detectors.append(status)
+
+
+def _guardduty(target: Target, region: str) -> Any:
+    from costguard.collectors.guardduty_detectors import GuardDutyCollector
+
+    return target.collector(f"guardduty:{region}",
+                            lambda: GuardDutyCollector(target.aws, target.account, region))
+
+
+def _queue(target: Target, region: str, queue_name: str) -> Any:
+    from costguard.collectors.event_queue import EventQueue
+
+    return target.collector(f"queue:{region}",
+                            lambda: EventQueue(target.aws, target.account, region, queue_name))
+
+
+def _drain(gathered: Gathered, result: Harvest, target: Target, region: str, config: Any,
+           now: datetime) -> None:
+    """Drain the region's queue; a missing queue sends the region to the history look-back."""
+    from costguard.collectors.event_queue import QueueMissing
+
+    queue = _queue(target, region, config.events.queue_name)
+    scope = (Source.CLOUDTRAIL, target.account, region)
+    try:
+        received = queue.drain(DRAIN_BATCHES)
+    except QueueMissing:
+        if config.events.lookup_fallback:
+            result.without_queue.append((target.account, region))
+        else:
+            gathered.attempted.add(scope)
+            gathered.fail(scope, RuntimeError("no event queue and lookup_fallback is off"))
+        return
+    except Exception as exc:  # the region's events are incomplete; others carry on
+        gathered.attempted.add(scope)
+        gathered.fail(scope, exc)
+        return
+    gathered.attempted.add(scope)
+    gathered.complete.add(scope)
+    gathered.complete.add((Source.GUARDDUTY, target.account, region))
+    result.received[(target.account, region)] = received
+    result.events.extend(r.event for r in received if r.event is not None)
+    if received:
+        result.drained_at[(target.account, region)] = now
+
+
+def look_back(
+    gathered: Gathered, result: Harvest, targets: Mapping[str, Target], sources: set[Source],
+    cursors: Callable[[str], datetime | None], now: datetime,
+) -> None:
+    """Phase two: CloudTrail history and GuardDuty findings since each region's cursor."""
+    for account, region in result.without_queue:
+        target = targets[account]
+        if Source.CLOUDTRAIL in sources:
+            _history(gathered, result, target, region, cursors, now)
+        if Source.GUARDDUTY in sources:
+            _findings(gathered, result, target, region, cursors)
+
+
+def _history(gathered: Gathered, result: Harvest, target: Target, region: str,
+             cursors: Callable[[str], datetime | None], now: datetime) -> None:
+    from costguard.collectors.cloudtrail import LookupCollector, lookup_limiter
+
+    key = cursor_key(Source.CLOUDTRAIL, target.account, region)
+    # One limiter per account and region for the life of the process: the API's limit is
+    # 2 requests per second per region, whoever asks.
+    limiter = target.collector(f"limiter:{region}", lookup_limiter)
+    collector = target.collector(
+        f"lookup:{region}", lambda: LookupCollector(target.aws, target.account, region, limiter))
+    found = attempt(gathered, (Source.CLOUDTRAIL, target.account, region),
+                    lambda: collector.events_since(cursors(key), now))
+    if found is not None:
+        result.events.extend(found[0])
+        result.cursors[key] = found[1]
+
+
+def _findings(gathered: Gathered, result: Harvest, target: Target, region: str,
+              cursors: Callable[[str], datetime | None]) -> None:
+    key = cursor_key(Source.GUARDDUTY, target.account, region)
+    collector = _guardduty(target, region)
+    found = attempt(gathered, (Source.GUARDDUTY, target.account, region),
+                    lambda: collector.findings_since(cursors(key)))
+    if found is not None:
+        result.events.extend(found[0])
+        if found[1] is not None:
+            result.cursors[key] = found[1]

@@ -1,0 +1,52 @@
+"""Taking events in: store them (each id once), then delete their queue messages, then move
+the history cursors. In that order, so a crash between steps delivers again rather than loses:
+processing is at least once, and storing by event id makes it idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+log = logging.getLogger("costguard.activity.records")
+
+
+class Intake:
+    """The store side of the event pipeline."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def cursor(self, key: str) -> datetime | None:
+        """A history cursor (None: never read, start from the initial look-back)."""
+        value = self.store.get_state(key)
+        try:
+            return datetime.fromisoformat(value) if value else None
+        except ValueError:
+            log.warning("ignoring a damaged cursor %s=%r", key, value)
+            return None
+
+    def take(self, harvest: Any, targets: Iterable[Any], now: datetime) -> int:
+        """Store the harvest's events, delete the messages that carried them, save cursors;
+        returns how many events were new."""
+        new = self.store.record_events(harvest.events, received_at=now)
+        by_account = {t.account: t for t in targets}
+        for (account, region), received in harvest.received.items():
+            if received and account in by_account:
+                queue = by_account[account].collectors.get(f"queue:{region}")
+                if queue is not None:
+                    queue.delete(received)
+        for key, cursor in harvest.cursors.items():
+            self.store.set_state(key, cursor.isoformat())
+        if new:
+            log.info("%d new events (%d delivered)", len(new), len(harvest.events))
+        return len(new)
+
+    def take_messages(self, queue: Any, received: list[Any], now: datetime) -> int:
+        """The daemon's poller: one receive's messages, stored then deleted."""
+        events = [r.event for r in received if r.event is not None]
+        new = self.store.record_events(events, received_at=now)
+        queue.delete(received)
+        return len(new)

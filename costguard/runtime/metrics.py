@@ -1,0 +1,130 @@
+"""`/metrics` (Prometheus) and `/healthz` for the daemon.
+
+A collector reads the store at scrape time (client_python's Collector pattern) instead of
+keeping counters in memory, so the figures are the same on every replica and survive restarts:
+open findings by severity, open incidents, costguard's own Cost Explorer spend today and this
+month, the outbox, and each source's health. `/healthz` answers 200 while every source's last
+cycle succeeded and 503 naming the failing ones otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+log = logging.getLogger("costguard.runtime.metrics")
+
+
+class StoreCollector:
+    """Turns the store's current state into Prometheus metric families."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterable[Any]:
+        """One scrape: every family, read fresh from the store."""
+        from prometheus_client.core import GaugeMetricFamily
+
+        store = self.engine.store
+        findings = GaugeMetricFamily("costguard_findings_open", "Open, acknowledged or muted "
+                                     "findings", labels=["severity", "status"])
+        counts: dict[tuple[str, str], int] = {}
+        for f in store.list_findings():
+            if f.status.value != "resolved":
+                key = (f.severity.value, f.status.value)
+                counts[key] = counts.get(key, 0) + 1
+        for (severity, status), n in sorted(counts.items()):
+            findings.add_metric([severity, status], n)
+        yield findings
+        yield GaugeMetricFamily("costguard_incidents_open", "Incidents not yet resolved",
+                                value=len(store.open_incidents()))
+        yield from self._cost_explorer()
+        yield from self._outbox(store)
+        yield from self._health()
+
+    def _cost_explorer(self) -> Iterable[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        spent = self.engine.budget.summary()
+        yield GaugeMetricFamily("costguard_cost_explorer_requests_today",
+                                "Cost Explorer requests costguard made today (UTC)",
+                                value=spent["calls_today"])
+        yield GaugeMetricFamily("costguard_cost_explorer_usd_today",
+                                "What costguard spent on Cost Explorer today ($0.01 a request)",
+                                value=spent["usd_today"])
+        yield GaugeMetricFamily("costguard_cost_explorer_requests_month",
+                                "Cost Explorer requests costguard made this month",
+                                value=spent["calls_month"])
+        yield GaugeMetricFamily("costguard_cost_explorer_usd_month",
+                                "What costguard spent on Cost Explorer this month",
+                                value=spent["usd_month"])
+
+    def _outbox(self, store: Any) -> Iterable[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        family = GaugeMetricFamily("costguard_notifications", "Messages in the outbox",
+                                   labels=["status"])
+        counts: dict[str, int] = {}
+        for n in store.notifications():
+            counts[n.status.value] = counts.get(n.status.value, 0) + 1
+        for status in ("pending", "sent", "failed"):
+            family.add_metric([status], counts.get(status, 0))
+        yield family
+
+    def _health(self) -> Iterable[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        failures = GaugeMetricFamily("costguard_source_consecutive_failures",
+                                     "Cycles in a row a source failed to collect",
+                                     labels=["source", "account", "region"])
+        for h in self.engine.health():
+            failures.add_metric([h.source, h.account, h.region], h.consecutive_failures)
+        yield failures
+
+
+def health_report(engine: Any) -> tuple[bool, dict[str, Any]]:
+    """Healthy when no source failed its last cycle; the body names the failing ones."""
+    failing = [h.last_error or f"{h.source} {h.account}/{h.region}: failed"
+               for h in engine.health() if h.consecutive_failures > 0]
+    return not failing, {"status": "ok" if not failing else "degraded", "failing": failing}
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug(format, *args)
+
+
+def app(engine: Any) -> Callable[..., Any]:
+    """The WSGI app: /metrics, /healthz, 404 for anything else."""
+    from prometheus_client import CollectorRegistry, make_wsgi_app
+
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(StoreCollector(engine))
+    metrics = make_wsgi_app(registry)
+
+    def route(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/metrics":
+            return metrics(environ, start_response)
+        if path == "/healthz":
+            ok, body = health_report(engine)
+            start_response("200 OK" if ok else "503 Service Unavailable",
+                           [("Content-Type", "application/json")])
+            return [json.dumps(body).encode()]
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"not found\n"]
+
+    return route
+
+
+def serve(engine: Any, listen: str) -> WSGIServer:
+    """Start the endpoint on `host:port` in a daemon thread; returns the server (to stop it)."""
+    host, _, port = listen.rpartition(":")
+    server = make_server(host or "127.0.0.1", int(port), app(engine), handler_class=_Quiet)
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    log.info("metrics on http://%s:%s/metrics", host or "127.0.0.1", server.server_port)
+    return server

@@ -1,0 +1,203 @@
+"""policies/*.yml -> Policy objects, with every problem in every file reported at once.
+
+Validation runs in the order STYLE.md gives: structure first, then each check's params (unknown
+keys are errors), then meaning (names unique across files, templates exist and compile).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError
+
+from costguard.checks.base import Params, Registry
+from costguard.model import Severity
+from costguard.settings.problems import InvalidInput, Problem, from_validation_error, matching
+from costguard.settings.yaml_loader import Located, LocatedList, YamlError, load_file
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A check bound to its parameters, severity and remediation, as one policy entry says."""
+
+    name: str
+    check: str
+    severity: Severity
+    params: Params
+    remediation: str | None
+    references: tuple[str, ...]
+    file: str
+    line: int
+    auto_contain: bool | Literal["dry_run"] = False
+
+
+def _contain_mode(value: Any) -> bool | str:
+    """One check with one message: a plain union would report each member on its own line."""
+    if isinstance(value, bool) or value == "dry_run":
+        return value
+    raise ValueError(f"expected true, false or dry_run, got {value!r}")
+
+
+class _Entry(BaseModel):
+    """The structure of one entry under `policies:`; params are checked by the check's model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[
+        str, matching(r"[a-z0-9]+(-[a-z0-9]+)*", "a kebab-case name such as 'no-gpu'")
+    ] = Field(description="unique, kebab-case")
+    check: str
+    severity: Severity | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    remediation: str | None = None
+    references: list[str] = Field(default_factory=list)
+    description: str | None = None
+    enabled: bool = True
+    auto_contain: Annotated[bool | Literal["dry_run"], PlainValidator(_contain_mode)] = False
+
+
+def policy_files(paths: Iterable[Path]) -> list[Path]:
+    """Expand folders to their *.yml/*.yaml files (sorted), keeping files as given."""
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            out.extend(sorted(p for p in path.iterdir() if p.suffix in (".yml", ".yaml")))
+        else:
+            out.append(path)
+    return out
+
+
+@dataclass
+class _Site:
+    """Where the entry being validated sits, so every problem about it is positioned alike."""
+
+    file: str
+    doc: Located
+    index: int
+    subject: str
+
+    @property
+    def node(self) -> Located:
+        return self.doc["policies"][self.index]
+
+    def problem(self, key: str, message: str) -> Problem:
+        pos = self.node.key_pos.get(key, self.node.pos)
+        # A key merged in from an anchor (`<<: *a`) sits before the entry: point at the entry.
+        return Problem(self.file, max(pos, self.node.pos), message, self.subject, key)
+
+    def from_error(self, exc: ValidationError, *path: Any) -> list[Problem]:
+        return from_validation_error(
+            exc, file=self.file, root=self.doc, base=path, subject=self.subject,
+            at=["policies", self.index],
+        )
+
+
+class PolicyLoader:
+    """Loads policy files against a check registry, collecting problems instead of stopping."""
+
+    def __init__(self, registry: Registry, template_exists: Callable[[str], bool] | None = None):
+        self.registry = registry
+        self.template_exists = template_exists
+        self.problems: list[Problem] = []
+        self._names: dict[str, tuple[str, int, int]] = {}  # name -> file, index, line
+
+    def load(self, paths: Sequence[Path]) -> list[Policy]:
+        """Every enabled policy in `paths`; raises InvalidInput listing all problems."""
+        policies: list[Policy] = []
+        for path in policy_files(paths):
+            policies.extend(self._load_file(path))
+        if self.problems:
+            raise InvalidInput(self.problems)
+        return policies
+
+    def _load_file(self, path: Path) -> list[Policy]:
+        file = str(path)
+        if not path.is_file():
+            self.problems.append(Problem(file, (1, 1), "policy file not found"))
+            return []
+        try:
+            doc = load_file(path)
+        except YamlError as exc:
+            self.problems.append(Problem(file, exc.pos, exc.message))
+            return []
+        entries = doc.get("policies") if isinstance(doc, Located) else None
+        # Unknown keys first: a misspelt `policies:` is the likely reason it is missing.
+        for key in (k for k in doc if k != "policies") if isinstance(doc, Located) else ():
+            self.problems.append(Problem(file, doc.key_pos[key], "unknown key", "", str(key)))
+        if not isinstance(entries, LocatedList):
+            pos = getattr(doc, "pos", (1, 1))
+            pos = doc.key_pos.get("policies", pos) if isinstance(doc, Located) else pos
+            self.problems.append(Problem(file, pos, "expected a top-level 'policies:' list"))
+            return []
+        sites = (_Site(file, doc, i, _subject(item, i)) for i, item in enumerate(entries))
+        return [p for p in map(self._entry, sites) if p is not None]
+
+    def _entry(self, site: _Site) -> Policy | None:
+        try:
+            entry = _Entry.model_validate(site.node)
+        except ValidationError as exc:
+            self.problems.extend(site.from_error(exc))
+            self._params(site)  # what is wrong with the params too, in the same run
+            return None
+        self._check_meaning(site, entry)
+        params = self._params(site)
+        check = self.registry.get(entry.check)
+        if params is None or check is None or not entry.enabled:
+            return None
+        return Policy(
+            name=entry.name, check=entry.check, severity=entry.severity or check.severity,
+            params=params, remediation=entry.remediation, references=tuple(entry.references),
+            file=site.file, line=site.node.pos[0], auto_contain=entry.auto_contain,
+        )
+
+    def _params(self, site: _Site) -> Params | None:
+        """The entry's params validated by its check's own model; None after a problem."""
+        node = site.node
+        check_id = node.get("check") if isinstance(node, dict) else None
+        raw = node.get("params", {}) if isinstance(node, dict) else None
+        if not isinstance(check_id, str) or not isinstance(raw, dict):
+            return None  # the entry's structure problem already says so
+        check = self.registry.get(check_id)
+        if check is None:
+            known = ", ".join(self.registry.ids())
+            self.problems.append(
+                site.problem("check", f"unknown check {check_id!r} (known: {known})")
+            )
+            return None
+        try:
+            return check.Params.model_validate(raw)
+        except ValidationError as exc:
+            self.problems.extend(site.from_error(exc, "params"))
+            return None
+
+    def _check_meaning(self, site: _Site, entry: _Entry) -> None:
+        # Entries are told apart by index, not line: flow style and merge keys (`<<: *a`) can
+        # put two entries' names on one line.
+        line = site.node.key_pos["name"][0]
+        file, index, first_line = self._names.setdefault(entry.name, (site.file, site.index, line))
+        if (file, index) != (site.file, site.index):
+            message = f"duplicate policy name (first at {file}:{first_line})"
+            self.problems.append(site.problem("name", message))
+        missing = self.template_exists and not self.template_exists(entry.remediation or "")
+        if entry.remediation and missing:
+            message = f"template {entry.remediation!r} not found"
+            self.problems.append(site.problem("remediation", message))
+
+
+def _subject(raw: Any, index: int) -> str:
+    name = raw.get("name") if isinstance(raw, dict) else None
+    return f"policy {name!r}" if isinstance(name, str) else f"policy #{index + 1}"
+
+
+def load_policies(
+    paths: Sequence[Path],
+    registry: Registry | None = None,
+    template_exists: Callable[[str], bool] | None = None,
+) -> list[Policy]:
+    """Load and validate policies; the default registry holds every shipped check."""
+    if registry is None:
+        from costguard.checks import REGISTRY as registry  # importing it registers every check
+    return PolicyLoader(registry, template_exists).load(paths)

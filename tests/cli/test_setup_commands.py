@@ -1,0 +1,56 @@
+"""`costguard setup events` and the setup statement of `costguard iam-policy`, through the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import boto3
+from click.testing import CliRunner
+from moto import mock_aws
+
+from costguard.cli.main import main
+from costguard.collectors.permissions import SETUP_PERMISSIONS
+
+
+def test_dry_run_then_apply_then_nothing_to_do(tmp_path: Path) -> None:
+    config = tmp_path / "costguard.yml"
+    config.write_text("events:\n  queue_name: cg-events\n  regions: [us-east-1]\n")
+    runner = CliRunner()
+    with mock_aws():
+        dry = runner.invoke(main, ["setup", "events", "-c", str(config), "--dry-run"])
+        assert dry.exit_code == 0, dry.output
+        assert dry.output.rstrip().endswith("(dry run)")
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        assert sqs.list_queues().get("QueueUrls", []) == []
+        applied = runner.invoke(main, ["setup", "events", "-c", str(config)])
+        assert applied.exit_code == 0, applied.output
+        assert "changes made" in applied.output.splitlines()[-1]
+        assert [u.rsplit("/", 1)[-1] for u in sqs.list_queues()["QueueUrls"]] == ["cg-events"]
+        rules = boto3.client("events", region_name="us-east-1").list_rules(
+            NamePrefix="costguard-")["Rules"]
+        assert len(rules) == 3
+        again = runner.invoke(main, ["setup", "events", "-c", str(config)])
+        assert again.output.splitlines()[-1] == "no changes: the event pipeline is already set up"
+
+
+def test_regions_option_overrides_config(tmp_path: Path) -> None:
+    runner = CliRunner()
+    with mock_aws():
+        result = runner.invoke(main, ["setup", "events", "--regions", "eu-west-1,us-east-1"])
+        assert result.exit_code == 0, result.output
+        for region in ("eu-west-1", "us-east-1"):
+            urls = boto3.client("sqs", region_name=region).list_queues()["QueueUrls"]
+            assert [u.rsplit("/", 1)[-1] for u in urls] == ["costguard-events"]
+
+
+def test_iam_policy_has_a_separate_setup_statement() -> None:
+    result = CliRunner().invoke(main, ["iam-policy"])
+    doc = json.loads(result.output)
+    statements = {s["Sid"]: s for s in doc["Statement"]}
+    assert statements["CostguardSetupEvents"]["Action"] == list(SETUP_PERMISSIONS)
+    read = statements["CostguardRead"]["Action"]
+    assert set(read) & set(SETUP_PERMISSIONS) == {"sqs:GetQueueUrl"}  # the daemon reads it too
+    writes = ("Create", "Put", "Set", "Delete", "Update", "Stop", "Attach")
+    assert [a for a in read if a.split(":")[1].startswith(writes)] == ["sqs:DeleteMessage"]
+    assert "CostguardAutoContain" not in statements
