@@ -24,10 +24,12 @@ demo: $(VENV)/.demo
 
 test: $(VENV)/.test
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 -q
 
 lint: $(VENV)/.test
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 bench: $(VENV)/.test
 	cd bench && ../$(BIN)/python scan_vs_boto3.py

@@ -14,6 +14,7 @@ from typing import Any
 
 from costguard.alerts.alert import Alert, AlertFinding, RemediationStep
 from costguard.alerts.render import Renderer
+from costguard.checks import Registry, default_registry
 from costguard.model import Message, Severity
 from costguard.settings.config import Config, Route
 from costguard.settings.policies import Policy
@@ -64,8 +65,10 @@ class Notifier:
         *,
         env: Mapping[str, str] = os.environ,
         renderer: Renderer | None = None,
+        registry: Registry | None = None,
     ) -> None:
         self.config = config
+        self.registry = registry or default_registry()
         self.policies = {p.name: p for p in policies}
         self.env = env
         self._renderer = renderer
@@ -118,7 +121,8 @@ class Notifier:
         for (check, template), group in by_check.items():
             context = {"findings": group, "account": group[0].account}
             body = self.renderer.remediation(check, context, template)
-            steps.append(RemediationStep(check=check, title=_step_title(check, group), body=body))
+            title = _step_title(self.registry, check, group)
+            steps.append(RemediationStep(check=check, title=title, body=body))
         if len(steps) > 1:
             steps.append(RemediationStep(check="verify", title="Verify", body=VERIFY))
         return tuple(steps)
@@ -171,11 +175,9 @@ def _phase(check: str) -> int:
     return PLAYBOOK_ORDER.index(check) if check in PLAYBOOK_ORDER else len(PLAYBOOK_ORDER)
 
 
-def _step_title(check: str, findings: Sequence[AlertFinding]) -> str:
+def _step_title(registry: Registry, check: str, findings: Sequence[AlertFinding]) -> str:
     """The finding's own title for one finding, else the check's title and how many."""
     if len(findings) == 1:
         return findings[0].title
-    from costguard.checks import REGISTRY
-
-    cls = REGISTRY.get(check)
+    cls = registry.get(check)
     return f"{cls.title if cls else check} ({len(findings)} findings)"

@@ -17,6 +17,7 @@ from jinja2 import TemplateError, TemplateSyntaxError
 
 from costguard.alerts.alert import Alert, AlertFinding
 from costguard.alerts.render import Renderer
+from costguard.checks import Registry, default_registry
 from costguard.checks.base import Context
 from costguard.model import AlertKind, Severity, Status
 from costguard.settings.config import Config
@@ -33,15 +34,13 @@ def _problem(renderer: Renderer, name: str, exc: TemplateError) -> Problem:
 
 
 def _sample_findings(
-    policy: Policy, snapshot: Snapshot, options: Mapping[str, Any]
+    policy: Policy, snapshot: Snapshot, options: Mapping[str, Any], registry: Registry
 ) -> list[AlertFinding]:
     """The policy's findings on the sample snapshot, as the store would hand them to a message,
     so templates are rendered with what a real alert carries."""
-    from costguard.checks import REGISTRY
-
     ctx = Context(policy=policy.name, check=policy.check, severity=policy.severity,
                   params=policy.params, now=snapshot.now, options=dict(options))
-    check = REGISTRY.get(policy.check)
+    check = registry.get(policy.check)
     found = list(check().evaluate(snapshot, ctx)) if check else []
     return [
         AlertFinding(id=n + 1, policy=f.policy, check=f.check, severity=f.severity,
@@ -64,16 +63,18 @@ class Remediations:
 
 
 def render_remediations(
-    config: Config, policies: Sequence[Policy], renderer: Renderer | None = None
+    config: Config, policies: Sequence[Policy], renderer: Renderer | None = None,
+    registry: Registry | None = None,
 ) -> Remediations:
     """Render each policy's remediation template with its findings on the sample snapshot."""
     from costguard.checks.reference_snapshot import ACCOUNT, check_options, reference_snapshot
 
     renderer = renderer or Renderer(config.template_dirs)
+    registry = registry or default_registry()
     snapshot, options = reference_snapshot(), check_options()
     out = Remediations()
     for policy in policies:
-        findings = _sample_findings(policy, snapshot, options)
+        findings = _sample_findings(policy, snapshot, options, registry)
         out.findings[policy.name] = findings
         name = policy.remediation or renderer.pick("remediation", policy.check, ".md.j2")
         try:
@@ -84,13 +85,15 @@ def render_remediations(
     return out
 
 
-def validate_templates(config: Config, policies: Sequence[Policy]) -> int:
+def validate_templates(
+    config: Config, policies: Sequence[Policy], registry: Registry | None = None
+) -> int:
     """Render every template in use; raises InvalidInput with every problem, else the count."""
     from costguard.alerts.compose import build_message
     from costguard.checks.reference_snapshot import ACCOUNT, NOW
 
     renderer = Renderer(config.template_dirs)
-    remediations = render_remediations(config, policies, renderer)
+    remediations = render_remediations(config, policies, renderer, registry)
     problems = list(remediations.problems)
     everything = [f for found in remediations.findings.values() for f in found]
     rendered = len(policies)

@@ -1,47 +1,52 @@
-"""Every check, imported by name so the registry is complete without filesystem magic.
+"""Every check, listed by name so a registry is complete without filesystem magic.
 
-Adding a check: a module here, a line below, `templates/remediation/<id>.md.j2`, an entry in
-`policies/default.yml` and `tests/checks/test_<id>.py` (tests/checks/test_meta.py insists).
+Adding a check: a module here, its class in `CHECKS` below, `templates/remediation/<id>.md.j2`,
+an entry in `policies/default.yml` and `tests/checks/test_<id>.py` (tests/checks/test_meta.py
+insists; docs/adding-a-check.md walks through it).
 """
 
-from costguard.checks import (
-    cloudtrail_logging,
-    costguard_health,
-    daily_spend,
-    guardduty,
-    guardduty_enabled,
-    hourly_spend,
-    instance_surge,
-    instance_types,
-    monthly_forecast,
-    open_admin_ports,
-    root_access_key,
-    root_activity,
-    root_mfa,
-    suspicious_api,
-    user_mfa,
-)
-from costguard.checks.base import REGISTRY, Check, Context, DuplicateCheckError, register
+from __future__ import annotations
 
-__all__ = [
-    "REGISTRY",
-    "Check",
-    "Context",
-    "DuplicateCheckError",
-    "cloudtrail_logging",
-    "costguard_health",
-    "daily_spend",
-    "guardduty",
-    "guardduty_enabled",
-    "hourly_spend",
-    "instance_surge",
-    "instance_types",
-    "monthly_forecast",
-    "open_admin_ports",
-    "register",
-    "root_access_key",
-    "root_activity",
-    "root_mfa",
-    "suspicious_api",
-    "user_mfa",
-]
+from costguard.checks.base import Check, Context, DuplicateCheckError, Registry
+from costguard.checks.cloudtrail_logging import CloudTrailLogging
+from costguard.checks.costguard_health import CostguardHealth
+from costguard.checks.daily_spend import DailySpend
+from costguard.checks.guardduty import GuardDuty
+from costguard.checks.guardduty_enabled import GuardDutyEnabled
+from costguard.checks.hourly_spend import HourlySpend
+from costguard.checks.instance_surge import InstanceSurge
+from costguard.checks.instance_types import InstanceTypes
+from costguard.checks.monthly_forecast import MonthlyForecast
+from costguard.checks.open_admin_ports import OpenAdminPorts
+from costguard.checks.root_access_key import RootAccessKey
+from costguard.checks.root_activity import RootActivity
+from costguard.checks.root_mfa import RootMfa
+from costguard.checks.suspicious_api import SuspiciousApi
+from costguard.checks.user_mfa import UserMfa
+
+CHECKS: tuple[type[Check], ...] = (
+    CloudTrailLogging,
+    CostguardHealth,
+    DailySpend,
+    GuardDuty,
+    GuardDutyEnabled,
+    HourlySpend,
+    InstanceSurge,
+    InstanceTypes,
+    MonthlyForecast,
+    OpenAdminPorts,
+    RootAccessKey,
+    RootActivity,
+    RootMfa,
+    SuspiciousApi,
+    UserMfa,
+)
+"""Every shipped check class."""
+
+
+def default_registry() -> Registry:
+    """A new registry of every shipped check; the runtime builds one and hands it down."""
+    return Registry(CHECKS)
+
+
+__all__ = ["CHECKS", "Check", "Context", "DuplicateCheckError", "Registry", "default_registry"]

@@ -91,13 +91,16 @@ class DuplicateCheckError(RuntimeError):
 
 
 class Registry:
-    """Maps check ids to check classes; `checks/__init__.py` fills the default one."""
+    """Maps check ids to check classes: an explicit object, built once by whoever runs checks
+    (`checks.default_registry()` for the shipped ones; tests build their own)."""
 
-    def __init__(self) -> None:
+    def __init__(self, checks: Iterable[type[Check]] = ()) -> None:
         self._checks: dict[str, type[Check]] = {}
+        for cls in checks:
+            self.register(cls)
 
     def register(self, cls: type[Check]) -> type[Check]:
-        """Class decorator that adds a check; a second class with the same id fails at import."""
+        """Adds a check (usable as a class decorator); a second class with the same id fails."""
         if cls.id in self._checks:
             raise DuplicateCheckError(f"check id {cls.id!r} registered twice")
         self._checks[cls.id] = cls
@@ -117,6 +120,3 @@ class Registry:
     def __len__(self) -> int:
         return len(self._checks)
 
-
-REGISTRY = Registry()
-register = REGISTRY.register

@@ -1,5 +1,5 @@
-"""What costguard can check and what it needs, generated from the checks' own metadata:
-`costguard checks`, docs/checks.md and `costguard iam-policy` all come from here.
+"""What costguard can check, generated from the checks' own metadata: `costguard checks` and
+docs/checks.md both come from here (`costguard iam-policy` from actions.iam_policy).
 """
 
 from __future__ import annotations
@@ -10,19 +10,10 @@ import re
 import textwrap
 import types
 import typing
-from collections.abc import Sequence
 from typing import Any
 
-from costguard.checks.base import Check
-from costguard.cli.output import table
-from costguard.collectors.permissions import permissions_for
-from costguard.model import Source
-
-
-def _registry() -> Any:
-    from costguard.checks import REGISTRY
-
-    return REGISTRY
+from costguard.checks.base import Check, Registry
+from costguard.text import table
 
 
 def param_rows(check: type[Check]) -> list[tuple[str, str, str, str]]:
@@ -56,10 +47,10 @@ def _type_name(annotation: Any) -> str:
     return getattr(annotation, "__name__", str(annotation))
 
 
-def checks_table() -> str:
+def checks_table(registry: Registry) -> str:
     """Every check with its severity, sources and parameters, for a terminal."""
     blocks = []
-    for check in _registry():
+    for check in registry:
         sources = ", ".join(s.value for s in check.sources)
         lines = [f"{check.id}  [{check.severity.value}]  sources: {sources}", f"  {check.title}"]
         rows = [(n, d, m) for n, _, d, m in param_rows(check)]
@@ -76,7 +67,7 @@ def example_yaml(check: type[Check]) -> str:
     return match.group(1).rstrip() + "\n" if match else ""
 
 
-def checks_markdown() -> str:
+def checks_markdown(registry: Registry) -> str:
     """docs/checks.md: generated, and a test fails when the committed file is stale."""
     out = [
         "# Checks",
@@ -85,7 +76,7 @@ def checks_markdown() -> str:
         "do not edit by hand.",
         "",
     ]
-    for check in _registry():
+    for check in registry:
         doc = (inspect.getdoc(check) or "").split("```yaml")[0].strip()
         out += [f"## `{check.id}`: {check.title}", "", doc, ""]
         out += [
@@ -106,45 +97,6 @@ def checks_markdown() -> str:
     return "\n".join(out)
 
 
-def _setup_statement() -> dict[str, Any]:
-    """`costguard setup events` only: create the queue and rules (attach it for setup, then
-    detach it; the daemon never writes)."""
-    from costguard.collectors.permissions import SETUP_PERMISSIONS
-
-    return {
-        "Sid": "CostguardSetupEvents", "Effect": "Allow", "Action": list(SETUP_PERMISSIONS),
-        "Resource": ["arn:aws:sqs:*:*:costguard-*", "arn:aws:events:*:*:rule/costguard-*"],
-    }
-
-
 def _cell(text: str) -> str:
     """A markdown table cell: a literal `|` (as in `float | None`) would end the cell."""
     return text.replace("|", "\\|")
-
-
-def iam_policy_document(config: Any, policies: Sequence[Any]) -> dict[str, Any]:
-    """The least-privilege policy: exactly the read calls the enabled policies' collectors make."""
-    registry = _registry()
-    sources = sorted(
-        {s for p in policies if (c := registry.get(p.check)) for s in c.sources},
-        key=lambda s: list(Source).index(s),
-    )
-    statements: list[dict[str, Any]] = [{
-        "Sid": "CostguardRead",
-        "Effect": "Allow",
-        "Action": list(permissions_for(*sources)),
-        "Resource": "*",
-    }]
-    statements.append(_setup_statement())
-    if any(getattr(p, "auto_contain", False) for p in policies):
-        from costguard.actions.contain import CONTAIN_PERMISSIONS
-
-        statements.append({"Sid": "CostguardAutoContain", "Effect": "Allow",
-                           "Action": list(CONTAIN_PERMISSIONS), "Resource": "*"})
-    roles = sorted(a.role_arn for a in config.aws.accounts if a.role_arn)
-    if roles:
-        statements.append({
-            "Sid": "CostguardAssumeScanRoles", "Effect": "Allow",
-            "Action": ["sts:AssumeRole"], "Resource": roles,
-        })
-    return {"Version": "2012-10-17", "Statement": statements}

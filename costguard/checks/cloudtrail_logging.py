@@ -6,7 +6,7 @@ import enum
 from collections.abc import Iterable
 from typing import Any
 
-from costguard.checks.base import Check, Context, NoParams, register
+from costguard.checks.base import Check, Context, NoParams
 from costguard.model import GLOBAL_REGION, Finding, Severity, Source
 from costguard.snapshot import Snapshot, TrailStatus
 
@@ -26,7 +26,6 @@ def covers(trail: TrailStatus, region: str) -> bool:
     return trail.multi_region or trail.home_region == region
 
 
-@register
 class CloudTrailLogging(Check):
     """Stopping or deleting the trail is how an intruder hides what comes next; without a trail,
     costguard's polling fallback (LookupEvents) and any later investigation see only 90 days of

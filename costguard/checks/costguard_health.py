@@ -9,7 +9,7 @@ from typing import Any, cast
 
 from pydantic import Field
 
-from costguard.checks.base import Check, Context, Params, register
+from costguard.checks.base import Check, Context, Params
 from costguard.checks.root_activity import shifted
 from costguard.model import Finding, Severity, Source
 from costguard.snapshot import Snapshot, SourceHealth
@@ -41,7 +41,6 @@ class CostguardHealthParams(Params):
         description="Minutes without any message on the event queue that make a finding.")
 
 
-@register
 class CostguardHealth(Check):
     """A guard that has gone blind looks exactly like a quiet account. This check turns
     costguard's own trouble into findings: a source (inventory, credential report, cost,

@@ -11,7 +11,7 @@ from typing import Any, cast
 
 from pydantic import Field
 
-from costguard.checks.base import Check, Context, Params, register
+from costguard.checks.base import Check, Context, Params
 from costguard.model import GLOBAL_REGION, Finding, Severity, Source
 from costguard.snapshot import CostData, CostPoint, Snapshot
 from costguard.spend.forecast import day_start
@@ -130,7 +130,6 @@ def limits_for(params: DailySpendParams, scope: str) -> tuple[float, float]:
     return own.factor or params.factor, increase
 
 
-@register
 class DailySpend(Check):
     """Cost Explorer's daily cost per service and in total, per account (linked accounts of an
     organization each on their own), compared with the median of the `baseline_days` days

@@ -9,7 +9,7 @@ from typing import Any, cast
 from pydantic import Field
 
 from costguard.activity.principals import by_principal, principal_details
-from costguard.checks.base import Check, Context, Params, register
+from costguard.checks.base import Check, Context, Params
 from costguard.checks.instance_surge import InstanceStates
 from costguard.checks.instance_types import first_match
 from costguard.checks.root_activity import shifted
@@ -46,7 +46,6 @@ class GuardDutyParams(Params):
         "(GuardDuty updates a finding while the activity goes on).")
 
 
-@register
 class GuardDuty(Check):
     """GuardDuty sees what API calls do not show: an instance talking to a mining pool, a key
     used from a Tor exit node, the root user's credentials in use. This check reports the

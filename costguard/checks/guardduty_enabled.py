@@ -7,7 +7,7 @@ from typing import cast
 
 from pydantic import Field
 
-from costguard.checks.base import Check, Context, Params, register
+from costguard.checks.base import Check, Context, Params
 from costguard.model import Finding, Severity, Source
 from costguard.snapshot import DetectorStatus, Snapshot
 
@@ -21,7 +21,6 @@ class GuardDutyEnabledParams(Params):
     )
 
 
-@register
 class GuardDutyEnabled(Check):
     """Without a GuardDuty detector, nothing reports an instance talking to a mining pool or a
     key used from a Tor exit node; deleting or suspending the detector (DeleteDetector,

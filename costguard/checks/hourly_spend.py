@@ -9,7 +9,7 @@ from typing import Annotated, Any, cast
 
 from pydantic import BeforeValidator, Field
 
-from costguard.checks.base import Check, Context, Params, register
+from costguard.checks.base import Check, Context, Params
 from costguard.model import GLOBAL_REGION, Finding, Severity, Source
 from costguard.snapshot import BurnSample, CostData, CostPoint, Snapshot
 from costguard.spend.burn import (
@@ -145,7 +145,6 @@ class HourlySpendParams(Params):
         return self.model_copy(update=limits.model_dump(exclude_none=True))
 
 
-@register
 class HourlySpend(Check):
     """A leaked key is usually spent on GPU and high-vCPU instances in every region at once, and
     Cost Explorer shows it hours later. The inventory poll prices what is running right now

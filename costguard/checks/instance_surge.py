@@ -12,7 +12,7 @@ from pydantic import Field
 
 from costguard.activity.api_calls import failed, launched_instances, unique
 from costguard.activity.principals import by_principal, principal_details
-from costguard.checks.base import Check, Context, Params, register
+from costguard.checks.base import Check, Context, Params
 from costguard.checks.instance_types import instance_entities
 from costguard.model import Finding, Severity, Source
 from costguard.snapshot import ApiEvent, Instance, RegionInventory, Snapshot
@@ -85,7 +85,6 @@ class InstanceSurgeParams(Params):
     )
 
 
-@register
 class InstanceSurge(Check):
     """A stolen key is spent at once: tens of instances in a few minutes, often in regions the
     team never uses. Launches come from RunInstances events (each instance in the response)

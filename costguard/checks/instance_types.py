@@ -9,7 +9,7 @@ from typing import Any, cast
 
 from pydantic import Field, model_validator
 
-from costguard.checks.base import Check, Context, Params, register
+from costguard.checks.base import Check, Context, Params
 from costguard.model import Finding, Severity, Source
 from costguard.snapshot import Instance, Snapshot
 
@@ -89,7 +89,6 @@ def verdict(
     return None
 
 
-@register
 class InstanceTypes(Check):
     """Whoever steals a key launches the biggest instances they can (GPU and high-vCPU types
     for mining); a short list of approved types makes that launch a finding within one

@@ -7,7 +7,7 @@ from typing import Any, cast
 
 from pydantic import Field, field_validator
 
-from costguard.checks.base import Check, Context, Params, register
+from costguard.checks.base import Check, Context, Params
 from costguard.model import GLOBAL_REGION, Finding, Severity, Source
 from costguard.snapshot import CostForecast, Snapshot
 
@@ -47,7 +47,6 @@ def budget_for(params: MonthlyForecastParams, ctx: Context) -> tuple[float | Non
     return (float(configured), "config") if configured else (None, "none")
 
 
-@register
 class MonthlyForecast(Check):
     """Compares each month-end forecast (Cost Explorer's GetCostForecast completed with the
     month's actual cost, or costguard's projection of the recent daily cost where Cost Explorer

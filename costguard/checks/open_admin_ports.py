@@ -7,7 +7,7 @@ from typing import Annotated, Any, cast
 
 from pydantic import Field
 
-from costguard.checks.base import Check, Context, Params, register
+from costguard.checks.base import Check, Context, Params
 from costguard.model import Finding, Severity, Source
 from costguard.snapshot import IngressRule, RegionInventory, SecurityGroup, Snapshot
 
@@ -80,7 +80,6 @@ def ip_permission(rule: IngressRule, cidr: str) -> dict[str, Any]:
     return permission
 
 
-@register
 class OpenAdminPorts(Check):
     """SSH and RDP open to the internet are scanned within minutes of opening and brute-forced
     around the clock; with a weak or leaked credential that is a foothold inside the VPC. An

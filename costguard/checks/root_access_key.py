@@ -6,7 +6,7 @@ import enum
 from collections.abc import Iterable
 from typing import Any
 
-from costguard.checks.base import Check, Context, NoParams, register
+from costguard.checks.base import Check, Context, NoParams
 from costguard.model import GLOBAL_REGION, Finding, Severity, Source, root_arn
 from costguard.snapshot import AccessKey, CredentialUser, IamSnapshot, Snapshot
 
@@ -26,7 +26,6 @@ def root_row(iam: IamSnapshot) -> CredentialUser | None:
     return iam.report.root if iam.report else None
 
 
-@register
 class RootAccessKey(Check):
     """A root access key cannot be restricted by any IAM policy or SCP; leaked, it is the whole
     account. Leaked keys are how most cryptomining bills start, so this is critical.

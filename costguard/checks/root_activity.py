@@ -12,7 +12,7 @@ from pydantic import Field, field_validator
 
 from costguard.activity.api_calls import failed, unique
 from costguard.activity.principals import ROOT_TYPE, group_calls, principal_details
-from costguard.checks.base import Check, Context, Params, register
+from costguard.checks.base import Check, Context, Params
 from costguard.checks.root_access_key import root_row
 from costguard.model import GLOBAL_REGION, Finding, Severity, Source, root_arn
 from costguard.snapshot import ApiEvent, IamSnapshot, Snapshot
@@ -64,7 +64,6 @@ class RootActivityParams(Params):
         return value
 
 
-@register
 class RootActivity(Check):
     """Nobody should use the root user day to day; a call signed with the root access key is the
     opening move of the reference incident, and a root console sign-in nobody expected is an

@@ -8,7 +8,7 @@ from typing import Any, cast
 
 from pydantic import Field
 
-from costguard.checks.base import Check, Context, Params, register
+from costguard.checks.base import Check, Context, Params
 from costguard.checks.root_access_key import Evidence, root_row
 from costguard.model import GLOBAL_REGION, Finding, Severity, Source, root_arn
 from costguard.snapshot import IamSnapshot, Snapshot
@@ -39,7 +39,6 @@ class RootMfaParams(Params):
     )
 
 
-@register
 class RootMfa(Check):
     """A root password alone is one phishing email from owning the account, and root can close
     the account, change its email and remove every other guard. MFA makes a stolen password

@@ -20,7 +20,7 @@ from costguard.activity.principals import (
     principal_details,
     sdk_agent,
 )
-from costguard.checks.base import Check, Context, Params, register
+from costguard.checks.base import Check, Context, Params
 from costguard.checks.instance_surge import InstanceStates
 from costguard.checks.instance_types import first_match
 from costguard.checks.open_admin_ports import ip_permission
@@ -114,7 +114,6 @@ class SuspiciousApiParams(Params):
                                   "failed calls) stay findings.")
 
 
-@register
 class SuspiciousApi(Check):
     """The calls of a leaked-key attack, as they happen: a key pair imported, a security group
     created and opened to the internet, many or unapproved instances started, IAM users, keys,

@@ -8,7 +8,7 @@ from typing import Any, cast
 
 from pydantic import Field
 
-from costguard.checks.base import Check, Context, Params, register
+from costguard.checks.base import Check, Context, Params
 from costguard.model import GLOBAL_REGION, Finding, Severity, Source
 from costguard.snapshot import CredentialReport, CredentialUser, Snapshot
 
@@ -25,7 +25,6 @@ class UserMfaParams(Params):
     )
 
 
-@register
 class UserMfa(Check):
     """A console password without MFA is one reused or phished password from a signed-in
     session, and from there to new access keys. Users without a console password (programmatic

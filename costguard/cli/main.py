@@ -47,7 +47,8 @@ def scan(config_path: str | None, fmt: str, fail_on: str, no_notify: bool) -> No
     if _OWNS_PROCESS:  # in someone else's process (click's test runner) GC is not ours to stop
         gc.disable()  # one collection, when AWS is released, instead of dozens during imports
     progress = Progress()
-    engine = Engine(setup.config, setup.policies, lambda: open_store(setup.config))
+    engine = Engine(setup.config, setup.policies, lambda: open_store(setup.config),
+                    registry=setup.registry)
     result = engine.run_cycle(notify=not no_notify, progress=progress,
                               release_aws=_OWNS_PROCESS)
     progress.done()
@@ -147,7 +148,7 @@ def validate(config_path: str | None) -> None:
     from costguard.alerts.template_check import validate_templates
 
     setup = load(config_path)
-    validate_templates(setup.config, setup.policies)
+    validate_templates(setup.config, setup.policies, setup.registry)
     click.echo(
         f"ok: {setup.config.path or 'built-in defaults'}, {len(setup.policies)} policies, "
         f"{len(setup.config.notifiers)} notifier(s)"
@@ -168,9 +169,11 @@ def demo(out_dir: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown"]), default="table")
 def checks_cmd(fmt: str) -> None:
     """List every check: id, default severity, parameters with defaults."""
+    from costguard.checks import default_registry
     from costguard.checks.catalog import checks_markdown, checks_table
 
-    click.echo(checks_markdown() if fmt == "markdown" else checks_table())
+    registry = default_registry()
+    click.echo(checks_markdown(registry) if fmt == "markdown" else checks_table(registry))
 
 
 @main.command("iam-policy")
@@ -178,10 +181,11 @@ def checks_cmd(fmt: str) -> None:
 @bad_input_exits_2
 def iam_policy(config_path: str | None) -> None:
     """Print the least-privilege IAM policy JSON the daemon needs."""
-    from costguard.checks.catalog import iam_policy_document
+    from costguard.actions.iam_policy import iam_policy_document
 
     setup = load(config_path)
-    click.echo(json.dumps(iam_policy_document(setup.config, setup.policies), indent=2))
+    document = iam_policy_document(setup.config, setup.policies, setup.registry)
+    click.echo(json.dumps(document, indent=2))
 
 
 for _command in (setup, prices, findings, stats):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
 from costguard.model import Severity, Status
-from costguard.text import oneline
+from costguard.text import table
 
 OPEN_STATUSES = (Status.OPEN, Status.ACKNOWLEDGED, Status.MUTED)
 
@@ -39,27 +39,6 @@ def scan_json(scan: Any, findings: Sequence[Any], incidents: Sequence[Any],
         ],
     }
     return json.dumps(doc, indent=2, sort_keys=False, default=str)
-
-
-def table(
-    rows: Iterable[Sequence[Any]], headers: Sequence[str], width: int = 60,
-    whole: Collection[str] = (),
-) -> str:
-    """A plain aligned table; cells are one line and long cells are cut, for terminals and logs.
-
-    Cells of the `whole` columns are never cut: they hold ids (ARNs) a reader copies into a fix.
-    """
-    limits = [None if h in whole else width for h in headers]
-    cells = [[_cell(v, w) for v, w in zip(row, limits, strict=True)] for row in rows]
-    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True))]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
-    return "\n".join(line.rstrip() for line in lines)
-
-
-def _cell(value: Any, width: int | None) -> str:
-    text = oneline("" if value is None else value)
-    return text if width is None or len(text) <= width else text[: width - 1] + "\u2026"
 
 
 def findings_table(findings: Sequence[Any]) -> str:

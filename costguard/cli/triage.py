@@ -23,10 +23,10 @@ from costguard.model import Severity, Status
 @bad_input_exits_2
 def stats(config_path: str | None, since: str, target: str | None, fmt: str) -> None:
     """Alert-to-fix: median and p75 time to notify and to fix, share fixed within target."""
-    from costguard.cli.output import table
     from costguard.incidents.stats import stats_rows, stats_table
     from costguard.runtime.bootstrap import open_store
     from costguard.settings.config import parse_duration
+    from costguard.text import table
 
     setup = load(config_path)
     try:

@@ -29,7 +29,7 @@ class Story:
         self.config_path = config
         setup = load_setup(config)
         self.store = open_store(setup.config)
-        self.engine = Engine(setup.config, setup.policies, self.store)
+        self.engine = Engine(setup.config, setup.policies, self.store, registry=setup.registry)
         self.timeline: list[tuple[datetime, str]] = []
         self.steps: list[Any] = []
         self.account = ""
@@ -146,8 +146,8 @@ class Story:
         """Alert-to-fix, as `costguard stats` reports it from the demo's store."""
         from datetime import timedelta
 
-        from costguard.cli.output import table
         from costguard.incidents.stats import stats_rows, stats_table
+        from costguard.text import table
 
         target = timedelta(minutes=self.engine.config.incidents.target_minutes)
         rows = stats_rows(self.store.list_incidents(), target, _now())

@@ -1,4 +1,4 @@
-"""Loading what every command needs: the config, the policies, and the store.
+"""Loading what every command needs: the checks, the config, the policies, and the store.
 
 Bad input raises `InvalidInput` with every problem; the CLI prints them one per line and exits 2
 before anything is written, so a bad config never changes what is stored.
@@ -7,39 +7,49 @@ before anything is written, so a bad config never changes what is stored.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from costguard.checks import Registry, default_registry
+from costguard.notifiers import CHANNEL_TYPES
 from costguard.settings.config import Config, find_config, load_config
+from costguard.settings.paths import shipped_dir
 from costguard.settings.policies import Policy, load_policies
+from costguard.store import Store
 
 
 @dataclass(frozen=True)
 class Setup:
-    """A validated config and the policies it selects."""
+    """A validated config, the policies it selects, and the check registry they were read with."""
 
     config: Config
     policies: list[Policy]
+    registry: Registry
 
 
-def load_setup(explicit: str | Path | None, env: Mapping[str, str] = os.environ) -> Setup:
+def load_setup(
+    explicit: str | Path | None,
+    env: Mapping[str, str] = os.environ,
+    registry: Registry | None = None,
+) -> Setup:
     """Config and policies, validated; raises InvalidInput listing every problem."""
-    config = load_config(find_config(explicit, env), env)
-    policies = load_policies(config.policy_paths, template_exists=_template_exists(config))
-    return Setup(config, policies)
+    registry = registry or default_registry()
+    config = load_config(find_config(explicit, env), env, channel_types=CHANNEL_TYPES)
+    policies = load_policies(config.policy_paths, registry, _template_exists(config))
+    return Setup(config, policies, registry)
 
 
-def _template_exists(config: Config):
-    from costguard.settings.paths import shipped_dir
+def read_config(path: str | Path | None, env: Mapping[str, str] = os.environ) -> Config:
+    """Just the config (validated with the shipped channel types), for tools and tests."""
+    return load_config(Path(path) if path else None, env, channel_types=CHANNEL_TYPES)
 
+
+def _template_exists(config: Config) -> Callable[[str], bool]:
     dirs = [*config.template_dirs, shipped_dir("templates")]
     return lambda name: any((Path(d) / name).is_file() for d in dirs)
 
 
-def open_store(config: Config) -> Any:
+def open_store(config: Config) -> Store:
     """The store at the config's database URL, migrated to the current schema."""
-    from costguard.store import Store
-
     return Store.open(config.database_url)

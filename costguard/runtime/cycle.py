@@ -125,9 +125,9 @@ class Engine:
     def registry(self) -> Any:
         """The check registry (every shipped check unless a test injects its own)."""
         if self._registry is None:
-            from costguard.checks import REGISTRY
+            from costguard.checks import default_registry
 
-            self._registry = REGISTRY
+            self._registry = default_registry()
         return self._registry
 
     @property
@@ -136,7 +136,7 @@ class Engine:
         if self._notifier is None:
             from costguard.alerts.routing import Notifier
 
-            self._notifier = Notifier(self.config, self.policies)
+            self._notifier = Notifier(self.config, self.policies, registry=self.registry)
         return self._notifier
 
     @property

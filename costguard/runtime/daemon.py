@@ -51,7 +51,8 @@ class Daemon:
         self.config_path = config_path
         self.setup = setup
         self.store = store or open_store(setup.config)
-        self.engine = engine or Engine(setup.config, setup.policies, self.store, live_prices=True)
+        self.engine = engine or Engine(setup.config, setup.policies, self.store, live_prices=True,
+                                       registry=setup.registry)
         self.stop_event = threading.Event()
         self.reload_event = threading.Event()
         self.cycles = 0

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, Protocol
 
 from pydantic import (
     BaseModel,
@@ -231,7 +231,19 @@ def find_config(explicit: str | Path | None, env: Mapping[str, str] = os.environ
     return next((p for p in SEARCH_PATH if p.is_file()), None)
 
 
-def load_config(path: Path | None, env: Mapping[str, str] = os.environ) -> Config:
+class ChannelSpec(Protocol):
+    """What validating a notifier section needs of its channel type: the settings model."""
+
+    Params: ClassVar[type[BaseModel]]
+
+
+ChannelTypes = Mapping[str, type[ChannelSpec]]
+"""Config `type:` value -> channel class (`notifiers.CHANNEL_TYPES`, given by the caller)."""
+
+
+def load_config(
+    path: Path | None, env: Mapping[str, str] = os.environ, *, channel_types: ChannelTypes
+) -> Config:
     """Read and validate a config file (None means all defaults); raises InvalidInput."""
     raw: Any = Located()
     if path is not None:
@@ -242,10 +254,11 @@ def load_config(path: Path | None, env: Mapping[str, str] = os.environ) -> Confi
         except YamlError as exc:
             raise InvalidInput([Problem(str(path), exc.pos, exc.message)]) from None
         raw = Located() if raw is None else raw
-    return _build(path, raw, env)
+    return _build(path, raw, env, channel_types)
 
 
-def _build(path: Path | None, raw: Any, env: Mapping[str, str]) -> Config:
+def _build(path: Path | None, raw: Any, env: Mapping[str, str], channel_types: ChannelTypes,
+           ) -> Config:
     file = str(path) if path else "<defaults>"
     if not isinstance(raw, dict):
         raise InvalidInput([Problem(file, getattr(raw, "pos", (1, 1)), "expected a mapping")])
@@ -257,7 +270,7 @@ def _build(path: Path | None, raw: Any, env: Mapping[str, str]) -> Config:
         doc = None
     # Notifiers and the names routes give are read from the raw YAML even when the rest is
     # invalid, so every problem shows in one run.
-    notifiers = _notifiers(file, raw, problems)
+    notifiers = _notifiers(file, raw, problems, channel_types)
     _check_routes(file, raw, problems)
     db_url = _database_url(file, raw, doc, env, problems) if doc is not None else ""
     if problems or doc is None:
@@ -277,13 +290,12 @@ def _build(path: Path | None, raw: Any, env: Mapping[str, str]) -> Config:
     )
 
 
-def _notifiers(file: str, raw: Any, problems: list[Problem]) -> dict[str, Any]:
+def _notifiers(file: str, raw: Any, problems: list[Problem], channel_types: ChannelTypes,
+               ) -> dict[str, Any]:
     """Each notifier validated by its channel type's own params model.
 
     Reads the raw sections: what is not a mapping of mappings is _Document's problem to report.
     """
-    from costguard.notifiers import CHANNEL_TYPES
-
     sections = raw.get("notifiers")
     built: dict[str, Any] = {}
     for name, section in sections.items() if isinstance(sections, dict) else ():
@@ -291,9 +303,9 @@ def _notifiers(file: str, raw: Any, problems: list[Problem]) -> dict[str, Any]:
             continue
         at, subject = ["notifiers", name], f"notifier {name!r}"
         kind = section.get("type")
-        channel = CHANNEL_TYPES.get(kind) if isinstance(kind, str) else None
+        channel = channel_types.get(kind) if isinstance(kind, str) else None
         if channel is None:
-            known = ", ".join(sorted(CHANNEL_TYPES))
+            known = ", ".join(sorted(channel_types))
             loc = [*at, "type"] if "type" in section else at
             msg = (f"unknown notifier type {kind!r} (known: {known})" if "type" in section
                    else f"required key is missing (known types: {known})")

@@ -9,14 +9,30 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError
 
-from costguard.checks.base import Params, Registry
 from costguard.model import Severity
 from costguard.settings.problems import InvalidInput, Problem, from_validation_error, matching
 from costguard.settings.yaml_loader import Located, LocatedList, YamlError, load_file
+
+
+class CheckSpec(Protocol):
+    """What loading a policy needs of its check: the default severity and the params model."""
+
+    severity: ClassVar[Severity]
+    Params: ClassVar[type[BaseModel]]
+
+
+class CheckCatalog(Protocol):
+    """The checks policies may name (a `checks.Registry`, given by whoever loads them)."""
+
+    def get(self, check_id: str) -> type[CheckSpec] | None:
+        """The check for an id, or None."""
+
+    def ids(self) -> list[str]:
+        """Every known id, for the message about an unknown one."""
 
 
 @dataclass(frozen=True)
@@ -26,7 +42,7 @@ class Policy:
     name: str
     check: str
     severity: Severity
-    params: Params
+    params: BaseModel
     remediation: str | None
     references: tuple[str, ...]
     file: str
@@ -98,7 +114,9 @@ class _Site:
 class PolicyLoader:
     """Loads policy files against a check registry, collecting problems instead of stopping."""
 
-    def __init__(self, registry: Registry, template_exists: Callable[[str], bool] | None = None):
+    def __init__(
+        self, registry: CheckCatalog, template_exists: Callable[[str], bool] | None = None
+    ) -> None:
         self.registry = registry
         self.template_exists = template_exists
         self.problems: list[Problem] = []
@@ -153,7 +171,7 @@ class PolicyLoader:
             file=site.file, line=site.node.pos[0], auto_contain=entry.auto_contain,
         )
 
-    def _params(self, site: _Site) -> Params | None:
+    def _params(self, site: _Site) -> BaseModel | None:
         """The entry's params validated by its check's own model; None after a problem."""
         node = site.node
         check_id = node.get("check") if isinstance(node, dict) else None
@@ -194,10 +212,8 @@ def _subject(raw: Any, index: int) -> str:
 
 def load_policies(
     paths: Sequence[Path],
-    registry: Registry | None = None,
+    registry: CheckCatalog,
     template_exists: Callable[[str], bool] | None = None,
 ) -> list[Policy]:
-    """Load and validate policies; the default registry holds every shipped check."""
-    if registry is None:
-        from costguard.checks import REGISTRY as registry  # importing it registers every check
+    """Load and validate policies against the checks `registry` holds; raises InvalidInput."""
     return PolicyLoader(registry, template_exists).load(paths)

@@ -11,8 +11,10 @@ import pytest
 
 from costguard.alerts.alert import Alert, AlertFinding
 from costguard.alerts.routing import Notifier, alert_finding, route_matches
+from costguard.checks import default_registry
 from costguard.model import AlertKind, Severity, Status
-from costguard.settings.config import Config, load_config
+from costguard.runtime.bootstrap import read_config
+from costguard.settings.config import Config
 from costguard.settings.policies import load_policies
 from costguard.store import NotificationStatus, Store, StoredFinding
 
@@ -42,12 +44,14 @@ routes:
     digest: daily
 """
 
+REGISTRY = default_registry()
+
 
 def config(tmp_path: Path, text: str) -> Config:
     """A config loaded from YAML as `costguard.yml` would be."""
     path = tmp_path / "costguard.yml"
     path.write_text(text + f"database: {{url: 'sqlite:///{tmp_path}/cg.db'}}\n")
-    return load_config(path, env={})
+    return read_config(path, env={})
 
 
 def found(check: str = "instance_types", *, account: str = ACCOUNT, tags=None, fid: int = 1,
@@ -121,7 +125,7 @@ def test_a_route_needs_one_finding_meeting_all_of_its_finding_conditions(tmp_pat
 
 def test_remediation_is_the_playbook_one_step_per_check_in_response_order(tmp_path):
     cfg = config(tmp_path, "")
-    notifier = Notifier(cfg, load_policies(cfg.policy_paths))
+    notifier = Notifier(cfg, load_policies(cfg.policy_paths, REGISTRY))
     findings = [
         found("made_up_check", fid=1, title="something odd on r-1"),
         instance_finding(2, "i-0aaa"),
@@ -142,14 +146,13 @@ def test_remediation_is_the_playbook_one_step_per_check_in_response_order(tmp_pa
 
 def test_a_single_step_needs_no_separate_verify_step(tmp_path):
     cfg = config(tmp_path, "")
-    notifier = Notifier(cfg, load_policies(cfg.policy_paths))
+    notifier = Notifier(cfg, load_policies(cfg.policy_paths, REGISTRY))
     assert [s.check for s in notifier.remediation([instance_finding(2, "i-0aaa")])] == [
         "instance_types"]
 
 
 def root_key_finding(fid: int) -> AlertFinding:
     """The root_access_key finding of the sample incident, with its real details."""
-    from costguard.checks import REGISTRY
     from costguard.checks.base import Context
     from costguard.checks.reference_snapshot import reference_snapshot
 

@@ -15,13 +15,15 @@ import yaml
 
 import costguard.checks
 from costguard.alerts.render import Renderer, text_to_html
-from costguard.checks.base import REGISTRY, Check, DuplicateCheckError, Params, Registry
+from costguard.checks import default_registry
+from costguard.checks.base import Check, DuplicateCheckError, Params, Registry
 from costguard.model import Finding, Severity, Source
 from costguard.settings.paths import default_policy_file
 from costguard.spend.prices import PriceBook
 
 from .conftest import ACCOUNT, HOSTILE, SCRIPT, assert_only_quoted, render
 
+REGISTRY = default_registry()
 CHECKS = list(REGISTRY)
 TESTS = Path(__file__).parent
 CHECKS_DIR = Path(costguard.checks.__file__).parent
@@ -33,6 +35,8 @@ MACHINERY = {"__init__", "base", "evaluate", "catalog", "reference_snapshot"}
 KEBAB = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 by_id = pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.id)
+
+REGISTRY = default_registry()
 
 
 def test_every_module_in_the_checks_package_is_registered_under_its_own_name():

@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 from costguard.alerts.template_check import render_remediations, validate_templates
-from costguard.checks import REGISTRY
+from costguard.checks import default_registry
 from costguard.checks import reference_snapshot as samples
 from costguard.checks.base import Context
 from costguard.model import Finding
-from costguard.settings.config import Config, load_config
+from costguard.runtime.bootstrap import read_config
+from costguard.settings.config import Config
 from costguard.settings.policies import Policy, load_policies
 from costguard.settings.problems import InvalidInput
 
@@ -51,15 +52,17 @@ EXPECTED_RESOURCES = {
 }
 """What each check must find in the sample: the attack's resources, never the team's own."""
 
+REGISTRY = default_registry()
+
 
 @pytest.fixture(scope="module")
 def policies() -> list[Policy]:
-    return load_policies([DEFAULT_POLICIES])
+    return load_policies([DEFAULT_POLICIES], REGISTRY)
 
 
 @pytest.fixture(scope="module")
 def config() -> Config:
-    return load_config(None, env={})
+    return read_config(None, env={})
 
 
 def evaluate(policy: Policy) -> list[Finding]:

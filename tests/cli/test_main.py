@@ -25,7 +25,7 @@ from click.testing import CliRunner, Result
 from moto import mock_aws
 from moto.core.models import DEFAULT_ACCOUNT_ID
 
-from costguard.checks import REGISTRY
+from costguard.checks import default_registry
 from costguard.cli.main import main
 from costguard.cli.output import Progress
 from costguard.collectors.permissions import permissions_for
@@ -54,6 +54,8 @@ SCAN_KEYS = {"started_at", "finished_at", "complete", "accounts", "regions", "ap
 FINDING_KEYS = {"id", "fingerprint", "policy", "check", "severity", "status", "account",
                 "region", "resource", "title", "details", "first_seen", "last_seen", "incident"}
 INCIDENT_KEYS = {"id", "title", "severity", "findings", "resources"}
+
+REGISTRY = default_registry()
 
 
 @pytest.fixture

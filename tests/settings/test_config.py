@@ -14,11 +14,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from costguard.checks import default_registry
 from costguard.cli.main import main
 from costguard.model import Finding, Severity, Source, Status
 from costguard.notifiers import CHANNEL_TYPES
 from costguard.notifiers.log import LogChannel
 from costguard.notifiers.smtp import Security, SmtpChannel, SmtpParams
+from costguard.runtime.bootstrap import read_config
 from costguard.settings import config as config_module
 from costguard.settings.config import (
     AccountConfig,
@@ -33,7 +35,6 @@ from costguard.settings.config import (
     ScheduleConfig,
     _Document,
     find_config,
-    load_config,
     parse_duration,
 )
 from costguard.settings.paths import default_policy_file
@@ -47,13 +48,16 @@ EXPECTED = sorted(BAD.glob("*.expected"))
 DOCS = HERE.parents[1] / "docs" / "configuration.md"
 UNSET_VAR = "COSTGUARD_TEST_UNSET_DATABASE_URL"  # named in bad/url_env_unset.yml
 SECRET = "hunter2"  # the inline password in the bad files: it must never be echoed
-SHIPPED = len(load_policies([default_policy_file()]))  # how many policies the defaults run
+REGISTRY = default_registry()
+SHIPPED = len(load_policies([default_policy_file()], REGISTRY))  # what the defaults run
 DOC_ENV = {"COSTGUARD_DATABASE_URL": "postgresql://costguard@db.example.com/costguard"}
+
+REGISTRY = default_registry()
 
 
 def problems_of(path: Path, env: dict[str, str] | None = None) -> list[str]:
     with pytest.raises(InvalidInput) as caught:
-        load_config(path, env=env or {})
+        read_config(path, env=env or {})
     return [str(p) for p in caught.value.problems]
 
 
@@ -105,7 +109,7 @@ def test_an_unset_url_env_is_fine_once_set(tmp_path):
     assert problems_of(path) == [
         f"{path}:2:3: database.url_env: environment variable {UNSET_VAR} is not set"
     ]
-    assert load_config(path, env={UNSET_VAR: "sqlite:////srv/cg.db"}).database_url == (
+    assert read_config(path, env={UNSET_VAR: "sqlite:////srv/cg.db"}).database_url == (
         "sqlite:////srv/cg.db"
     )
 
@@ -117,7 +121,7 @@ def test_no_config_means_the_shipped_policies_and_sqlite_in_the_state_dir(tmp_pa
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     monkeypatch.chdir(tmp_path)
 
-    config = load_config(None)
+    config = read_config(None)
 
     assert config.path is None
     assert config.policy_paths == (default_policy_file(),)
@@ -133,7 +137,7 @@ def test_no_config_means_the_shipped_policies_and_sqlite_in_the_state_dir(tmp_pa
 def test_an_empty_config_file_is_all_defaults(text, tmp_path):
     path = write(tmp_path / "costguard.yml", text)
 
-    config = load_config(path)
+    config = read_config(path)
 
     assert config.path == path
     assert config.policy_paths == (default_policy_file(),)
@@ -141,7 +145,7 @@ def test_an_empty_config_file_is_all_defaults(text, tmp_path):
 
 
 def test_the_minimal_example_sets_regions_and_one_smtp_notifier():
-    config = load_config(GOOD / "minimal.yml", env={})
+    config = read_config(GOOD / "minimal.yml", env={})
 
     assert config.aws.regions == ["us-east-1"]
     channel, params = config.notifiers["security-email"]
@@ -155,7 +159,7 @@ def test_every_key_of_the_full_example_is_read(monkeypatch):
     monkeypatch.chdir(GOOD)
     env = {"COSTGUARD_DATABASE_URL": "postgresql+psycopg2://costguard@db.internal/costguard"}
 
-    config = load_config(Path("full.yml"), env=env)
+    config = read_config(Path("full.yml"), env=env)
 
     assert config.aws.profile == "audit"
     assert config.aws.accounts[0] == AccountConfig(
@@ -197,7 +201,7 @@ def test_durations_are_seconds(given, seconds, tmp_path):
     path = write(tmp_path / "c.yml", f"schedule:\n  cost: {given!r}\n")  # repr is valid YAML here
 
     assert parse_duration(given) == seconds
-    assert load_config(path).schedule.interval(Source.COST) == seconds
+    assert read_config(path).schedule.interval(Source.COST) == seconds
 
 
 @pytest.mark.parametrize("given", ["soon", "5w", "-5m", "", 0, -1, True, "1h30m"])
@@ -215,7 +219,7 @@ def test_relative_policy_and_template_paths_are_resolved_against_the_config_fold
     path = write(tmp_path / "etc" / "costguard.yml",
                  f"policies: [policies/, ../team.yml, {tmp_path}/abs.yml]\ntemplates: [tpl]\n")
 
-    config = load_config(path)
+    config = read_config(path)
 
     assert config.policy_paths == (
         tmp_path / "etc" / "policies", tmp_path / "etc" / ".." / "team.yml", tmp_path / "abs.yml",
@@ -224,14 +228,14 @@ def test_relative_policy_and_template_paths_are_resolved_against_the_config_fold
 
 
 def test_an_empty_policies_list_loads_no_policies_rather_than_the_shipped_ones(tmp_path):
-    assert load_config(write(tmp_path / "c.yml", "policies: []\n")).policy_paths == ()
+    assert read_config(write(tmp_path / "c.yml", "policies: []\n")).policy_paths == ()
 
 
 def test_a_url_without_a_password_is_used_as_given(tmp_path):
     url = "postgresql+psycopg2://costguard@db.internal:5432/costguard?sslmode=require"
     path = write(tmp_path / "c.yml", f"database:\n  url: {url}\n")
 
-    assert load_config(path).database_url == url
+    assert read_config(path).database_url == url
 
 
 # --- discovery -------------------------------------------------------------------------------
@@ -463,5 +467,5 @@ def test_every_yaml_example_in_the_docs_is_a_valid_config(tmp_path):
 
     assert len(blocks) >= 2
     for n, block in enumerate(blocks):
-        config = load_config(write(tmp_path / f"example{n}.yml", block), env=DOC_ENV)
+        config = read_config(write(tmp_path / f"example{n}.yml", block), env=DOC_ENV)
         assert config.notifiers, f"example {n} configures no notifier"

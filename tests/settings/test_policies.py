@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 from pydantic import Field
 
-from costguard.checks import REGISTRY
+from costguard.checks import default_registry
 from costguard.checks.base import Check, Context, Params, Registry
 from costguard.checks.hourly_spend import HourlySpendParams
 from costguard.checks.instance_types import InstanceTypesParams
@@ -30,6 +30,8 @@ HERE = Path(__file__).parent
 BAD, GOOD = HERE / "policies" / "bad", HERE / "policies" / "good"
 EXPECTED = sorted(BAD.glob("*.expected"))
 
+REGISTRY = default_registry()
+
 
 def shipped_template(name: str) -> bool:
     """What `costguard validate` accepts as a remediation template: a shipped one."""
@@ -43,7 +45,7 @@ def expected_lines(path: Path) -> list[str]:
 
 def problems_of(paths: Iterable[Path], **kwargs: object) -> list[str]:
     with pytest.raises(InvalidInput) as caught:
-        load_policies(list(paths), **kwargs)  # type: ignore[arg-type]
+        load_policies(list(paths), REGISTRY, **kwargs)  # type: ignore[arg-type]
     return [str(p) for p in caught.value.problems]
 
 
@@ -66,7 +68,7 @@ def test_bad_policy_file_is_reported_line_by_line_exactly(
     source = Path(expected.stem) if (BAD / expected.stem).is_dir() else Path(expected.stem + ".yml")
 
     with pytest.raises(InvalidInput) as caught:
-        load_policies([source], template_exists=shipped_template)
+        load_policies([source], REGISTRY, template_exists=shipped_template)
 
     lines = expected_lines(expected)
     assert [str(p) for p in caught.value.problems] == lines
@@ -90,7 +92,7 @@ def test_a_folder_loads_its_yml_and_yaml_files_in_name_order_and_skips_disabled_
 ):
     monkeypatch.chdir(GOOD)
 
-    policies = load_policies([Path("folder")], template_exists=shipped_template)
+    policies = load_policies([Path("folder")], REGISTRY, template_exists=shipped_template)
 
     # a-security.yml, then b-spend.yml (without the disabled gpu-watch), then c-network.yaml;
     # README.txt is not read.
@@ -123,7 +125,8 @@ def test_a_disabled_entry_is_still_validated(tmp_path):
 def test_every_entry_key_reaches_the_policy(monkeypatch):
     monkeypatch.chdir(GOOD)
 
-    no_gpu, root_key = load_policies([Path("every_key.yml")], template_exists=shipped_template)
+    no_gpu, root_key = load_policies(
+        [Path("every_key.yml")], REGISTRY, template_exists=shipped_template)
 
     assert no_gpu == Policy(
         name="no-gpu",
@@ -155,13 +158,13 @@ def test_auto_contain_is_off_on_or_a_dry_run(tmp_path):
         encoding="utf-8",
     )
 
-    assert [p.auto_contain for p in load_policies([path])] == ["dry_run", True, False]
+    assert [p.auto_contain for p in load_policies([path], REGISTRY)] == ["dry_run", True, False]
 
 
 def test_params_are_the_checks_own_model_with_its_defaults_filled_in(monkeypatch):
     monkeypatch.chdir(GOOD)
 
-    policies = {p.name: p for p in load_policies([Path("folder")])}
+    policies = {p.name: p for p in load_policies([Path("folder")], REGISTRY)}
 
     assert policies["hourly-spend"].params == HourlySpendParams(max_usd_per_hour=2.5)
     assert policies["hourly-spend"].params.spike_factor == HourlySpendParams().spike_factor
@@ -170,7 +173,7 @@ def test_params_are_the_checks_own_model_with_its_defaults_filled_in(monkeypatch
 def test_merge_keys_may_override_what_they_merge(monkeypatch):
     monkeypatch.chdir(GOOD)
 
-    strict, relaxed = load_policies([Path("merge_keys.yml")])
+    strict, relaxed = load_policies([Path("merge_keys.yml")], REGISTRY)
 
     assert (strict.name, strict.severity, strict.params.require_hardware) == (
         "hardware-root-mfa", Severity.CRITICAL, True,
@@ -245,13 +248,13 @@ def test_a_file_that_is_not_utf8_is_a_problem_at_the_first_bad_byte(tmp_path):
 def test_without_a_template_check_any_remediation_name_is_accepted(monkeypatch):
     monkeypatch.chdir(BAD)
 
-    (policy, _) = load_policies([Path("missing_template.yml")])
+    (policy, _) = load_policies([Path("missing_template.yml")], REGISTRY)
 
     assert policy.remediation == "remediation/root-mfa.md.j2"
 
 
 def test_the_shipped_policies_load_with_their_templates():
-    policies = load_policies([default_policy_file()], template_exists=shipped_template)
+    policies = load_policies([default_policy_file()], REGISTRY, template_exists=shipped_template)
 
     assert policies and all(REGISTRY.get(p.check) for p in policies)
     assert len(set(names(policies))) == len(policies)

@@ -1,0 +1,48 @@
+"""`costguard iam-policy`: the least-privilege IAM policy, from what the enabled checks read
+and, in their own statements, what set-up and auto-containment write."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from costguard.actions.contain import CONTAIN_PERMISSIONS
+from costguard.checks.base import Registry
+from costguard.collectors.permissions import SETUP_PERMISSIONS, permissions_for
+from costguard.model import Source
+
+
+def iam_policy_document(
+    config: Any, policies: Sequence[Any], registry: Registry
+) -> dict[str, Any]:
+    """The least-privilege policy: exactly the read calls the enabled policies' collectors make."""
+    sources = sorted(
+        {s for p in policies if (c := registry.get(p.check)) for s in c.sources},
+        key=lambda s: list(Source).index(s),
+    )
+    statements: list[dict[str, Any]] = [{
+        "Sid": "CostguardRead",
+        "Effect": "Allow",
+        "Action": list(permissions_for(*sources)),
+        "Resource": "*",
+    }]
+    statements.append(_setup_statement())
+    if any(getattr(p, "auto_contain", False) for p in policies):
+        statements.append({"Sid": "CostguardAutoContain", "Effect": "Allow",
+                           "Action": list(CONTAIN_PERMISSIONS), "Resource": "*"})
+    roles = sorted(a.role_arn for a in config.aws.accounts if a.role_arn)
+    if roles:
+        statements.append({
+            "Sid": "CostguardAssumeScanRoles", "Effect": "Allow",
+            "Action": ["sts:AssumeRole"], "Resource": roles,
+        })
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _setup_statement() -> dict[str, Any]:
+    """`costguard setup events` only: create the queue and rules (attach it for setup, then
+    detach it; the daemon never writes)."""
+    return {
+        "Sid": "CostguardSetupEvents", "Effect": "Allow", "Action": list(SETUP_PERMISSIONS),
+        "Resource": ["arn:aws:sqs:*:*:costguard-*", "arn:aws:events:*:*:rule/costguard-*"],
+    }
