@@ -12,11 +12,23 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+
+class StrEnum(str, enum.Enum):
+    """The base of every costguard vocabulary enum: members are their string values, so they
+    compare equal to, serialize as, and print as the words the config, JSON and store use.
+
+    (Python 3.11's enum.StrEnum does this; costguard still runs on 3.10.)
+    """
+
+    def __str__(self) -> str:
+        return self.value
+
+
 GLOBAL_REGION = "global"
 """Region recorded for account-wide data (IAM, Cost Explorer), so every finding has a region."""
 
 
-class Severity(str, enum.Enum):
+class Severity(StrEnum):
     """How bad a finding is; ordered info < low < medium < high < critical."""
 
     INFO = "info"
@@ -50,9 +62,6 @@ class Severity(str, enum.Enum):
             return NotImplemented
         return self.rank >= other.rank
 
-    def __str__(self) -> str:
-        return self.value
-
     @classmethod
     def highest(cls, severities: Iterable[Severity]) -> Severity:
         """The most severe of several; INFO for none, so an empty group never looks urgent."""
@@ -62,7 +71,7 @@ class Severity(str, enum.Enum):
 _SEVERITY_ORDER = list(Severity)
 
 
-class Status(str, enum.Enum):
+class Status(StrEnum):
     """Where a finding is in its lifecycle (DESIGN.md, "Finding identity and lifecycle")."""
 
     OPEN = "open"
@@ -70,11 +79,8 @@ class Status(str, enum.Enum):
     MUTED = "muted"
     RESOLVED = "resolved"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class Source(str, enum.Enum):
+class Source(StrEnum):
     """A kind of data a collector gathers; checks declare which one they need.
 
     A scan that fails to collect a source never resolves findings of checks that need it.
@@ -86,9 +92,6 @@ class Source(str, enum.Enum):
     COST = "cost"
     CLOUDTRAIL = "cloudtrail"
     GUARDDUTY = "guardduty"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 def fingerprint(check: str, account: str, region: str, resource: str) -> str:
@@ -132,7 +135,7 @@ def root_arn(account: str) -> str:
     return f"arn:aws:iam::{account}:root"
 
 
-class AlertKind(str, enum.Enum):
+class AlertKind(StrEnum):
     """Why a message is sent."""
 
     NEW = "new"
@@ -140,9 +143,6 @@ class AlertKind(str, enum.Enum):
     ESCALATION = "escalation"
     DIGEST = "digest"
     REPORT = "report"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)

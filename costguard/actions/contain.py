@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-log = logging.getLogger("costguard.actions.contain")
+log = logging.getLogger(__name__)
 
 STOP_INSTANCES = "stop_instances"
 DEACTIVATE_KEY = "deactivate_access_key"

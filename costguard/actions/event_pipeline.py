@@ -26,15 +26,15 @@ Why these choices:
 
 from __future__ import annotations
 
-import enum
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from costguard.activity.records import DetailType
+from costguard.activity.event_records import DetailType
 from costguard.collectors.session import Aws, error_code
+from costguard.model import StrEnum
 
 GLOBAL_EVENTS_REGION = "us-east-1"
 TARGET_ID = "costguard-queue"
@@ -78,16 +78,13 @@ RULES: tuple[RuleSpec, ...] = (
 )
 
 
-class Change(str, enum.Enum):
+class Change(StrEnum):
     """What an Action does to AWS."""
 
     CREATE = "create"
     UPDATE = "update"
     NONE = "none"
     NOTE = "note"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)

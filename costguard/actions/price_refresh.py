@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date
 from pathlib import Path
 from typing import Any, Protocol
 
+from costguard.clock import utcnow
 from costguard.collectors.price_list import write_atomically
 from costguard.spend.prices import BASE_REGION, PriceTableError
 
@@ -122,7 +123,7 @@ def update_table(
     asked = [r for r in regions if fetch is None or r in set(fetch)]
     api = {region: collector.region_prices(region) for region in asked}
     document, (from_api, kept, missing) = build_table(
-        api, read_table(path), regions, types, today or datetime.now(timezone.utc).date()
+        api, read_table(path), regions, types, today or utcnow().date()
     )
     if not document["regions"][BASE_REGION]:
         raise PriceTableError(f"no {BASE_REGION} prices from the API or {path}; nothing written")

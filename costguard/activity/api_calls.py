@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from costguard.activity.records import READ_NAMES, ResourceKind, dig, login_failed
+from costguard.activity.event_records import READ_NAMES, ResourceKind, dig, login_failed
 from costguard.snapshot import ApiEvent, IngressRule
 
 WORLD_CIDRS = ("0.0.0.0/0", "::/0")

@@ -31,7 +31,7 @@ from costguard.activity.api_calls import (
     unique,
     world_rules,
 )
-from costguard.activity.records import PrincipalType
+from costguard.activity.event_records import PrincipalType
 from costguard.snapshot import ApiEvent
 
 ROOT_TYPE = PrincipalType.ROOT

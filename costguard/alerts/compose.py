@@ -20,7 +20,7 @@ from typing import Any
 from costguard.alerts.alert import Alert, AlertFinding
 from costguard.alerts.render import Renderer, money, oneline, ts
 from costguard.model import AlertKind, Message, Severity
-from costguard.notifiers.base import THREAD_KEY
+from costguard.notifiers.channel import THREAD_KEY
 
 SUBJECT_MAX = 150
 """Longest subject, in characters; mail clients cut far shorter, so the start must carry it."""

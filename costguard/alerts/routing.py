@@ -19,7 +19,7 @@ from costguard.model import Message, Severity
 from costguard.settings.config import Config, Route
 from costguard.settings.policies import Policy
 
-log = logging.getLogger("costguard.alerts.routing")
+log = logging.getLogger(__name__)
 
 DEFAULT_MIN_SEVERITY = Severity.MEDIUM
 """With notifiers but no routes, every notifier gets incidents of this severity and above."""

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable
 from typing import Any
 
 from costguard.checks.base import Check, Context, NoParams
-from costguard.model import GLOBAL_REGION, Finding, Severity, Source
+from costguard.model import GLOBAL_REGION, Finding, Severity, Source, StrEnum
 from costguard.snapshot import Snapshot, TrailStatus
 
 
-class Reason(str, enum.Enum):
+class Reason(StrEnum):
     """What is wrong with the account's logging."""
 
     NOT_LOGGING = "not_logging"
     REGION_UNCOVERED = "region_uncovered"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 def covers(trail: TrailStatus, region: str) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -11,7 +10,7 @@ from pydantic import Field
 
 from costguard.checks.base import Check, Context, Params
 from costguard.checks.root_activity import shifted
-from costguard.model import Finding, Severity, Source
+from costguard.model import Finding, Severity, Source, StrEnum
 from costguard.snapshot import Snapshot, SourceHealth
 
 QUEUE_SOURCE = "events"
@@ -19,14 +18,11 @@ QUEUE_SOURCE = "events"
 `last_event_at` is treated as a queue too."""
 
 
-class Problem(str, enum.Enum):
+class Problem(StrEnum):
     """What is wrong with one source."""
 
     FAILING = "failing"
     SILENT = "silent"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 class CostguardHealthParams(Params):

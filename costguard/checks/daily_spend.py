@@ -15,6 +15,7 @@ from costguard.checks.base import Check, Context, Params
 from costguard.model import GLOBAL_REGION, Finding, Severity, Source
 from costguard.snapshot import CostData, CostPoint, Snapshot
 from costguard.spend.forecast import day_start
+from costguard.text import money
 
 TOTAL = "total"
 """The resource suffix (and `details["scope"]`) of the all-services figure."""
@@ -229,8 +230,8 @@ def _finding(
         region=GLOBAL_REGION,
         resource=f"arn:aws:ce::{account}:daily/{scope}",
         title=(
-            f"{what} in {account} cost ${verdict.amount:,.2f} {when}, against a "
-            f"{verdict.prior_days}-day median of ${verdict.baseline:,.2f}"
+            f"{what} in {account} cost {money(verdict.amount)} {when}, against a "
+            f"{verdict.prior_days}-day median of {money(verdict.baseline)}"
         ),
         details=_details(cost, account, scope, verdict, points, today),
         at=verdict.day,

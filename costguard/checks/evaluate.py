@@ -17,7 +17,7 @@ from costguard.model import Finding, Source
 from costguard.settings.policies import Policy
 from costguard.snapshot import Snapshot
 
-log = logging.getLogger("costguard.checks.evaluate")
+log = logging.getLogger(__name__)
 
 SourceScope = tuple[Source, str, str]
 CheckScope = tuple[str, str, str]

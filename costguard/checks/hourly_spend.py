@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import Annotated, Any, cast
@@ -10,7 +9,7 @@ from typing import Annotated, Any, cast
 from pydantic import BeforeValidator, Field
 
 from costguard.checks.base import Check, Context, Params
-from costguard.model import GLOBAL_REGION, Finding, Severity, Source
+from costguard.model import GLOBAL_REGION, Finding, Severity, Source, StrEnum
 from costguard.snapshot import BurnSample, CostData, CostPoint, Snapshot
 from costguard.spend.burn import (
     Baseline,
@@ -23,28 +22,23 @@ from costguard.spend.burn import (
     recent_launches,
 )
 from costguard.spend.ce_queries import Granularity
+from costguard.text import money
 
 
-class Kind(str, enum.Enum):
+class Kind(StrEnum):
     """Which evidence a finding rests on."""
 
     BURN_RATE = "burn_rate"
     ACTUAL_COST = "actual_cost"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class Threshold(str, enum.Enum):
+class Threshold(StrEnum):
     """The limit a finding crossed; the values are the parameter names that set them."""
 
     MAX_RATE = "max_usd_per_hour"
     SPIKE = "spike_factor"
     MAX_ACTUAL_HOURLY = "max_actual_usd_per_hour"
     MAX_ACTUAL_DAILY = "max_actual_usd_per_day"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 def _account_id(value: str | int) -> str:
@@ -261,15 +255,15 @@ def _burn_title(
     where = f"EC2 burn rate in {sample.account} {sample.region}"
     if first is Threshold.MAX_RATE:
         return (
-            f"{where} is {_usd(sample.usd_per_hour)}/h, "
-            f"above the {_usd(params.max_usd_per_hour)}/h limit"
+            f"{where} is {money(sample.usd_per_hour)}/h, "
+            f"above the {money(params.max_usd_per_hour)}/h limit"
         )
     if baseline.kind is BaselineKind.SAME_HOUR_OF_WEEK:
         basis = f"the same hour of the week ({baseline.samples} weeks) at"
     else:
         basis = f"a {baseline.hours:g} h baseline of"
-    return f"{where} jumped to {_usd(sample.usd_per_hour)}/h from {basis} " + (
-        f"{_usd(baseline.usd_per_hour or 0.0)}/h"
+    return f"{where} jumped to {money(sample.usd_per_hour)}/h from {basis} " + (
+        f"{money(baseline.usd_per_hour or 0.0)}/h"
     )
 
 
@@ -360,8 +354,8 @@ def _cost_finding(ctx: Context, params: HourlySpendParams, cost: CostData) -> Fi
         region=GLOBAL_REGION,
         resource=f"arn:aws:ce::{cost.account}:cost/{cost.granularity.lower()}",
         title=(
-            f"Cost Explorer shows {_usd(amount)} spent in {cost.account} for {when}, "
-            f"above the {_usd(value)}/{per} limit"
+            f"Cost Explorer shows {money(amount)} spent in {cost.account} for {when}, "
+            f"above the {money(value)}/{per} limit"
         ),
         details=_cost_details(cost, points, amount, threshold, value, ctx.now),
         at=start,
@@ -420,6 +414,3 @@ def _totals(points: Iterable[CostPoint], key: Callable[[CostPoint], str]) -> dic
         sums[key(point)] = sums.get(key(point), 0.0) + point.amount
     return {k: round(v, 2) for k, v in sorted(sums.items(), key=lambda kv: (-kv[1], kv[0]))}
 
-
-def _usd(value: float) -> str:
-    return f"${value:,.2f}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable, Sequence
 from fnmatch import fnmatchcase
 from typing import Any, cast
@@ -10,7 +9,7 @@ from typing import Any, cast
 from pydantic import Field, model_validator
 
 from costguard.checks.base import Check, Context, Params
-from costguard.model import Finding, Severity, Source
+from costguard.model import Finding, Severity, Source, StrEnum
 from costguard.snapshot import Instance, Snapshot
 
 _ALLOWED = (
@@ -20,14 +19,11 @@ _ALLOWED = (
 _DENIED = 'Globs of instance types that must never run, e.g. "p*"; denied wins over allowed.'
 
 
-class Reason(str, enum.Enum):
+class Reason(StrEnum):
     """Why an instance type is flagged."""
 
     DENIED = "denied"
     NOT_ALLOWED = "not_allowed"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 class RegionTypes(Params):

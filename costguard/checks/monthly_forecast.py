@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 from costguard.checks.base import Check, Context, Params
 from costguard.model import GLOBAL_REGION, Finding, Severity, Source
 from costguard.snapshot import CostForecast, Snapshot
+from costguard.text import money
 
 BUDGET_OPTION = "monthly_budget_usd"
 """The `ctx.options` key the engine fills from costguard.yml's `cost.monthly_budget_usd`."""
@@ -103,8 +104,8 @@ def _finding(
         region=GLOBAL_REGION,
         resource=f"arn:aws:ce::{forecast.account}:forecast/{month}/{mark:g}",
         title=(
-            f"{month} in {forecast.account} is forecast to cost ${forecast.forecast_usd:,.2f}, "
-            f"{percent:.0f}% of the ${budget:,.2f} budget (the {mark:g}% mark)"
+            f"{month} in {forecast.account} is forecast to cost {money(forecast.forecast_usd)}, "
+            f"{percent:.0f}% of the {money(budget)} budget (the {mark:g}% mark)"
         ),
         details=_details(forecast, budget, origin, mark, percent, params),
     )

@@ -166,7 +166,7 @@ def _persistence_calls() -> tuple[ApiEvent, ...]:
 
 
 def events() -> tuple[ApiEvent, ...]:
-    """The attack's calls, oldest first, as costguard.activity.records normalizes them."""
+    """The attack's calls, oldest first, as costguard.activity.event_records normalizes them."""
     return _ec2_calls() + _persistence_calls()
 
 

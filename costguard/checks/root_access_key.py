@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable
 from typing import Any
 
 from costguard.checks.base import Check, Context, NoParams
-from costguard.model import GLOBAL_REGION, Finding, Severity, Source, root_arn
+from costguard.model import GLOBAL_REGION, Finding, Severity, Source, StrEnum, root_arn
 from costguard.snapshot import AccessKey, CredentialUser, IamSnapshot, Snapshot
 
 
-class Evidence(str, enum.Enum):
+class Evidence(StrEnum):
     """Which IAM data a root finding rests on (GetAccountSummary wins: it is never stale)."""
 
     ACCOUNT_SUMMARY = "account_summary"
     CREDENTIAL_REPORT = "credential_report"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 def root_row(iam: IamSnapshot) -> CredentialUser | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import ipaddress
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
@@ -14,31 +13,25 @@ from costguard.activity.api_calls import failed, unique
 from costguard.activity.principals import ROOT_TYPE, group_calls, principal_details
 from costguard.checks.base import Check, Context, Params
 from costguard.checks.root_access_key import root_row
-from costguard.model import GLOBAL_REGION, Finding, Severity, Source, root_arn
+from costguard.model import GLOBAL_REGION, Finding, Severity, Source, StrEnum, root_arn
 from costguard.snapshot import ApiEvent, IamSnapshot, Snapshot
 
 LONG_TERM_KEY = "AKIA"
 """Prefix of long-term access key ids; console sessions sign with temporary ASIA... keys."""
 
 
-class How(str, enum.Enum):
+class How(StrEnum):
     """How the root user was used; a key is worse (it can be anywhere, and it is long-lived)."""
 
     ACCESS_KEY = "access_key"
     CONSOLE = "console"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class Via(str, enum.Enum):
+class Via(StrEnum):
     """What the finding rests on."""
 
     CLOUDTRAIL = "cloudtrail"
     CREDENTIAL_REPORT = "credential_report"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 class RootActivityParams(Params):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable
 from typing import Any, cast
 
@@ -10,18 +9,15 @@ from pydantic import Field
 
 from costguard.checks.base import Check, Context, Params
 from costguard.checks.root_access_key import Evidence, root_row
-from costguard.model import GLOBAL_REGION, Finding, Severity, Source, root_arn
+from costguard.model import GLOBAL_REGION, Finding, Severity, Source, StrEnum, root_arn
 from costguard.snapshot import IamSnapshot, Snapshot
 
 
-class Reason(str, enum.Enum):
+class Reason(StrEnum):
     """Why the root user's MFA falls short."""
 
     NO_MFA = "no_mfa"
     VIRTUAL_MFA = "virtual_mfa"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 _TITLES = {

@@ -3,7 +3,6 @@ and switching off the logs that would show it."""
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -25,7 +24,7 @@ from costguard.checks.instance_surge import InstanceStates
 from costguard.checks.instance_types import first_match
 from costguard.checks.open_admin_ports import ip_permission
 from costguard.checks.root_activity import shifted
-from costguard.model import GLOBAL_REGION, Finding, Severity, Source
+from costguard.model import GLOBAL_REGION, Finding, Severity, Source, StrEnum
 from costguard.snapshot import (
     ApiEvent,
     CredentialUser,
@@ -36,7 +35,7 @@ from costguard.snapshot import (
 )
 
 
-class Kind(str, enum.Enum):
+class Kind(StrEnum):
     """The API calls watched, by CloudTrail eventName."""
 
     IMPORT_KEY_PAIR = "ImportKeyPair"
@@ -53,18 +52,12 @@ class Kind(str, enum.Enum):
     DELETE_DETECTOR = "DeleteDetector"
     PUT_BUCKET_POLICY = "PutBucketPolicy"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class Raise(str, enum.Enum):
+class Raise(StrEnum):
     """Why a finding is one level above the policy's severity."""
 
     SDK_USER_AGENT = "sdk_user_agent"
     NEW_SOURCE_IP = "new_source_ip"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 _EC2 = {Kind.IMPORT_KEY_PAIR, Kind.CREATE_KEY_PAIR, Kind.CREATE_SECURITY_GROUP,

@@ -22,6 +22,7 @@ from costguard.cli.options import (
 from costguard.cli.setup_commands import prices, setup
 from costguard.cli.triage import findings, stats
 from costguard.model import Severity, Source, Status
+from costguard.text import money
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -120,8 +121,8 @@ def _print_scan_table(result: Any, findings: list[Any], incidents: list[Any],
     if spent is not None:
         click.echo(
             f"Cost Explorer, costguard's own use: {spent['calls_today']} request(s) today "
-            f"(${spent['usd_today']:.2f}, budget {spent['max_calls_per_day']}/day), "
-            f"{spent['calls_month']} this month (${spent['usd_month']:.2f})."
+            f"({money(spent['usd_today'])}, budget {spent['max_calls_per_day']}/day), "
+            f"{spent['calls_month']} this month ({money(spent['usd_month'])})."
         )
     if not scan.complete:
         click.echo("scan INCOMPLETE (findings of what failed were kept, not resolved):", err=True)

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from costguard.cli.options import EXIT_BAD_INPUT, bad_input_exits_2, config_option, load
+from costguard.clock import utcnow
 from costguard.model import Severity, Status
 
 
@@ -35,7 +36,7 @@ def stats(config_path: str | None, since: str, target: str | None, fmt: str) -> 
             minutes=setup.config.incidents.target_minutes)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
-    now = _now()
+    now = utcnow()
     incidents = open_store(setup.config).list_incidents(since=now - window)
     rows = stats_rows(incidents, goal, now)
     if fmt == "json":
@@ -108,7 +109,7 @@ def findings_ack(config_path: str | None, finding_id: int, reason: str | None) -
 
     store = open_store(load(config_path).config)
     _get_or_exit(store, finding_id)
-    now = _now()
+    now = utcnow()
     finding = _transition(lambda: store.acknowledge(finding_id, now=now, reason=reason))
     click.echo(f"finding {finding_id} acknowledged")
     _acknowledge_incident(store, finding, now)
@@ -139,7 +140,7 @@ def findings_mute(config_path: str | None, finding_id: int, until: str, reason: 
     when = _parse_until(until)
     store = open_store(load(config_path).config)
     _get_or_exit(store, finding_id)
-    _transition(lambda: store.mute(finding_id, until=when, reason=reason, now=_now()))
+    _transition(lambda: store.mute(finding_id, until=when, reason=reason, now=utcnow()))
     click.echo(f"finding {finding_id} muted until {when.isoformat()}")
 
 
@@ -151,9 +152,6 @@ def _transition(action: Callable[[], Any]) -> Any:
         sys.exit(EXIT_BAD_INPUT)
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
 
 def _parse_until(text: str) -> datetime:
     """`--until` as an ISO date/time (UTC unless it says otherwise) or a duration from now."""
@@ -163,13 +161,13 @@ def _parse_until(text: str) -> datetime:
         value = datetime.fromisoformat(text)
     except ValueError:
         try:
-            return _now() + timedelta(seconds=parse_duration(text))
+            return utcnow() + timedelta(seconds=parse_duration(text))
         except ValueError:
             raise click.BadParameter(
                 f"{text!r}: expected an ISO date such as 2026-12-31 or a duration such as 7d",
                 param_hint="--until",
             ) from None
     value = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    if value <= _now():
+    if value <= utcnow():
         raise click.BadParameter(f"{text!r} is in the past", param_hint="--until")
     return value

@@ -14,14 +14,14 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from costguard.activity.records import EventFormatError, from_lookup_event, parse_time
+from costguard.activity.event_records import EventFormatError, from_lookup_event, parse_time
 from costguard.collectors import CollectorIncomplete
 from costguard.collectors.rate_limit import RateLimiter
 from costguard.collectors.session import Aws, error_code, error_message
 from costguard.model import Source
 from costguard.snapshot import ApiEvent, TrailStatus
 
-log = logging.getLogger("costguard.cloudtrail")
+log = logging.getLogger(__name__)
 
 LOOKUP_RATE_PER_S = 2.0
 """LookupEvents' fixed limit per account and region."""

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol, TypeVar
 
+from costguard.clock import utcnow
 from costguard.collectors.session import Aws, error_code, error_message
 from costguard.snapshot import CostData, CostForecast, CostPoint
 from costguard.spend.ce_budget import USD_PER_REQUEST, CeBudget, CeOperation
@@ -64,16 +65,13 @@ __all__ = [
     "parse_results",
 ]
 
-log = logging.getLogger("costguard.cost")
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 EXHAUSTED_LOGGED = "ce.budget.exhausted_logged"
 """The UTC day the exhausted budget was last logged, so it is logged once a day in all."""
 
-
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class CostStore(Protocol):
@@ -140,7 +138,7 @@ class CostCollector:
         aws: Aws,
         account: str,
         *,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
         hourly_retry_after: timedelta = timedelta(hours=24),
         store: CostStore | None = None,
         budget: CeBudget | None = None,

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from costguard.clock import utcnow
 from costguard.collectors.session import Aws, error_code
 from costguard.snapshot import IngressRule, Instance, RegionInventory, SecurityGroup
 
@@ -43,7 +44,7 @@ class InventoryCollector:
 
     def collect(self, region: str) -> RegionInventory:
         """Everything the checks read about one region, as frozen dataclasses."""
-        started = datetime.now(timezone.utc)  # before the calls: the picture is at least this old
+        started = utcnow()  # before the calls: the picture is at least this old
         ec2 = self._aws.client("ec2", region)
         instances = [
             normalize_instance(raw, self._account, region)

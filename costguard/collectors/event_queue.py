@@ -12,11 +12,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from costguard.activity.records import parse_envelope
+from costguard.activity.event_records import parse_envelope
 from costguard.collectors.session import Aws, error_code
 from costguard.snapshot import ApiEvent, GuardDutyFinding
 
-log = logging.getLogger("costguard.activity.records")
+log = logging.getLogger(__name__)
 
 MAX_WAIT_S = 20
 """SQS's longest long poll."""

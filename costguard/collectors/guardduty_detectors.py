@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
-from costguard.activity.records import EventFormatError, guardduty_finding_from_api
+from costguard.activity.event_records import EventFormatError, guardduty_finding_from_api
+from costguard.clock import utcnow
 from costguard.collectors.session import Aws
 from costguard.snapshot import DetectorStatus, GuardDutyFinding
 
-log = logging.getLogger("costguard.guardduty")
+log = logging.getLogger(__name__)
 
 GET_FINDINGS_BATCH = 50
 """GetFindings accepts at most 50 finding ids."""
@@ -26,9 +27,6 @@ INITIAL_LOOKBACK = timedelta(days=1)
 """How far back the first poll (no cursor yet) reads."""
 ENABLED = "ENABLED"
 
-
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class GuardDutyCollector:
@@ -44,7 +42,7 @@ class GuardDutyCollector:
         region: str,
         *,
         initial_lookback: timedelta = INITIAL_LOOKBACK,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._aws = aws
         self.account = account

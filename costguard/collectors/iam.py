@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from costguard.clock import utcnow
 from costguard.collectors import CollectorIncomplete
 from costguard.collectors.session import Aws, error_code
 from costguard.model import Source, root_arn
@@ -32,9 +33,6 @@ _REGENERATE = {"ReportNotPresent", "ReportExpired"}
 _IN_PROGRESS = "ReportInProgress"
 
 
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
 
 class IamCollector:
     """Reads IAM for one account (the `credential_report` source).
@@ -49,7 +47,7 @@ class IamCollector:
         *,
         wait_budget_s: float = 20.0,
         sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._aws = aws
         self._account = account

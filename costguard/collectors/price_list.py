@@ -19,14 +19,15 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from costguard.clock import utcnow
 from costguard.collectors.session import Aws, error_code
 from costguard.spend.prices import Price, PriceBook
 
-log = logging.getLogger("costguard.prices")
+log = logging.getLogger(__name__)
 
 PRICING_REGION = "us-east-1"
 """The Price List API's endpoint (it also serves from ap-south-1 and eu-central-1)."""
@@ -50,9 +51,6 @@ BASE_FILTERS: tuple[tuple[str, str], ...] = (
 _SAFE_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{0,62}$")
 """Region and instance-type names become cache file names; anything else is not cached."""
 
-
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def product_filters(region: str, instance_type: str | None = None) -> list[dict[str, str]]:
@@ -98,7 +96,7 @@ class PriceListCollector:
     """Reads on-demand prices from the Price List API, remembering answers on disk for a day
     (a type that is not sold in a region is remembered too, as null)."""
 
-    def __init__(self, aws: Aws, cache_dir: Path, clock: Callable[[], datetime] = _utcnow) -> None:
+    def __init__(self, aws: Aws, cache_dir: Path, clock: Callable[[], datetime] = utcnow) -> None:
         self._aws = aws
         self._cache_dir = Path(cache_dir)
         self._clock = clock

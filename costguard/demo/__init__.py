@@ -12,7 +12,6 @@ import contextlib
 import os
 import shutil
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +98,3 @@ def run_demo(out_dir: str | Path, echo: Callable[[str], None] = print) -> bool:
         config.write_text(CONFIG.format(out=out_dir, db=out / "costguard.db", port=inbox.port))
         return Story(session, root, inbox, config, echo).run()
 
-
-def utcnow() -> datetime:
-    """Wall-clock time: the demo measures real detection latency."""
-    return datetime.now(timezone.utc)

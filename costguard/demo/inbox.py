@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
+
+from costguard.clock import utcnow
 
 
 class _Handler:
@@ -20,14 +23,14 @@ class _Handler:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.received: list[tuple[float, Path]] = []
+        self.received: list[tuple[datetime, Path]] = []
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self.lock:
             path = self.folder / f"{len(self.received) + 1:03d}.eml"
             path.write_bytes(envelope.original_content or envelope.content)
-            self.received.append((time.time(), path))
+            self.received.append((utcnow(), path))
         return "250 OK"
 
 
@@ -66,7 +69,7 @@ class Inbox:
             time.sleep(0.02)
         return len(self.handler.received) >= count
 
-    def messages(self) -> list[tuple[float, Path, EmailMessage]]:
+    def messages(self) -> list[tuple[datetime, Path, EmailMessage]]:
         """(arrival time, file, parsed message) for each message received so far."""
         parser = BytesParser(policy=policy.default)
         return [(at, path, parser.parsebytes(path.read_bytes())) for at, path in

@@ -8,8 +8,10 @@ those calls). Both use plain boto3 clients: they play AWS users, not costguard.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
+
+from costguard.clock import utcnow
 
 REGION = "us-east-1"
 AMI = "ami-0abcdef1234567890"
@@ -43,9 +45,6 @@ class Account:
     instances: list[str] = field(default_factory=list)
     users: list[str] = field(default_factory=list)
 
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def seed(session: Any) -> Account:
@@ -99,7 +98,7 @@ def _backdate(instance_ids: list[str], days: int) -> None:
     from moto.core.models import DEFAULT_ACCOUNT_ID
     from moto.ec2.models import ec2_backends
 
-    then = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(days=days)
+    then = utcnow().replace(tzinfo=None) - timedelta(days=days)
     backend = ec2_backends[DEFAULT_ACCOUNT_ID][REGION]
     for reservation in backend.reservations.values():
         for instance in reservation.instances:
@@ -111,20 +110,20 @@ def attack(session: Any, root: Any) -> list[Step]:
     """Replay the leaked-root-key attack; `root` is the RootState moto reports."""
     ec2 = session.client("ec2", region_name=REGION)
     steps = []
-    root.key_active, root.key_last_used = (True, None), _now()
-    steps.append(Step(_now(), "iam", "RootAccessKeyActive", {"AccessKeyId": ROOT_KEY_ID},
+    root.key_active, root.key_last_used = (True, None), utcnow()
+    steps.append(Step(utcnow(), "iam", "RootAccessKeyActive", {"AccessKeyId": ROOT_KEY_ID},
                       summary=f"a root access key ({ROOT_KEY_ID}) is active and in use"))
     key = ec2.import_key_pair(KeyName=MINER_KEY, PublicKeyMaterial=PUBLIC_KEY.encode())
-    steps.append(Step(_now(), "ec2", "ImportKeyPair", {"keyName": MINER_KEY},
+    steps.append(Step(utcnow(), "ec2", "ImportKeyPair", {"keyName": MINER_KEY},
                       {"keyPairId": key["KeyPairId"], "keyName": MINER_KEY},
                       f"ImportKeyPair {MINER_KEY}"))
     group = ec2.create_security_group(GroupName="launch-wizard-7", Description="launch-wizard-7")
-    steps.append(Step(_now(), "ec2", "CreateSecurityGroup", {"groupName": "launch-wizard-7"},
+    steps.append(Step(utcnow(), "ec2", "CreateSecurityGroup", {"groupName": "launch-wizard-7"},
                       {"groupId": group["GroupId"]}, f"CreateSecurityGroup {group['GroupId']}"))
     ssh = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
            "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
     ec2.authorize_security_group_ingress(GroupId=group["GroupId"], IpPermissions=[ssh])
-    steps.append(Step(_now(), "ec2", "AuthorizeSecurityGroupIngress",
+    steps.append(Step(utcnow(), "ec2", "AuthorizeSecurityGroupIngress",
                       {"groupId": group["GroupId"], "ipPermissions": [ssh]},
                       summary=f"AuthorizeSecurityGroupIngress {group['GroupId']} tcp/22 from "
                               "0.0.0.0/0"))
@@ -133,7 +132,7 @@ def attack(session: Any, root: Any) -> list[Step]:
         KeyName=MINER_KEY, SecurityGroupIds=[group["GroupId"]],
     )
     ids = [i["InstanceId"] for i in answer["Instances"]]
-    steps.append(Step(_now(), "ec2", "RunInstances",
+    steps.append(Step(utcnow(), "ec2", "RunInstances",
                       {"instanceType": MINER_TYPE, "minCount": MINER_COUNT,
                        "maxCount": MINER_COUNT, "keyName": MINER_KEY,
                        "securityGroupIds": [group["GroupId"]]},

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from costguard.clock import utcnow
 from costguard.demo import attack_records, scenario
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def _clock(at: datetime) -> str:
@@ -36,7 +33,7 @@ class Story:
 
     def note(self, text: str, at: datetime | None = None) -> None:
         """Add a line to the timeline."""
-        self.timeline.append((at or _now(), text))
+        self.timeline.append((at or utcnow(), text))
 
     def run(self) -> bool:
         """Every act in order; True when detection and delivery met the demo's bar."""
@@ -45,7 +42,7 @@ class Story:
             self.steps = scenario.attack(self.session, self.root)
             for step in self.steps:
                 self.note(f"attacker: {step.summary}", step.at)
-            published = attack_records.publish(self.session, self.steps, self.account, _now())
+            published = attack_records.publish(self.session, self.steps, self.account, utcnow())
             self.note(f"EventBridge: {published} CloudTrail and GuardDuty events on their way "
                       "to the queue (GuardDuty: traffic to a Monero pool on TCP 7777)")
             detected = self.detect()
@@ -84,7 +81,7 @@ class Story:
             return False
         arrived, path, message = self.inbox.messages()[0]
         self.note(f"alert delivered: {path.name} \"{message['subject']}\" to {message['to']}",
-                  datetime.fromtimestamp(arrived, timezone.utc))
+                  arrived)
         return self._names_everything(message)
 
     def expected_names(self) -> dict[str, str]:
@@ -123,7 +120,7 @@ class Story:
         if self.inbox.wait_for(2):
             arrived, path, message = self.inbox.messages()[1]
             self.note(f"resolution delivered: {path.name} \"{message['subject']}\"",
-                      datetime.fromtimestamp(arrived, timezone.utc))
+                      arrived)
 
     def print_timeline(self) -> None:
         """What happened, when it was detected, what was sent."""
@@ -150,7 +147,7 @@ class Story:
         from costguard.text import table
 
         target = timedelta(minutes=self.engine.config.incidents.target_minutes)
-        rows = stats_rows(self.store.list_incidents(), target, _now())
+        rows = stats_rows(self.store.list_incidents(), target, utcnow())
         header, *body = stats_table(rows, target)
         self.echo("\nalert-to-fix (costguard stats):")
         self.echo(table(body, header))

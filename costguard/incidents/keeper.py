@@ -14,8 +14,9 @@ from costguard.alerts.alert import Alert
 from costguard.incidents.grouping import all_resolved, incident_title, plan_groups
 from costguard.model import AlertKind, Severity, Status
 from costguard.store.records import IncidentTime
+from costguard.text import money
 
-log = logging.getLogger("costguard.incidents.grouping")
+log = logging.getLogger(__name__)
 
 ENTITY_SCOPE = (
     ("principal:", "principals"),
@@ -217,7 +218,7 @@ class IncidentKeeper:
         )
 
     def _facts(self, incident: Any, kind: AlertKind) -> dict[str, Any]:
-        facts: dict[str, Any] = money(self.store.list_findings(incident_id=incident.id))
+        facts: dict[str, Any] = incident_money(self.store.list_findings(incident_id=incident.id))
         if self.contained.get(incident.id):
             facts["auto_contain"] = self.contained[incident.id]
         if kind is not AlertKind.NEW:
@@ -228,7 +229,7 @@ class IncidentKeeper:
         return facts
 
 
-def money(findings: Sequence[Any]) -> dict[str, Any]:
+def incident_money(findings: Sequence[Any]) -> dict[str, Any]:
     """What the incident costs, from its burn-rate findings: the $/hour the new instances add,
     what they have cost so far, and the projection if nothing changes."""
     burn = [f.details for f in findings
@@ -238,7 +239,7 @@ def money(findings: Sequence[Any]) -> dict[str, Any]:
         return {}
     added = sum(float(d.get("recent_usd_per_hour") or 0) for d in burn)
     facts: dict[str, Any] = {
-        "burn_rate_added": f"${added:,.2f}/h",
+        "burn_rate_added": f"{money(added)}/h",
         "cost_so_far_usd": round(sum(float(d.get("cost_so_far_usd") or 0) for d in burn), 2),
     }
     month = [d.get("projected_usd_to_month_end") for d in burn]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from costguard.notifiers.base import Channel, ChannelParams, DeliveryError, SecretError
+from costguard.notifiers.channel import Channel, ChannelParams, DeliveryError, SecretError
 from costguard.notifiers.log import LogChannel
 from costguard.notifiers.smtp import SmtpChannel
 

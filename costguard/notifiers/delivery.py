@@ -27,7 +27,7 @@ _MAX_EXPONENT = 60  # 2**60 seconds already exceeds any cap; avoids float overfl
 class Channel(Protocol):
     """A way to reach people: e-mail, a ticket system, a chat hook.
 
-    Every `costguard.notifiers.base.Channel` subclass fits; so does any object with a `name`
+    Every `costguard.notifiers.channel.Channel` subclass fits; so does any object with a `name`
     and a `send`, which keeps delivery testable with a plain in-test class.
     """
 

@@ -10,9 +10,9 @@ import json
 import logging
 
 from costguard.model import Message, Severity
-from costguard.notifiers.base import Channel, ChannelParams
+from costguard.notifiers.channel import Channel, ChannelParams
 
-log = logging.getLogger("costguard.alerts.routing")
+log = logging.getLogger("costguard.notifications")
 
 
 class LogParams(ChannelParams):

@@ -9,7 +9,6 @@ would let a tag value add a `Bcc:`.
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import logging
 import os
@@ -24,8 +23,8 @@ from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
-from costguard.model import AlertKind, Message
-from costguard.notifiers.base import (
+from costguard.model import AlertKind, Message, StrEnum
+from costguard.notifiers.channel import (
     THREAD_KEY,
     Channel,
     ChannelParams,
@@ -42,15 +41,12 @@ _LINE_BREAKS = frozenset("\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029\0")
 """What `str.splitlines()` breaks on (the email package refuses all of it in headers), and NUL."""
 
 
-class Security(str, enum.Enum):
+class Security(StrEnum):
     """How the connection is protected: STARTTLS upgrade, implicit TLS, or none (local relays)."""
 
     STARTTLS = "starttls"
     TLS = "tls"
     NONE = "none"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 def _address(value: str) -> str:

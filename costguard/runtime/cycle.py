@@ -14,10 +14,11 @@ import logging
 import threading
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from costguard.checks.evaluate import Evaluation, evaluate
+from costguard.clock import utcnow
 from costguard.collectors.accounts import Target
 from costguard.model import GLOBAL_REGION, Source
 from costguard.runtime.gather import Gathered, gather
@@ -27,14 +28,10 @@ from costguard.settings.config import Config
 from costguard.settings.policies import Policy
 from costguard.snapshot import Snapshot
 
-log = logging.getLogger("costguard.runtime.cycle")
+log = logging.getLogger(__name__)
 
 EVENT_SOURCES = frozenset({Source.CLOUDTRAIL, Source.GUARDDUTY})
 
-
-def utcnow() -> datetime:
-    """The engine's default clock; tests and the demo inject their own."""
-    return datetime.now(timezone.utc)
 
 
 @dataclass

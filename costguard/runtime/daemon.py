@@ -18,7 +18,7 @@ from typing import Any
 
 from costguard.model import Source
 
-log = logging.getLogger("costguard.runtime.daemon")
+log = logging.getLogger(__name__)
 
 DELIVERY_INTERVAL_S = 15.0
 """How often the outbox retries due messages between cycles."""

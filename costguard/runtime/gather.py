@@ -16,7 +16,7 @@ from costguard.collectors.accounts import Target
 from costguard.model import GLOBAL_REGION, Source
 from costguard.snapshot import CostData, IamSnapshot, RegionInventory
 
-log = logging.getLogger("costguard.runtime.gather")
+log = logging.getLogger(__name__)
 
 Scope = tuple[Source, str, str]
 """(source, account, region) collected completely this cycle; region is "global" for IAM and CE."""

@@ -19,7 +19,7 @@ from costguard.model import GLOBAL_REGION, Source
 from costguard.runtime.gather import Gathered, attempt
 from costguard.snapshot import ApiEvent, DetectorStatus, GuardDutyFinding, TrailStatus
 
-log = logging.getLogger("costguard.activity.records")
+log = logging.getLogger(__name__)
 
 DRAIN_BATCHES = 100
 """At most 1,000 messages per queue per scan; the rest waits for the next cycle."""

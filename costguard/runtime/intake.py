@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-log = logging.getLogger("costguard.activity.records")
+log = logging.getLogger(__name__)
 
 
 class Intake:

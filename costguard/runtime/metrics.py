@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-log = logging.getLogger("costguard.runtime.metrics")
+log = logging.getLogger(__name__)
 
 
 class StoreCollector:

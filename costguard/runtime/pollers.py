@@ -12,7 +12,7 @@ import logging
 import threading
 from typing import Any
 
-log = logging.getLogger("costguard.runtime.pollers")
+log = logging.getLogger(__name__)
 
 WAIT_S = 20
 """SQS long-poll wait: the longest SQS allows, so an idle queue costs 3 requests a minute."""

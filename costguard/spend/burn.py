@@ -12,7 +12,6 @@ hour), else the median of the trailing hours. Both read the hourly step-function
 
 from __future__ import annotations
 
-import enum
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -21,7 +20,8 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from costguard.activity.api_calls import created_resources
-from costguard.activity.records import ResourceKind
+from costguard.activity.event_records import ResourceKind
+from costguard.model import StrEnum
 from costguard.snapshot import ApiEvent, BurnSample, Instance, RegionInventory, Snapshot
 from costguard.spend.prices import Price, family_of
 
@@ -43,14 +43,11 @@ class Prices(Protocol):
     ) -> Price: ...
 
 
-class BaselineKind(str, enum.Enum):
+class BaselineKind(StrEnum):
     """How a baseline was built (`details["baseline_kind"]` of a burn-rate finding)."""
 
     SAME_HOUR_OF_WEEK = "same_hour_of_week"
     TRAILING_MEDIAN = "trailing_median"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 def launched_recently(instance: Instance, now: datetime, within: timedelta = RECENT) -> bool:

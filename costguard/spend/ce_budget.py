@@ -12,11 +12,13 @@ remove the window entirely (see the report that added this module).
 
 from __future__ import annotations
 
-import enum
 import json
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, Protocol
+
+from costguard.clock import utcnow
+from costguard.model import StrEnum
 
 USD_PER_REQUEST = 0.01
 """What AWS charges for each Cost Explorer API request (GetCostAndUsage, GetCostForecast...)."""
@@ -24,14 +26,11 @@ USD_PER_REQUEST = 0.01
 DEFAULT_MAX_CALLS_PER_DAY = 12
 
 
-class CeOperation(str, enum.Enum):
+class CeOperation(StrEnum):
     """The Cost Explorer operations costguard sends, as AWS names them."""
 
     GET_COST_AND_USAGE = "GetCostAndUsage"
     GET_COST_FORECAST = "GetCostForecast"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 class StateStore(Protocol):
@@ -56,9 +55,6 @@ def _utc(moment: datetime) -> datetime:
     return moment.astimezone(timezone.utc)
 
 
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
 
 def usd(calls: int) -> float:
     """What `calls` requests cost, in dollars."""
@@ -72,7 +68,7 @@ class CeBudget:
         self,
         store: StateStore,
         max_calls_per_day: int = DEFAULT_MAX_CALLS_PER_DAY,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._store = store
         self.max_calls_per_day = max_calls_per_day

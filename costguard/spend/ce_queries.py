@@ -7,12 +7,12 @@ seeded answers and Cost Explorer's own caching both key on the body).
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from costguard.model import StrEnum
 from costguard.snapshot import CostPoint
 from costguard.spend.forecast import day_start, month_bounds
 
@@ -31,14 +31,11 @@ DAILY_REFRESH = timedelta(hours=6)
 room in the day's budget for the refreshes still due (see `CostCollector.hourly`)."""
 
 
-class Granularity(str, enum.Enum):
+class Granularity(StrEnum):
     """The Cost Explorer granularities costguard asks for."""
 
     DAILY = "DAILY"
     HOURLY = "HOURLY"
-
-    def __str__(self) -> str:
-        return self.value
 
     @property
     def min_age(self) -> timedelta:

@@ -8,10 +8,10 @@ with plain data.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 
+from costguard.model import StrEnum
 from costguard.snapshot import CostForecast, CostPoint
 
 RATE_DAYS = 7
@@ -19,14 +19,11 @@ RATE_DAYS = 7
 out weekday and weekend spend, and a mean (not a median) lets a running spike raise it."""
 
 
-class ForecastSource(str, enum.Enum):
+class ForecastSource(StrEnum):
     """Where a forecast came from (`CostForecast.source`)."""
 
     COST_EXPLORER = "cost_explorer"
     COSTGUARD = "costguard"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 def day_start(moment: datetime) -> datetime:

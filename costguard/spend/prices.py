@@ -24,7 +24,6 @@ Estimation rules, in order:
 
 from __future__ import annotations
 
-import enum
 import json
 import re
 import statistics
@@ -34,6 +33,8 @@ from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from costguard.model import StrEnum
 
 BASE_REGION = "us-east-1"
 DEFAULT_REGION_FACTOR = 1.25
@@ -48,16 +49,13 @@ _SIZE = re.compile(r"^(?:metal-)?(\d+)xl(?:arge)?$")
 _METAL_VCPUS = 96  # most current-generation `.metal` sizes expose 96 vCPUs
 
 
-class FamilyClass(str, enum.Enum):
+class FamilyClass(StrEnum):
     """The broad kind of an instance family, which sets the per-vCPU rate of an estimate."""
 
     GENERAL = "general"
     COMPUTE = "compute"
     MEMORY = "memory"
     ACCELERATED = "accelerated"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 # Keyed by the letters before the family's generation digit ("g4dn" -> "g", "inf2" -> "inf").

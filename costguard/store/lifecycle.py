@@ -6,15 +6,14 @@ identity and lifecycle"): open -> acknowledged | muted -> resolved -> reopened.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from costguard.model import Finding, Status
+from costguard.model import Finding, Status, StrEnum
 
 
-class Reason(str, enum.Enum):
+class Reason(StrEnum):
     """Why the store moved a finding; the text stored with its transition."""
 
     NEW = "new"
@@ -23,9 +22,6 @@ class Reason(str, enum.Enum):
     NOT_SEEN = "not seen"
     ACKNOWLEDGED = "acknowledged"
     MUTED = "muted"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 ACTIVE = frozenset({Status.OPEN, Status.ACKNOWLEDGED, Status.MUTED})

@@ -6,25 +6,21 @@ error, and tests build them by hand. Every datetime in them is aware and in UTC.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from costguard.model import Message, Severity, Status
+from costguard.model import Message, Severity, Status, StrEnum
 
 
-class IncidentStatus(str, enum.Enum):
+class IncidentStatus(StrEnum):
     """An incident is open until every finding in it is fixed (the engine decides when)."""
 
     OPEN = "open"
     RESOLVED = "resolved"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class IncidentTime(str, enum.Enum):
+class IncidentTime(StrEnum):
     """The milestones of an incident; alert-to-fix is resolved_at minus notified_at."""
 
     NOTIFIED = "notified_at"
@@ -32,19 +28,13 @@ class IncidentTime(str, enum.Enum):
     RESOLVED = "resolved_at"
     ESCALATED = "escalated_at"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class NotificationStatus(str, enum.Enum):
+class NotificationStatus(StrEnum):
     """Where a queued message is: waiting (or retrying), delivered, or given up on."""
 
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 def iso(at: datetime | None) -> str | None:

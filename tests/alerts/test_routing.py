@@ -228,7 +228,7 @@ def test_enqueue_to_no_channel_renders_and_stores_nothing(tmp_path, store):
 def test_deliver_sends_what_is_due_through_the_configured_channel(tmp_path, store, caplog):
     notifier = Notifier(config(tmp_path, ""), [])
     notifier.enqueue(store, alert(), ["log"], NOW)
-    with caplog.at_level(logging.INFO, logger="costguard.alerts.routing"):
+    with caplog.at_level(logging.INFO, logger="costguard.notifications"):
         report = notifier.deliver(store, NOW)
     assert (report.sent, report.failed) == (1, 0)
     assert [(d.key, d.channel, d.incident_id) for d in report.delivered] == [

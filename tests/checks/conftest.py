@@ -380,7 +380,7 @@ def gd_finding(
     account: str = ACCOUNT,
     detector: str | None = "det-1",
 ) -> GuardDutyFinding:
-    """A GuardDuty finding as costguard.activity.records normalizes it (camelCase keys)."""
+    """A GuardDuty finding as costguard.activity.event_records normalizes it (camelCase keys)."""
     resource: dict[str, Any] = {"resourceType": "Instance" if instance_id else "AccessKey"}
     if instance_id:
         resource["instanceDetails"] = {"instanceId": instance_id, "instanceType": "c5.4xlarge"}

@@ -17,7 +17,7 @@ import pytest
 from botocore.parsers import create_parser
 from botocore.stub import Stubber
 
-from costguard.activity.records import parse_envelope
+from costguard.activity.event_records import parse_envelope
 from costguard.collectors import CollectorIncomplete
 from costguard.collectors.cloudtrail import LookupCollector, TrailCollector, lookup_limiter
 from costguard.collectors.rate_limit import RateLimiter

@@ -279,7 +279,7 @@ def test_hourly_without_opt_in_falls_back_once_and_remembers_across_restarts(aws
     clock = Clock()
     collector = CostCollector(aws, ACCOUNT, clock=clock, store=store)
     expected = hourly_query(FIXED_NOW, 48).request()
-    caplog.set_level(logging.INFO, logger="costguard.cost")
+    caplog.set_level(logging.INFO, logger="costguard.collectors.cost_explorer")
 
     with Stubber(aws.client("ce", "us-east-1")) as stub:
         stub.add_client_error(
@@ -298,7 +298,7 @@ def test_hourly_without_opt_in_falls_back_once_and_remembers_across_restarts(aws
 
     assert collector.calls_made == 1
     assert aws.calls["ce:GetCostAndUsage"] == 1
-    [record] = [r for r in caplog.records if r.name == "costguard.cost"]
+    [record] = [r for r in caplog.records if r.name == "costguard.collectors.cost_explorer"]
     assert record.levelno == logging.WARNING
     line = record.getMessage()
     assert "Hourly cost data is not enabled" in line
@@ -350,7 +350,7 @@ def test_an_exhausted_budget_returns_stored_data_and_logs_once_a_day(aws, store,
     clock = Clock()
     budget = CeBudget(store, max_calls_per_day=1, clock=clock)
     collector = CostCollector(aws, ACCOUNT, clock=clock, store=store, budget=budget)
-    caplog.set_level(logging.WARNING, logger="costguard.cost")
+    caplog.set_level(logging.WARNING, logger="costguard.collectors.cost_explorer")
 
     first = collector.daily()
     clock.now = FIXED_NOW + timedelta(hours=6)

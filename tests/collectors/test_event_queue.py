@@ -16,7 +16,7 @@ import pytest
 from botocore.stub import Stubber
 
 from costguard.activity.api_calls import created_resources
-from costguard.activity.records import parse_time
+from costguard.activity.event_records import parse_time
 from costguard.collectors.event_queue import EventQueue, QueueMissing, Received
 from costguard.snapshot import ApiEvent, GuardDutyFinding
 
@@ -117,7 +117,7 @@ def test_unreadable_messages_come_back_without_an_event_and_can_be_deleted(aws, 
     )
     sqs.send_message(QueueUrl=url, MessageBody="not an envelope")
     sqs.send_message(QueueUrl=url, MessageBody=foreign)
-    caplog.set_level(logging.WARNING, logger="costguard.activity.records")
+    caplog.set_level(logging.WARNING, logger="costguard.collectors.event_queue")
     queue = EventQueue(aws, ACCOUNT, REGION, QUEUE)
 
     received = queue.receive(wait_s=0)
@@ -148,7 +148,7 @@ def test_a_partial_delete_failure_is_reported(aws, bus, caplog):
     queue = EventQueue(aws, ACCOUNT, REGION, QUEUE)
     queue.url  # noqa: B018  (looked up on moto before the stub takes over the client)
     items = [Received(f"m{n}", f"handle-{n}", None, "") for n in range(2)]
-    caplog.set_level(logging.WARNING, logger="costguard.activity.records")
+    caplog.set_level(logging.WARNING, logger="costguard.collectors.event_queue")
 
     with Stubber(aws.client("sqs", REGION)) as stub:
         stub.add_response(

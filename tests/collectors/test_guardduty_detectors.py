@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from botocore.stub import Stubber
 
-from costguard.activity.records import parse_envelope
+from costguard.activity.event_records import parse_envelope
 from costguard.collectors.guardduty_detectors import GuardDutyCollector
 from costguard.snapshot import DetectorStatus
 

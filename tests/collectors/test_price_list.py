@@ -195,7 +195,7 @@ def test_the_api_price_wins_over_the_table_and_over_an_estimate(aws, tmp_path):
 def test_an_api_failure_uses_the_table_and_does_not_ask_again_for_an_hour(aws, tmp_path, caplog):
     clock = Clock()
     book = ApiPriceBook(PriceListCollector(aws, tmp_path, clock))
-    caplog.set_level(logging.WARNING, logger="costguard.prices")
+    caplog.set_level(logging.WARNING, logger="costguard.collectors.price_list")
     with Stubber(aws.client("pricing", "us-east-1")) as stub:
         stub.add_client_error("get_products", "AccessDeniedException", "not authorized", 400)
         stub.add_response("get_products", answer(entry("t3.micro", "0.0104")))

@@ -28,10 +28,10 @@ def message(severity: Severity, subject: str = "[costguard] HIGH: open SSH") -> 
 
 def send(msg: Message, caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     """Send through the log channel; the records it wrote, DEBUG included."""
-    with caplog.at_level(logging.DEBUG, logger="costguard.alerts.routing"):
+    with caplog.at_level(logging.DEBUG, logger="costguard.notifications"):
         result = LogChannel("log", LogParams()).send(msg)
     assert result is None
-    return [r for r in caplog.records if r.name == "costguard.alerts.routing"]
+    return [r for r in caplog.records if r.name == "costguard.notifications"]
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from costguard.activity.api_calls import created_resources, is_world, world_open_permissions
-from costguard.activity.records import (
+from costguard.activity.event_records import (
     CONSOLE_LOGIN_FAILED,
     EventFormatError,
     PrincipalType,
@@ -239,7 +239,7 @@ def test_what_costguard_does_not_read_is_none(body):
 
 
 def test_an_ignored_detail_type_is_logged_at_debug(caplog):
-    caplog.set_level(logging.DEBUG, logger="costguard.activity.records")
+    caplog.set_level(logging.DEBUG, logger="costguard.activity.event_records")
     body = {"detail-type": "EC2 Instance State-change Notification", "detail": {}}
 
     assert parse_envelope(body) is None

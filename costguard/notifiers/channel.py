@@ -14,7 +14,7 @@ from __future__ import annotations
 import abc
 import os
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
@@ -28,6 +28,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from costguard.clock import utcnow
 from costguard.model import Message
 from costguard.text import oneline
 
@@ -49,10 +50,6 @@ class DeliveryError(Exception):
 class SecretError(ValueError):
     """A secret a channel's config names is not there, so the channel cannot be built."""
 
-
-def utcnow() -> datetime:
-    """Now, timezone-aware: the default clock of every channel."""
-    return datetime.now(timezone.utc)
 
 
 class ChannelParams(BaseModel):

@@ -14,17 +14,16 @@ agents), so nothing here interprets them beyond copying.
 
 from __future__ import annotations
 
-import enum
 import json
 import logging
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from costguard.model import root_arn
+from costguard.model import StrEnum, root_arn
 from costguard.snapshot import ApiEvent, GuardDutyFinding
 
-log = logging.getLogger("costguard.activity.records")
+log = logging.getLogger(__name__)
 
 READ_NAMES = ("Get", "List", "Describe", "Head")
 """What `api_calls.is_read` reads from the name of an event whose readOnly flag is unknown."""
@@ -36,18 +35,15 @@ CONSOLE_LOGIN_FAILED = "ConsoleLoginFailure"
 """`error_code` of a failed console sign-in, which CloudTrail records without an errorCode."""
 
 
-class DetailType(str, enum.Enum):
+class DetailType(StrEnum):
     """The EventBridge detail-types costguard reads; any other envelope is ignored."""
 
     API_CALL = "AWS API Call via CloudTrail"
     CONSOLE_SIGN_IN = "AWS Console Sign In via CloudTrail"
     GUARDDUTY_FINDING = "GuardDuty Finding"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class PrincipalType(str, enum.Enum):
+class PrincipalType(StrEnum):
     """CloudTrail's userIdentity.type values; ApiEvent.principal_type compares equal to these."""
 
     ROOT = "Root"
@@ -59,11 +55,8 @@ class PrincipalType(str, enum.Enum):
     IDENTITY_CENTER_USER = "IdentityCenterUser"
     UNKNOWN = "Unknown"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class ResourceKind(str, enum.Enum):
+class ResourceKind(StrEnum):
     """The keys of `created_resources`: what an attacker creates or opens and a playbook undoes."""
 
     INSTANCE = "instance"
@@ -74,9 +67,6 @@ class ResourceKind(str, enum.Enum):
     ACCESS_KEY = "access_key"
     LOGIN_PROFILE = "login_profile"
     ROLE = "role"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 # Enum members hash by name, so membership of the raw string is tested against the values.
