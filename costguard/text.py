@@ -36,21 +36,41 @@ def money(value: float | None) -> str:
 
 
 def table(
-    rows: Iterable[Sequence[Any]], headers: Sequence[str], width: int = 60,
+    rows: Iterable[Sequence[Any]], headers: Sequence[str], width: int | None = None,
     whole: Collection[str] = (),
 ) -> str:
-    """A plain aligned table; cells are one line and long cells are cut, for terminals and logs.
+    """A plain aligned table, one line per row.
 
-    Cells of the `whole` columns are never cut: they hold ids (ARNs) a reader copies into a fix.
+    With `width` (a terminal's columns) the widest cells are shortened until each line fits;
+    without it (piped to a file or another program) nothing is ever cut. Cells of the `whole`
+    columns are never cut: they hold ids (ARNs) a reader copies into a fix.
     """
-    limits = [None if h in whole else width for h in headers]
-    cells = [[_cell(v, w) for v, w in zip(row, limits, strict=True)] for row in rows]
+    cells = [[oneline("" if v is None else v) for v in row] for row in rows]
     widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
+    if width is not None:
+        widths = _fit(widths, headers, whole, width)
+    cells = [[_cut(c, w) for c, w in zip(row, widths, strict=True)] for row in cells]
     lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
     return "\n".join(line.rstrip() for line in lines)
 
 
-def _cell(value: Any, width: int | None) -> str:
-    text = oneline("" if value is None else value)
-    return text if width is None or len(text) <= width else text[: width - 1] + "\u2026"
+MIN_COLUMN = 8
+"""A shortened column keeps at least this many characters, so it still says something."""
+
+
+def _fit(widths: list[int], headers: Sequence[str], whole: Collection[str], width: int,
+         ) -> list[int]:
+    """Column widths that fit `width`, taken from the widest cuttable column first."""
+    widths = list(widths)
+    cuttable = [i for i, h in enumerate(headers) if h not in whole]
+    while sum(widths) + 2 * (len(widths) - 1) > width:
+        widest = max(cuttable, key=lambda i: widths[i], default=None)
+        if widest is None or widths[widest] <= max(MIN_COLUMN, len(headers[widest])):
+            break
+        widths[widest] -= 1
+    return widths
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "\u2026"

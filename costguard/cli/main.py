@@ -26,7 +26,7 @@ from costguard.text import money
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="costguard")
+@click.version_option(package_name="costguard-daemon")
 def main() -> None:
     """costguard: guards AWS accounts against leaked credentials and runaway spend."""
 
@@ -106,12 +106,12 @@ def _shown_incidents(store: Any, findings: list[Any]) -> list[Any]:
 
 def _print_scan_table(result: Any, findings: list[Any], incidents: list[Any],
                       spent: dict[str, Any] | None) -> None:
-    from costguard.cli.output import findings_table
+    from costguard.cli.output import findings_table, terminal_width
 
     scan = result.scan
     active = [f for f in findings if f.status != Status.RESOLVED]
     if active:
-        click.echo(findings_table(active))
+        click.echo(findings_table(active, terminal_width()))
     fixed = len(result.reconciled.resolved)
     click.echo(
         f"\n{len(active)} open finding(s) in {len(incidents)} incident(s), {fixed} resolved "

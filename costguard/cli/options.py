@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import click
@@ -48,10 +49,13 @@ QUIET_LIBRARIES = ("botocore", "boto3", "urllib3", "alembic", "apscheduler")
 """Libraries whose INFO lines (credentials found, endpoints resolved) are noise in our log."""
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(level: str, env: Mapping[str, str] = os.environ) -> None:
+    """Log lines on stderr; under systemd (JOURNAL_STREAM set) without our own timestamp, since
+    the journal stamps every line already."""
+    stamp = "" if env.get("JOURNAL_STREAM") else "%(asctime)s "
     logging.basicConfig(
         level=getattr(logging, level.upper()), stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=stamp + "%(levelname)s %(name)s: %(message)s",
     )
     for name in QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.root.level))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
@@ -41,7 +42,12 @@ def scan_json(scan: Any, findings: Sequence[Any], incidents: Sequence[Any],
     return json.dumps(doc, indent=2, sort_keys=False, default=str)
 
 
-def findings_table(findings: Sequence[Any]) -> str:
+def terminal_width() -> int | None:
+    """The terminal's columns when stdout is one; None when piped, so nothing is ever cut."""
+    return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+
+
+def findings_table(findings: Sequence[Any], width: int | None = None) -> str:
     """The findings as `scan` and `findings list` show them, worst first."""
     ordered = sorted(findings, key=lambda f: (-f.severity.rank, f.check, f.resource))
     rows = [
@@ -49,7 +55,7 @@ def findings_table(findings: Sequence[Any]) -> str:
         for f in ordered
     ]
     headers = ("id", "severity", "status", "check", "region", "resource", "title")
-    return table(rows, headers, whole=("resource",))
+    return table(rows, headers, width, whole=("resource",))
 
 
 def failing(findings: Iterable[Any], threshold: Severity) -> list[Any]:

@@ -24,6 +24,7 @@ from costguard.model import Severity, Status
 @bad_input_exits_2
 def stats(config_path: str | None, since: str, target: str | None, fmt: str) -> None:
     """Alert-to-fix: median and p75 time to notify and to fix, share fixed within target."""
+    from costguard.cli.output import terminal_width
     from costguard.incidents.stats import stats_rows, stats_table
     from costguard.runtime.bootstrap import open_store
     from costguard.settings.config import parse_duration
@@ -44,7 +45,7 @@ def stats(config_path: str | None, since: str, target: str | None, fmt: str) -> 
                                for r in rows], indent=2))
         return
     header, *body = stats_table(rows, goal)
-    click.echo(table(body, header))
+    click.echo(table(body, header, terminal_width()))
 
 
 @click.group()
@@ -60,7 +61,7 @@ def findings() -> None:
 @bad_input_exits_2
 def findings_list(config_path: str | None, statuses: tuple[str, ...], min_severity: str | None):
     """List findings, worst first."""
-    from costguard.cli.output import findings_table
+    from costguard.cli.output import findings_table, terminal_width
     from costguard.runtime.bootstrap import open_store
 
     store = open_store(load(config_path).config)
@@ -68,7 +69,7 @@ def findings_list(config_path: str | None, statuses: tuple[str, ...], min_severi
     rows = store.list_findings(
         statuses=wanted, min_severity=Severity(min_severity) if min_severity else None
     )
-    click.echo(findings_table(rows) if rows else "no findings")
+    click.echo(findings_table(rows, terminal_width()) if rows else "no findings")
 
 
 @findings.command("show")

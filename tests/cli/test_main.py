@@ -495,3 +495,21 @@ def test_progress_is_drawn_on_a_terminal_only():
     assert pipe.getvalue() == ""
     assert terminal.getvalue() == (
         "\r\x1b[2Kscanned us-east-1 (1)\r\x1b[2Kscanned us-west-2 (2)\r\x1b[2K")
+
+
+def test_under_journald_log_lines_carry_no_timestamp_of_their_own(capsys):
+    import logging
+
+    from costguard.cli.options import configure_logging
+
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    root.handlers[:] = []
+    try:
+        configure_logging("info", env={"JOURNAL_STREAM": "8:1234"})
+        logging.getLogger("costguard.test").info("hello")
+        configure_stamp = root.handlers[0].formatter._fmt
+    finally:
+        root.handlers[:] = saved
+    assert configure_stamp == "%(levelname)s %(name)s: %(message)s"
+    assert capsys.readouterr().err.strip() == "INFO costguard.test: hello"
