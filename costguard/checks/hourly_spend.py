@@ -8,7 +8,7 @@ from typing import Annotated, Any, cast
 
 from pydantic import BeforeValidator, Field
 
-from costguard.checks.base import Check, Context, Params
+from costguard.checks.base import Check, Context, Params, Phase
 from costguard.model import GLOBAL_REGION, Finding, Severity, Source, StrEnum
 from costguard.snapshot import BurnSample, CostData, CostPoint, Snapshot
 from costguard.spend.burn import (
@@ -185,6 +185,19 @@ class HourlySpend(Check):
     remediation = "remediation/hourly_spend.md.j2"
     Params = HourlySpendParams
     references = ("AWS Well-Architected COST02-BP05 Implement cost controls",)
+
+    noun = "account"
+    phrase_one = "a spend spike"
+    phrase_many = "a spend spike"
+    title_rank = 60
+    phase = Phase.STOP_SPEND
+    playbook_rank = 40
+    permissions = (
+        "ec2:DescribeRegions", "ec2:DescribeInstances", "ec2:DescribeSecurityGroups",
+        "ec2:DescribeKeyPairs", "ec2:DescribeInstanceTypes", "ce:GetCostAndUsage",
+        "ce:GetCostForecast", "pricing:GetProducts",
+    )
+    burn_rate_facts = True
 
     def evaluate(self, snapshot: Snapshot, ctx: Context) -> Iterable[Finding]:
         """A finding per account and region burning too fast, and per Cost Explorer total over

@@ -19,7 +19,7 @@ from costguard.activity.principals import (
     principal_details,
     sdk_agent,
 )
-from costguard.checks.base import Check, Context, Params
+from costguard.checks.base import Check, Context, Params, Phase
 from costguard.checks.instance_surge import InstanceStates
 from costguard.checks.instance_types import first_match
 from costguard.checks.open_admin_ports import ip_permission
@@ -151,6 +151,20 @@ class SuspiciousApi(Check):
     Params = SuspiciousApiParams
     references = ("MITRE ATT&CK T1098 Account Manipulation", "MITRE ATT&CK T1562.008 Disable "
                   "or Modify Cloud Logs", "MITRE ATT&CK T1496 Resource Hijacking")
+
+    noun = "API call"
+    phrase_one = "a suspicious API call"
+    phrase_many = "{n} suspicious API calls"
+    title_rank = 70
+    phase = Phase.CLOSE
+    playbook_rank = 20
+    permissions = (
+        "cloudtrail:LookupEvents", "cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus",
+        "sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:DeleteMessage", "ec2:DescribeRegions",
+        "ec2:DescribeInstances", "ec2:DescribeSecurityGroups", "ec2:DescribeKeyPairs",
+        "ec2:DescribeInstanceTypes", "iam:GenerateCredentialReport", "iam:GetCredentialReport",
+        "iam:GetAccountSummary", "iam:ListVirtualMFADevices",
+    )
 
     def evaluate(self, snapshot: Snapshot, ctx: Context) -> Iterable[Finding]:
         """One finding per suspicious change whose effect current state still shows."""
