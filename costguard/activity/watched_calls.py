@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
-from costguard.activity.api_calls import unique
+from costguard.activity.api_calls import service_of, unique
 from costguard.activity.principals import ROOT_TYPE, new_address, sdk_agent
 from costguard.model import StrEnum
 from costguard.snapshot import ApiEvent
@@ -59,11 +59,6 @@ KNOWN_IP_MIN_AGE = timedelta(hours=1)
 an attacker's first calls from a new address do not make the rest of the burst look familiar."""
 SDK_AGENTS = ("*aws-sdk-*", "*boto3/*", "*botocore/*", "*aws-cli/*", "*go-http-client/*")
 """User agents of SDKs and CLIs (case-insensitive globs): scripts, not people in a console."""
-
-
-def service_of(event: ApiEvent) -> str:
-    """The short name of the service a call went to ("iam" for "iam.amazonaws.com")."""
-    return event.service.removeprefix("aws.").split(".")[0]
 
 
 def watched_kind(event: ApiEvent, watch: Iterable[Kind]) -> Kind | None:
