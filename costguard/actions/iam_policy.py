@@ -1,5 +1,6 @@
 """`costguard iam-policy`: the least-privilege IAM policy, from what the enabled checks read
-and, in their own statements, what set-up and auto-containment write."""
+(each check class lists its `permissions`) and, in their own statements, what set-up and
+auto-containment write."""
 
 from __future__ import annotations
 
@@ -8,22 +9,18 @@ from typing import Any
 
 from costguard.actions.contain import CONTAIN_PERMISSIONS
 from costguard.checks.base import Registry
-from costguard.collectors.permissions import SETUP_PERMISSIONS, permissions_for
-from costguard.model import Source
+from costguard.collectors.permissions import SETUP_PERMISSIONS
 
 
 def iam_policy_document(
     config: Any, policies: Sequence[Any], registry: Registry
 ) -> dict[str, Any]:
-    """The least-privilege policy: exactly the read calls the enabled policies' collectors make."""
-    sources = sorted(
-        {s for p in policies if (c := registry.get(p.check)) for s in c.sources},
-        key=lambda s: list(Source).index(s),
-    )
+    """The least-privilege policy: exactly the read calls the enabled policies' checks need."""
+    reads = {a for p in policies if (c := registry.get(p.check)) for a in c.permissions}
     statements: list[dict[str, Any]] = [{
         "Sid": "CostguardRead",
         "Effect": "Allow",
-        "Action": list(permissions_for(*sources)),
+        "Action": sorted(reads),
         "Resource": "*",
     }]
     statements.append(_setup_statement())

@@ -47,6 +47,11 @@ def listed(value: Any) -> list[Mapping[str, Any]]:
     return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
 
 
+def service_of(event: ApiEvent) -> str:
+    """The short name of the service a call went to ("iam" for "iam.amazonaws.com")."""
+    return event.service.removeprefix("aws.").split(".")[0]
+
+
 def failed(event: ApiEvent) -> bool:
     """Whether a call failed; a failed ConsoleLogin has no errorCode, only its response."""
     return bool(event.error_code) or login_failed(event.name, event.response)

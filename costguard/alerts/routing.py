@@ -15,6 +15,7 @@ from typing import Any
 from costguard.alerts.alert import Alert, AlertFinding, RemediationStep
 from costguard.alerts.render import Renderer
 from costguard.checks import Registry, default_registry
+from costguard.checks.base import Phase
 from costguard.model import Message, Severity
 from costguard.settings.config import Config, Route
 from costguard.settings.policies import Policy
@@ -112,9 +113,10 @@ class Notifier:
         return names
 
     def remediation(self, findings: Sequence[AlertFinding]) -> tuple[RemediationStep, ...]:
-        """The playbook: one step per check in response order (PLAYBOOK_ORDER), then verify."""
+        """The playbook: one step per check in response order (each check's `phase` and
+        `playbook_rank`; checks the registry does not know come last), then verify."""
         by_check: dict[tuple[str, str | None], list[AlertFinding]] = {}
-        for f in sorted(findings, key=lambda f: _phase(f.check)):
+        for f in sorted(findings, key=lambda f: _playbook_position(self.registry, f.check)):
             policy = self.policies.get(f.policy)
             by_check.setdefault((f.check, policy.remediation if policy else None), []).append(f)
         steps = []
@@ -149,20 +151,6 @@ class Notifier:
         return deliver_due(store, self.channels, now=now)
 
 
-PLAYBOOK_ORDER = (
-    # contain: the credential first, while it can still be used
-    "root_activity", "root_access_key",
-    # stop the spend: the instances it started
-    "guardduty", "instance_types", "instance_surge", "hourly_spend",
-    # close the network, remove key pairs and groups, then hunt for persistence
-    "open_admin_ports", "suspicious_api",
-    # then what let it happen, and the bill
-    "root_mfa", "user_mfa", "cloudtrail_logging", "guardduty_enabled", "costguard_health",
-    "daily_spend", "monthly_forecast",
-)
-"""The order a responder works in: contain the key, stop the instances, close the network
-and remove persistence, then fix the posture. Checks not listed come last."""
-
 VERIFY = (
     "costguard verifies every step itself: each finding above is checked again on every scan "
     "(the inventory every minute, IAM and the bill on their schedules, events as they arrive) "
@@ -171,8 +159,10 @@ VERIFY = (
 )
 
 
-def _phase(check: str) -> int:
-    return PLAYBOOK_ORDER.index(check) if check in PLAYBOOK_ORDER else len(PLAYBOOK_ORDER)
+def _playbook_position(registry: Registry, check: str) -> tuple[int, int]:
+    """Where a check's step goes: its class says; an unknown check goes after every phase."""
+    cls = registry.get(check)
+    return cls.playbook_position() if cls else (len(Phase), 0)
 
 
 def _step_title(registry: Registry, check: str, findings: Sequence[AlertFinding]) -> str:

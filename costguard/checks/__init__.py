@@ -7,13 +7,14 @@ insists; docs/adding-a-check.md walks through it).
 
 from __future__ import annotations
 
-from costguard.checks.base import Check, Context, DuplicateCheckError, Registry
+from costguard.checks.base import Check, Context, DuplicateCheckError, Phase, Registry
 from costguard.checks.cloudtrail_logging import CloudTrailLogging
 from costguard.checks.costguard_health import CostguardHealth
 from costguard.checks.daily_spend import DailySpend
 from costguard.checks.guardduty import GuardDuty
 from costguard.checks.guardduty_enabled import GuardDutyEnabled
 from costguard.checks.hourly_spend import HourlySpend
+from costguard.checks.iam_admin_grant import IamAdminGrant
 from costguard.checks.instance_surge import InstanceSurge
 from costguard.checks.instance_types import InstanceTypes
 from costguard.checks.monthly_forecast import MonthlyForecast
@@ -31,6 +32,7 @@ CHECKS: tuple[type[Check], ...] = (
     GuardDuty,
     GuardDutyEnabled,
     HourlySpend,
+    IamAdminGrant,
     InstanceSurge,
     InstanceTypes,
     MonthlyForecast,
@@ -49,4 +51,6 @@ def default_registry() -> Registry:
     return Registry(CHECKS)
 
 
-__all__ = ["CHECKS", "Check", "Context", "DuplicateCheckError", "Registry", "default_registry"]
+__all__ = [
+    "CHECKS", "Check", "Context", "DuplicateCheckError", "Phase", "Registry", "default_registry",
+]

@@ -7,14 +7,14 @@ Checks never import boto3, SQLAlchemy or a network library (a test enforces it):
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from costguard.model import Finding, Severity, Source
+from costguard.model import Finding, Severity, Source, StrEnum
 from costguard.snapshot import Snapshot
 
 
@@ -66,11 +66,34 @@ class Context:
         )
 
 
+class Phase(StrEnum):
+    """Where a check's remediation falls in a responder's playbook; members are in the order a
+    responder works in (`rank`)."""
+
+    CONTAIN = "contain"
+    """The credential first, while it can still be used."""
+    STOP_SPEND = "stop_spend"
+    """Then the instances it started."""
+    CLOSE = "close"
+    """Then the network it opened, the key pairs and groups, and any persistence."""
+    POSTURE = "posture"
+    """Then what let it happen."""
+    BILL = "bill"
+    """And last the bill."""
+
+    @property
+    def rank(self) -> int:
+        """Position in the playbook, so phases sort by meaning, not spelling."""
+        return list(Phase).index(self)
+
+
 class Check(abc.ABC):
-    """A single kind of problem costguard can find.
+    """A single kind of problem costguard can find, with everything other modules say about it.
 
     Subclasses set the metadata below and implement `evaluate`. The docstring of a subclass must
-    contain a YAML policy example (a meta-test validates it).
+    contain a YAML policy example (a meta-test validates it). The vocabulary lives here rather
+    than in tables keyed by check id elsewhere, so adding a check touches its own module only
+    (tests/checks/test_meta.py insists every check sets it).
     """
 
     id: ClassVar[str]
@@ -81,9 +104,48 @@ class Check(abc.ABC):
     Params: ClassVar[type[Params]] = NoParams
     references: ClassVar[tuple[str, ...]] = ()
 
+    noun: ClassVar[str]
+    """What one finding's resource is, in words ("instance", "security group", "IAM user")."""
+    phrase_one: ClassVar[str]
+    """How an incident title names one finding of this check ("an unapproved instance")."""
+    phrase_many: ClassVar[str]
+    """How it names several; `{n}` is their number ("{n} unapproved instances")."""
+    title_rank: ClassVar[int]
+    """Lower is more telling: an incident title names its three most telling checks first."""
+    supersedes: ClassVar[tuple[str, ...]] = ()
+    """Check ids a title leaves unnamed when this check is in the incident: they say less
+    (root credentials in use make "active root access key" redundant)."""
+    phase: ClassVar[Phase]
+    """The playbook phase of this check's remediation step."""
+    playbook_rank: ClassVar[int]
+    """Order within the phase, lower first."""
+    permissions: ClassVar[tuple[str, ...]]
+    """The IAM actions (`service:Action`) the collectors of `sources` call for this check;
+    `costguard iam-policy` grants the union over the enabled policies' checks."""
+    cis: ClassVar[tuple[str, ...]] = ()
+    """CIS AWS Foundations Benchmark v3.0.0 recommendations this check covers ("1.4")."""
+    security_hub: ClassVar[tuple[str, ...]] = ()
+    """AWS Security Hub (Foundational Security Best Practices) control ids ("IAM.4")."""
+    burn_rate_facts: ClassVar[bool] = False
+    """Whether its findings' details carry the burn rate an incident's message leads with
+    (`recent_usd_per_hour`, `cost_so_far_usd`, `projected_usd_to_month_end`)."""
+
     @abc.abstractmethod
     def evaluate(self, snapshot: Snapshot, ctx: Context) -> Iterable[Finding]:
         """Findings for what `snapshot` shows, under `ctx.params`."""
+
+    @classmethod
+    def phrase(cls, findings: Sequence[Any]) -> str:
+        """How an incident title names these findings of this check; a check whose details
+        say more than its count (GuardDuty's finding type) overrides it."""
+        if len(findings) == 1:
+            return cls.phrase_one
+        return cls.phrase_many.format(n=len(findings))
+
+    @classmethod
+    def playbook_position(cls) -> tuple[int, int]:
+        """Where its remediation step goes in an incident's playbook: phase, then rank."""
+        return cls.phase.rank, cls.playbook_rank
 
 
 class DuplicateCheckError(RuntimeError):

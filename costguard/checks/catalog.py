@@ -79,13 +79,7 @@ def checks_markdown(registry: Registry) -> str:
     for check in registry:
         doc = (inspect.getdoc(check) or "").split("```yaml")[0].strip()
         out += [f"## `{check.id}`: {check.title}", "", doc, ""]
-        out += [
-            f"- default severity: **{check.severity.value}**",
-            f"- sources: {', '.join(f'`{s.value}`' for s in check.sources)}",
-            f"- remediation template: `templates/{check.remediation}`",
-        ]
-        if check.references:
-            out.append(f"- references: {'; '.join(check.references)}")
+        out += _facts(check)
         rows = param_rows(check)
         if rows:
             out += ["", "| parameter | type | default | meaning |", "|---|---|---|---|"]
@@ -95,6 +89,25 @@ def checks_markdown(registry: Registry) -> str:
             out += ["", "```yaml", example.rstrip(), "```"]
         out.append("")
     return "\n".join(out)
+
+
+def _facts(check: type[Check]) -> list[str]:
+    """The bullet list under a check's heading, from its class attributes."""
+    out = [
+        f"- default severity: **{check.severity.value}**",
+        f"- resource: {check.noun}",
+        f"- sources: {', '.join(f'`{s.value}`' for s in check.sources)}",
+        f"- IAM permissions: {', '.join(f'`{a}`' for a in sorted(check.permissions))}",
+        f"- remediation template: `templates/{check.remediation}`",
+        f"- playbook phase: {check.phase.value}",
+    ]
+    if check.cis:
+        out.append(f"- CIS AWS Foundations Benchmark v3.0.0: {', '.join(check.cis)}")
+    if check.security_hub:
+        out.append(f"- AWS Security Hub controls: {', '.join(check.security_hub)}")
+    if check.references:
+        out.append(f"- references: {'; '.join(check.references)}")
+    return out
 
 
 def _cell(text: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from costguard.checks.base import Check, Context, NoParams
+from costguard.checks.base import Check, Context, NoParams, Phase
 from costguard.model import GLOBAL_REGION, Finding, Severity, Source, StrEnum
 from costguard.snapshot import Snapshot, TrailStatus
 
@@ -59,6 +59,19 @@ class CloudTrailLogging(Check):
     remediation = "remediation/cloudtrail_logging.md.j2"
     Params = NoParams
     references = ("CIS AWS Foundations v3.0.0 3.1",)
+
+    noun = "trail"
+    phrase_one = "CloudTrail not logging"
+    phrase_many = "CloudTrail not logging"
+    title_rank = 110
+    phase = Phase.POSTURE
+    playbook_rank = 30
+    permissions = (
+        "cloudtrail:LookupEvents", "cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus",
+        "sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:DeleteMessage",
+    )
+    cis = ("3.1",)
+    security_hub = ("CloudTrail.1",)
 
     def evaluate(self, snapshot: Snapshot, ctx: Context) -> Iterable[Finding]:
         """A finding per stopped trail and per scanned region no logging trail covers."""

@@ -8,7 +8,7 @@ from typing import Any, cast
 
 from pydantic import Field
 
-from costguard.checks.base import Check, Context, Params
+from costguard.checks.base import Check, Context, Params, Phase
 from costguard.checks.root_activity import shifted
 from costguard.model import Finding, Severity, Source, StrEnum
 from costguard.snapshot import Snapshot, SourceHealth
@@ -72,6 +72,22 @@ class CostguardHealth(Check):
     remediation = "remediation/costguard_health.md.j2"
     Params = CostguardHealthParams
     references = ("NIST SP 800-61r2 3.2.4 Detection and Analysis",)
+
+    noun = "data source"
+    phrase_one = "costguard cannot collect"
+    phrase_many = "costguard cannot collect"
+    title_rank = 130
+    phase = Phase.POSTURE
+    playbook_rank = 50
+    permissions = (
+        "ec2:DescribeRegions", "ec2:DescribeInstances", "ec2:DescribeSecurityGroups",
+        "ec2:DescribeKeyPairs", "ec2:DescribeInstanceTypes", "iam:GenerateCredentialReport",
+        "iam:GetCredentialReport", "iam:GetAccountSummary", "iam:ListVirtualMFADevices",
+        "ce:GetCostAndUsage", "ce:GetCostForecast", "pricing:GetProducts",
+        "cloudtrail:LookupEvents", "cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus",
+        "sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:DeleteMessage", "guardduty:ListDetectors",
+        "guardduty:GetDetector", "guardduty:ListFindings", "guardduty:GetFindings",
+    )
 
     def evaluate(self, snapshot: Snapshot, ctx: Context) -> Iterable[Finding]:
         """One finding per source (account, region) failing or silent for too long."""

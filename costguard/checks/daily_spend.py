@@ -11,7 +11,7 @@ from typing import Any, cast
 
 from pydantic import Field
 
-from costguard.checks.base import Check, Context, Params
+from costguard.checks.base import Check, Context, Params, Phase
 from costguard.model import GLOBAL_REGION, Finding, Severity, Source
 from costguard.snapshot import CostData, CostPoint, Snapshot
 from costguard.spend.forecast import day_start
@@ -166,6 +166,14 @@ class DailySpend(Check):
     remediation = "remediation/daily_spend.md.j2"
     Params = DailySpendParams
     references = ("AWS Well-Architected COST01-BP06 Monitor cost proactively",)
+
+    noun = "account"
+    phrase_one = "daily spend above its baseline"
+    phrase_many = "daily spend above its baseline"
+    title_rank = 90
+    phase = Phase.BILL
+    playbook_rank = 10
+    permissions = ("ce:GetCostAndUsage", "ce:GetCostForecast", "pricing:GetProducts")
 
     def evaluate(self, snapshot: Snapshot, ctx: Context) -> Iterable[Finding]:
         """A finding per account and service (and total) whose latest day is far above normal."""

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from pydantic import Field
 
 from costguard.activity.principals import by_principal, principal_details
-from costguard.checks.base import Check, Context, Params
+from costguard.checks.base import Check, Context, Params, Phase
 from costguard.checks.instance_surge import InstanceStates
 from costguard.checks.instance_types import first_match
 from costguard.checks.root_activity import shifted
@@ -83,6 +83,25 @@ class GuardDuty(Check):
     Params = GuardDutyParams
     references = ("AWS Security Incident Response Guide: Detection",)
 
+    noun = "GuardDuty finding"
+    phrase_one = "a GuardDuty finding"
+    phrase_many = "{n} GuardDuty findings"
+    title_rank = 30
+    phase = Phase.STOP_SPEND
+    playbook_rank = 10
+    permissions = (
+        "guardduty:ListDetectors", "guardduty:GetDetector", "guardduty:ListFindings",
+        "guardduty:GetFindings", "ec2:DescribeRegions", "ec2:DescribeInstances",
+        "ec2:DescribeSecurityGroups", "ec2:DescribeKeyPairs", "ec2:DescribeInstanceTypes",
+    )
+
+    @classmethod
+    def phrase(cls, findings: Sequence[Any]) -> str:
+        """Crypto-mining is named as such: it is what the bill will show."""
+        if any(str(_details(f).get("type", "")).startswith("CryptoCurrency:") for f in findings):
+            return "crypto-mining seen by GuardDuty"
+        return super().phrase(findings)
+
     def evaluate(self, snapshot: Snapshot, ctx: Context) -> Iterable[Finding]:
         """One finding per GuardDuty finding of a listed type and severity still current."""
         params = cast(GuardDutyParams, ctx.params)
@@ -97,6 +116,12 @@ class GuardDuty(Check):
         for found in sorted(latest.values(), key=lambda f: (_seen(f, snapshot.now), f.finding_id)):
             if _wanted(found, params) and _current(found, states, oldest, snapshot.now):
                 yield _finding(ctx, found, history)
+
+
+def _details(finding: Any) -> Mapping[str, Any]:
+    """A finding's details, from a stored finding or a fresh one (either may lack them)."""
+    details = getattr(finding, "details", None)
+    return details if isinstance(details, Mapping) else {}
 
 
 def dig(mapping: Any, *path: str) -> Any:

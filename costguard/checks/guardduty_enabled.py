@@ -7,7 +7,7 @@ from typing import cast
 
 from pydantic import Field
 
-from costguard.checks.base import Check, Context, Params
+from costguard.checks.base import Check, Context, Params, Phase
 from costguard.model import Finding, Severity, Source
 from costguard.snapshot import DetectorStatus, Snapshot
 
@@ -48,6 +48,18 @@ class GuardDutyEnabled(Check):
     remediation = "remediation/guardduty_enabled.md.j2"
     Params = GuardDutyEnabledParams
     references = ("AWS Foundational Security Best Practices GuardDuty.1",)
+
+    noun = "region"
+    phrase_one = "GuardDuty off"
+    phrase_many = "GuardDuty off in {n} regions"
+    title_rank = 120
+    phase = Phase.POSTURE
+    playbook_rank = 40
+    permissions = (
+        "guardduty:ListDetectors", "guardduty:GetDetector", "guardduty:ListFindings",
+        "guardduty:GetFindings",
+    )
+    security_hub = ("GuardDuty.1",)
 
     def evaluate(self, snapshot: Snapshot, ctx: Context) -> Iterable[Finding]:
         """One finding per watched region without an enabled detector."""

@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Annotated, Any, cast
 
 from pydantic import BeforeValidator, Field
 
-from costguard.checks.base import Check, Context, Params
+from costguard.checks.base import Check, Context, Params, Phase
 from costguard.model import GLOBAL_REGION, Finding, Severity, Source, StrEnum
 from costguard.snapshot import BurnSample, CostData, CostPoint, Snapshot
 from costguard.spend.burn import (
     Baseline,
     BaselineKind,
     choose_baseline,
-    is_spike,
     latest_samples,
     launch_principals,
     projection,
     recent_launches,
 )
+from costguard.spend.ce_periods import ce_time_period, latest_period, totals_by
 from costguard.spend.ce_queries import Granularity
+from costguard.spend.limits import Threshold, burn_thresholds, cost_limit
 from costguard.text import money
 
 
@@ -30,15 +31,6 @@ class Kind(StrEnum):
 
     BURN_RATE = "burn_rate"
     ACTUAL_COST = "actual_cost"
-
-
-class Threshold(StrEnum):
-    """The limit a finding crossed; the values are the parameter names that set them."""
-
-    MAX_RATE = "max_usd_per_hour"
-    SPIKE = "spike_factor"
-    MAX_ACTUAL_HOURLY = "max_actual_usd_per_hour"
-    MAX_ACTUAL_DAILY = "max_actual_usd_per_day"
 
 
 def _account_id(value: str | int) -> str:
@@ -186,6 +178,19 @@ class HourlySpend(Check):
     Params = HourlySpendParams
     references = ("AWS Well-Architected COST02-BP05 Implement cost controls",)
 
+    noun = "account"
+    phrase_one = "a spend spike"
+    phrase_many = "a spend spike"
+    title_rank = 60
+    phase = Phase.STOP_SPEND
+    playbook_rank = 40
+    permissions = (
+        "ec2:DescribeRegions", "ec2:DescribeInstances", "ec2:DescribeSecurityGroups",
+        "ec2:DescribeKeyPairs", "ec2:DescribeInstanceTypes", "ce:GetCostAndUsage",
+        "ce:GetCostForecast", "pricing:GetProducts",
+    )
+    burn_rate_facts = True
+
     def evaluate(self, snapshot: Snapshot, ctx: Context) -> Iterable[Finding]:
         """A finding per account and region burning too fast, and per Cost Explorer total over
         its limit."""
@@ -203,19 +208,6 @@ class HourlySpend(Check):
 # --- burn rate -------------------------------------------------------------------------------
 
 
-def burn_thresholds(
-    sample: BurnSample, baseline: Baseline, params: HourlySpendParams
-) -> list[Threshold]:
-    """The limits a sample crosses, most absolute first."""
-    crossed = []
-    if sample.usd_per_hour > params.max_usd_per_hour:
-        crossed.append(Threshold.MAX_RATE)
-    factor, floor = params.spike_factor, params.min_increase_usd_per_hour
-    if is_spike(sample.usd_per_hour, baseline, factor, floor):
-        crossed.append(Threshold.SPIKE)
-    return crossed
-
-
 def _burn_finding(
     snapshot: Snapshot, ctx: Context, policy: HourlySpendParams, sample: BurnSample
 ) -> Finding | None:
@@ -228,7 +220,7 @@ def _burn_finding(
         weeks=params.seasonal_weeks,
         min_weeks=params.seasonal_min_weeks,
     )
-    crossed = burn_thresholds(sample, baseline, params)
+    crossed = burn_thresholds(sample.usd_per_hour, baseline, params)
     if not crossed:
         return None
     recent = recent_launches(snapshot, sample, ctx.now)
@@ -316,28 +308,8 @@ def _burn_details(
 # --- Cost Explorer ---------------------------------------------------------------------------
 
 
-def latest_period(cost: CostData, now: datetime) -> list[CostPoint]:
-    """The points of the newest period: for HOURLY the newest complete hour (the current hour
-    is still filling in), for DAILY the newest day, today so far included."""
-    points = cost.points
-    if cost.granularity == Granularity.HOURLY.value:
-        points = tuple(p for p in points if p.end <= now)
-    if not points:
-        return []
-    start = max(p.start for p in points)
-    return [p for p in points if p.start == start]
-
-
-def _cost_limit(granularity: str, params: HourlySpendParams) -> tuple[Threshold, float] | None:
-    if granularity == Granularity.HOURLY.value and params.max_actual_usd_per_hour is not None:
-        return Threshold.MAX_ACTUAL_HOURLY, params.max_actual_usd_per_hour
-    if granularity == Granularity.DAILY.value and params.max_actual_usd_per_day is not None:
-        return Threshold.MAX_ACTUAL_DAILY, params.max_actual_usd_per_day
-    return None
-
-
 def _cost_finding(ctx: Context, params: HourlySpendParams, cost: CostData) -> Finding | None:
-    limit = _cost_limit(cost.granularity, params)
+    limit = cost_limit(cost.granularity, params)
     points = latest_period(cost, ctx.now)
     if limit is None or not points:
         return None
@@ -388,29 +360,9 @@ def _cost_details(
         "thresholds_crossed": [threshold.value],
         threshold.value: value,
         "usd_per_hour": round(rate, 2),
-        "by_service": _totals(points, lambda p: p.service),
-        "by_account": _totals(points, lambda p: p.linked_account or cost.account),
+        "by_service": totals_by(points, lambda p: p.service),
+        "by_account": totals_by(points, lambda p: p.linked_account or cost.account),
         "fetched_at": cost.fetched_at.isoformat() if cost.fetched_at else None,
         "projected_usd_next_24h": ahead["next_24h"],
         "projected_usd_to_month_end": ahead["to_month_end"],
     }
-
-
-def ce_time_period(granularity: str, start: datetime, end: datetime) -> dict[str, str]:
-    """The period as `aws ce get-cost-and-usage --time-period` wants it: UTC, with the time
-    only at HOURLY granularity."""
-    fmt = "%Y-%m-%dT%H:%M:%SZ" if granularity == Granularity.HOURLY.value else "%Y-%m-%d"
-    return {"Start": _utc(start).strftime(fmt), "End": _utc(end).strftime(fmt)}
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.astimezone(timezone.utc) if moment.tzinfo else moment
-
-
-def _totals(points: Iterable[CostPoint], key: Callable[[CostPoint], str]) -> dict[str, float]:
-    """Amounts summed by `key`, largest first."""
-    sums: dict[str, float] = {}
-    for point in points:
-        sums[key(point)] = sums.get(key(point), 0.0) + point.amount
-    return {k: round(v, 2) for k, v in sorted(sums.items(), key=lambda kv: (-kv[1], kv[0]))}
-

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from costguard.activity.api_calls import failed, launched_instances, unique
 from costguard.activity.principals import by_principal, principal_details
-from costguard.checks.base import Check, Context, Params
+from costguard.checks.base import Check, Context, Params, Phase
 from costguard.checks.instance_types import instance_entities
 from costguard.model import Finding, Severity, Source
 from costguard.snapshot import ApiEvent, Instance, RegionInventory, Snapshot
@@ -117,6 +117,19 @@ class InstanceSurge(Check):
     remediation = "remediation/instance_surge.md.j2"
     Params = InstanceSurgeParams
     references = ("MITRE ATT&CK T1496 Resource Hijacking",)
+
+    noun = "account"
+    phrase_one = "a launch surge"
+    phrase_many = "a launch surge"
+    title_rank = 80
+    phase = Phase.STOP_SPEND
+    playbook_rank = 30
+    permissions = (
+        "cloudtrail:LookupEvents", "cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus",
+        "sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:DeleteMessage", "ec2:DescribeRegions",
+        "ec2:DescribeInstances", "ec2:DescribeSecurityGroups", "ec2:DescribeKeyPairs",
+        "ec2:DescribeInstanceTypes",
+    )
 
     def evaluate(self, snapshot: Snapshot, ctx: Context) -> Iterable[Finding]:
         """One finding per region of each account's burst of more than `max_launches` still

@@ -8,7 +8,7 @@ from typing import Any, cast
 
 from pydantic import Field, model_validator
 
-from costguard.checks.base import Check, Context, Params
+from costguard.checks.base import Check, Context, Params, Phase
 from costguard.model import Finding, Severity, Source, StrEnum
 from costguard.snapshot import Instance, Snapshot
 
@@ -111,6 +111,17 @@ class InstanceTypes(Check):
     remediation = "remediation/instance_types.md.j2"
     Params = InstanceTypesParams
     references = ("AWS Well-Architected COST02-BP05 Implement cost controls",)
+
+    noun = "instance"
+    phrase_one = "an unapproved instance"
+    phrase_many = "{n} unapproved instances"
+    title_rank = 40
+    phase = Phase.STOP_SPEND
+    playbook_rank = 20
+    permissions = (
+        "ec2:DescribeRegions", "ec2:DescribeInstances", "ec2:DescribeSecurityGroups",
+        "ec2:DescribeKeyPairs", "ec2:DescribeInstanceTypes",
+    )
 
     def evaluate(self, snapshot: Snapshot, ctx: Context) -> Iterable[Finding]:
         """One finding per running instance whose type the region's lists reject."""

@@ -7,7 +7,7 @@ from typing import Any, cast
 
 from pydantic import Field, field_validator
 
-from costguard.checks.base import Check, Context, Params
+from costguard.checks.base import Check, Context, Params, Phase
 from costguard.model import GLOBAL_REGION, Finding, Severity, Source
 from costguard.snapshot import CostForecast, Snapshot
 from costguard.text import money
@@ -75,6 +75,14 @@ class MonthlyForecast(Check):
     remediation = "remediation/monthly_forecast.md.j2"
     Params = MonthlyForecastParams
     references = ("AWS Well-Architected COST01-BP06 Monitor cost proactively",)
+
+    noun = "account"
+    phrase_one = "the month's forecast over budget"
+    phrase_many = "the month's forecast over budget"
+    title_rank = 100
+    phase = Phase.BILL
+    playbook_rank = 20
+    permissions = ("ce:GetCostAndUsage", "ce:GetCostForecast", "pricing:GetProducts")
 
     def evaluate(self, snapshot: Snapshot, ctx: Context) -> Iterable[Finding]:
         """A finding per account, month and budget percentage the forecast reaches."""

@@ -7,7 +7,7 @@ from typing import Annotated, Any, cast
 
 from pydantic import Field
 
-from costguard.checks.base import Check, Context, Params
+from costguard.checks.base import Check, Context, Params, Phase
 from costguard.model import Finding, Severity, Source
 from costguard.snapshot import IngressRule, RegionInventory, SecurityGroup, Snapshot
 
@@ -108,6 +108,19 @@ class OpenAdminPorts(Check):
     remediation = "remediation/open_admin_ports.md.j2"
     Params = OpenAdminPortsParams
     references = ("CIS AWS Foundations v3.0.0 5.2", "CIS AWS Foundations v3.0.0 5.3")
+
+    noun = "security group"
+    phrase_one = "an admin port open to the internet"
+    phrase_many = "{n} security groups open to the internet"
+    title_rank = 50
+    phase = Phase.CLOSE
+    playbook_rank = 10
+    permissions = (
+        "ec2:DescribeRegions", "ec2:DescribeInstances", "ec2:DescribeSecurityGroups",
+        "ec2:DescribeKeyPairs", "ec2:DescribeInstanceTypes",
+    )
+    cis = ("5.2", "5.3")
+    security_hub = ("EC2.53", "EC2.54", "EC2.13", "EC2.14")
 
     def evaluate(self, snapshot: Snapshot, ctx: Context) -> Iterable[Finding]:
         """One finding per security group with at least one offending rule."""

@@ -6,7 +6,8 @@ validation instead of an alert at 3 a.m. Pure data: no AWS, no store.
 
 The story: the root user's access key, used from 203.0.113.45 with the Go SDK, imports a key
 pair, creates a security group and opens it to the internet on port 22, starts ten c5.4xlarge
-miners, creates an IAM user with an access key to come back with, and stops the only trail.
+miners, creates an IAM user, makes it an administrator (an inline policy allowing everything)
+and gives it an access key to come back with, and stops the only trail.
 GuardDuty sees one miner talk to a mining pool. eu-west-1 is scanned but nobody set it up: no
 trail covers it, no GuardDuty detector, and costguard's role cannot list its instances.
 
@@ -62,6 +63,10 @@ GROUP = "sg-0a7c4e2f9b8d61350"
 KEY_PAIR = "xmrig-deploy"
 BACKDOOR_USER = "backup-operator"
 BACKDOOR_KEY = "AKIA4Q7ZBACKUPEXMPL2"
+ADMIN_POLICY = ("%7B%0A%20%20%22Version%22%3A%20%222012-10-17%22%2C%0A%20%20%22Statement%22%3A"
+                "%20%5B%7B%22Effect%22%3A%20%22Allow%22%2C%20%22Action%22%3A%20%22%2A%22%2C%20"
+                "%22Resource%22%3A%20%22%2A%22%7D%5D%0A%7D")
+"""The backdoor user's inline policy, URL-encoded as some CloudTrail records carry it."""
 TRAIL = "management-events"
 TRAIL_ARN = f"arn:aws:cloudtrail:{REGION}:{ACCOUNT}:trail/{TRAIL}"
 DETECTOR = "4ec1f0a8d2b64c0e9a7f3b5d1c8e2a6f"
@@ -158,6 +163,8 @@ def _persistence_calls() -> tuple[ApiEvent, ...]:
               {"user": {"path": "/", "userName": BACKDOOR_USER, "userId":
                         "AIDA4Q7ZBACKUPEXMPL3", "arn": user_arn, "createDate": created}},
               service="iam"),
+        _call(8, "PutUserPolicy", 4.2, {"userName": BACKDOOR_USER, "policyName": "backup",
+                                         "policyDocument": ADMIN_POLICY}, None, service="iam"),
         _call(6, "CreateAccessKey", 4.5, {"userName": BACKDOOR_USER},
               {"accessKey": {"userName": BACKDOOR_USER, "accessKeyId": BACKDOOR_KEY,
                              "status": "Active", "createDate": created}}, service="iam"),

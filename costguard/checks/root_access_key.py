@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from costguard.checks.base import Check, Context, NoParams
+from costguard.checks.base import Check, Context, NoParams, Phase
 from costguard.model import GLOBAL_REGION, Finding, Severity, Source, StrEnum, root_arn
 from costguard.snapshot import AccessKey, CredentialUser, IamSnapshot, Snapshot
 
@@ -47,6 +47,19 @@ class RootAccessKey(Check):
     remediation = "remediation/root_access_key.md.j2"
     Params = NoParams
     references = ("CIS AWS Foundations v3.0.0 1.4",)
+
+    noun = "account"
+    phrase_one = "active root access key"
+    phrase_many = "active root access key"
+    title_rank = 20
+    phase = Phase.CONTAIN
+    playbook_rank = 20
+    permissions = (
+        "iam:GenerateCredentialReport", "iam:GetCredentialReport", "iam:GetAccountSummary",
+        "iam:ListVirtualMFADevices",
+    )
+    cis = ("1.4",)
+    security_hub = ("IAM.4",)
 
     def evaluate(self, snapshot: Snapshot, ctx: Context) -> Iterable[Finding]:
         """One finding per account whose root user holds an active key."""

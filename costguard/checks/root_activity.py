@@ -11,7 +11,7 @@ from pydantic import Field, field_validator
 
 from costguard.activity.api_calls import failed, unique
 from costguard.activity.principals import ROOT_TYPE, group_calls, principal_details
-from costguard.checks.base import Check, Context, Params
+from costguard.checks.base import Check, Context, Params, Phase
 from costguard.checks.root_access_key import root_row
 from costguard.model import GLOBAL_REGION, Finding, Severity, Source, StrEnum, root_arn
 from costguard.snapshot import ApiEvent, IamSnapshot, Snapshot
@@ -91,6 +91,20 @@ class RootActivity(Check):
     remediation = "remediation/root_activity.md.j2"
     Params = RootActivityParams
     references = ("CIS AWS Foundations v3.0.0 1.7",)
+
+    noun = "account"
+    phrase_one = "root credentials in use"
+    phrase_many = "root credentials in use"
+    title_rank = 10
+    supersedes = ("root_access_key",)
+    phase = Phase.CONTAIN
+    playbook_rank = 10
+    permissions = (
+        "cloudtrail:LookupEvents", "cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus",
+        "sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:DeleteMessage",
+        "iam:GenerateCredentialReport", "iam:GetCredentialReport", "iam:GetAccountSummary",
+        "iam:ListVirtualMFADevices",
+    )
 
     def evaluate(self, snapshot: Snapshot, ctx: Context) -> Iterable[Finding]:
         """One finding per account whose root user was used and is not yet verified quiet."""

@@ -7,7 +7,7 @@ from typing import Any, cast
 
 from pydantic import Field
 
-from costguard.checks.base import Check, Context, Params
+from costguard.checks.base import Check, Context, Params, Phase
 from costguard.checks.root_access_key import Evidence, root_row
 from costguard.model import GLOBAL_REGION, Finding, Severity, Source, StrEnum, root_arn
 from costguard.snapshot import IamSnapshot, Snapshot
@@ -61,6 +61,19 @@ class RootMfa(Check):
     remediation = "remediation/root_mfa.md.j2"
     Params = RootMfaParams
     references = ("CIS AWS Foundations v3.0.0 1.5", "CIS AWS Foundations v3.0.0 1.6")
+
+    noun = "account"
+    phrase_one = "root without MFA"
+    phrase_many = "root without MFA"
+    title_rank = 140
+    phase = Phase.POSTURE
+    playbook_rank = 10
+    permissions = (
+        "iam:GenerateCredentialReport", "iam:GetCredentialReport", "iam:GetAccountSummary",
+        "iam:ListVirtualMFADevices",
+    )
+    cis = ("1.5", "1.6")
+    security_hub = ("IAM.9", "IAM.6")
 
     def evaluate(self, snapshot: Snapshot, ctx: Context) -> Iterable[Finding]:
         """One finding per account whose root MFA falls short of the policy."""

@@ -11,20 +11,23 @@ from typing import Any, cast
 from pydantic import Field
 
 from costguard.activity.api_calls import WORLD_CIDRS, failed, unique
-from costguard.activity.principals import (
-    ROOT_TYPE,
-    by_principal,
-    effect,
-    new_address,
-    principal_details,
-    sdk_agent,
+from costguard.activity.principals import by_principal, effect, principal_details
+from costguard.activity.watched_calls import (
+    IAM_KINDS,
+    SDK_AGENTS,
+    UNVERIFIABLE,
+    Kind,
+    caller_name,
+    merged_effects,
+    raised_because,
+    watched_kind,
 )
-from costguard.checks.base import Check, Context, Params
+from costguard.checks.base import Check, Context, Params, Phase
 from costguard.checks.instance_surge import InstanceStates
 from costguard.checks.instance_types import first_match
 from costguard.checks.open_admin_ports import ip_permission
 from costguard.checks.root_activity import shifted
-from costguard.model import GLOBAL_REGION, Finding, Severity, Source, StrEnum
+from costguard.model import GLOBAL_REGION, Finding, Severity, Source
 from costguard.snapshot import (
     ApiEvent,
     CredentialUser,
@@ -34,51 +37,8 @@ from costguard.snapshot import (
     Snapshot,
 )
 
-
-class Kind(StrEnum):
-    """The API calls watched, by CloudTrail eventName."""
-
-    IMPORT_KEY_PAIR = "ImportKeyPair"
-    CREATE_KEY_PAIR = "CreateKeyPair"
-    CREATE_SECURITY_GROUP = "CreateSecurityGroup"
-    AUTHORIZE_INGRESS = "AuthorizeSecurityGroupIngress"
-    RUN_INSTANCES = "RunInstances"
-    CREATE_USER = "CreateUser"
-    CREATE_ACCESS_KEY = "CreateAccessKey"
-    CREATE_LOGIN_PROFILE = "CreateLoginProfile"
-    ATTACH_USER_POLICY = "AttachUserPolicy"
-    STOP_LOGGING = "StopLogging"
-    DELETE_TRAIL = "DeleteTrail"
-    DELETE_DETECTOR = "DeleteDetector"
-    PUT_BUCKET_POLICY = "PutBucketPolicy"
-
-
-class Raise(StrEnum):
-    """Why a finding is one level above the policy's severity."""
-
-    SDK_USER_AGENT = "sdk_user_agent"
-    NEW_SOURCE_IP = "new_source_ip"
-
-
-_EC2 = {Kind.IMPORT_KEY_PAIR, Kind.CREATE_KEY_PAIR, Kind.CREATE_SECURITY_GROUP,
-        Kind.AUTHORIZE_INGRESS, Kind.RUN_INSTANCES}
-IAM_KINDS = frozenset({Kind.CREATE_USER, Kind.CREATE_ACCESS_KEY, Kind.CREATE_LOGIN_PROFILE,
-                       Kind.ATTACH_USER_POLICY})
-"""IAM is global: these findings are in region "global", verified by the credential report."""
-SERVICE = {
-    **{k: "ec2" for k in _EC2}, **{k: "iam" for k in IAM_KINDS},
-    Kind.STOP_LOGGING: "cloudtrail", Kind.DELETE_TRAIL: "cloudtrail",
-    Kind.DELETE_DETECTOR: "guardduty", Kind.PUT_BUCKET_POLICY: "s3",
-}
-"""The service each name must come from (Amazon MQ, Transfer and others have a CreateUser too)."""
-UNVERIFIABLE = frozenset({Kind.ATTACH_USER_POLICY, Kind.PUT_BUCKET_POLICY})
-"""Calls whose undoing the collected state cannot show; they clear after `window_minutes`."""
 KEY_CREATED_SLACK = timedelta(minutes=2)
 """A report key whose last_rotated is this close to the CreateAccessKey event is that key."""
-KNOWN_IP_MIN_AGE = timedelta(hours=1)
-"""An address vouches for a call only if the principal used it at least this long before, so
-an attacker's first calls from a new address do not make the rest of the burst look familiar."""
-SDK_AGENTS = ("*aws-sdk-*", "*boto3/*", "*botocore/*", "*aws-cli/*", "*go-http-client/*")
 
 
 class SuspiciousApiParams(Params):
@@ -152,6 +112,20 @@ class SuspiciousApi(Check):
     references = ("MITRE ATT&CK T1098 Account Manipulation", "MITRE ATT&CK T1562.008 Disable "
                   "or Modify Cloud Logs", "MITRE ATT&CK T1496 Resource Hijacking")
 
+    noun = "API call"
+    phrase_one = "a suspicious API call"
+    phrase_many = "{n} suspicious API calls"
+    title_rank = 70
+    phase = Phase.CLOSE
+    playbook_rank = 20
+    permissions = (
+        "cloudtrail:LookupEvents", "cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus",
+        "sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:DeleteMessage", "ec2:DescribeRegions",
+        "ec2:DescribeInstances", "ec2:DescribeSecurityGroups", "ec2:DescribeKeyPairs",
+        "ec2:DescribeInstanceTypes", "iam:GenerateCredentialReport", "iam:GetCredentialReport",
+        "iam:GetAccountSummary", "iam:ListVirtualMFADevices",
+    )
+
     def evaluate(self, snapshot: Snapshot, ctx: Context) -> Iterable[Finding]:
         """One finding per suspicious change whose effect current state still shows."""
         params = cast(SuspiciousApiParams, ctx.params)
@@ -182,14 +156,8 @@ class Call:
 
 def classify(event: ApiEvent, params: SuspiciousApiParams) -> Call | None:
     """The watched call `event` is, or None when it is not one (or not under `params`)."""
-    try:
-        kind = Kind(event.name)
-    except ValueError:
-        return None
-    service = event.service.removeprefix("aws.").split(".")[0]
-    if kind not in params.watch or SERVICE[kind] != service:
-        return None
-    if failed(event) and not params.include_failed:
+    kind = watched_kind(event, params.watch)
+    if kind is None or (failed(event) and not params.include_failed):
         return None
     found = effect(event)
     created = _judged(kind, found.created, params) if found else None
@@ -356,55 +324,28 @@ _UNDONE: dict[Kind, Callable[[Call, State], bool]] = {
 # --- the finding -----------------------------------------------------------------------------
 
 
-def raised_because(
-    event: ApiEvent, params: SuspiciousApiParams, history: Iterable[ApiEvent]
-) -> list[Raise]:
-    """Why a call is more alarming than its kind: an SDK or CLI agent, a new source address."""
-    reasons = []
-    if sdk_agent(event, params.sdk_agent_patterns):
-        reasons.append(Raise.SDK_USER_AGENT)
-    if new_address(event, history, params.known_ip_days, KNOWN_IP_MIN_AGE):
-        reasons.append(Raise.NEW_SOURCE_IP)
-    return reasons
-
-
-def _merged(calls: list[Call]) -> dict[str, Any]:
-    """One `created` for calls on one resource: lists joined, other values from the first."""
-    out: dict[str, Any] = {}
-    for call in calls:
-        for name, value in call.created.items():
-            if isinstance(value, list):
-                out[name] = unique([*out.get(name, []), *value])
-            elif out.get(name) is None:
-                out[name] = value
-    return out
-
-
-def _who(e: ApiEvent) -> str:
-    if e.principal_type == ROOT_TYPE:
-        return "root"
-    return (e.principal_arn or "").rsplit(":", 1)[-1] or e.user_name or "an unknown principal"
-
-
 def _finding(
     ctx: Context, params: SuspiciousApiParams, calls: list[Call],
     history: Mapping[str, list[ApiEvent]],
 ) -> Finding:
     first, e = calls[0], calls[0].event
     reasons = unique(r.value for c in calls for r in raised_because(
-        c.event, params, history.get(c.event.principal_arn or "", [])))
+        c.event, history.get(c.event.principal_arn or "", []),
+        agent_patterns=params.sdk_agent_patterns, known_ip_days=params.known_ip_days))
     principals = unique(c.event.principal_arn for c in calls)
     keys = unique(c.event.access_key_id for c in calls)
     events = [c.event for c in calls]
+    where = f"from {e.source_ip or 'an unknown address'} in {e.region}"
     return ctx.finding(
         account=e.account, region=first.region, resource=first.resource,
-        title=f"{e.name} by {_who(e)} from {e.source_ip or 'an unknown address'} in {e.region}",
+        title=f"{e.name} by {caller_name(e)} {where}",
         details={
             "account": e.account, "region": e.region, "call": first.kind.value,
             "caller": e.principal_arn, "principal_type": e.principal_type,
             "access_key_id": e.access_key_id, "user_name": e.user_name,
             "source_ip": e.source_ip, "user_agent": e.user_agent, "time": e.time.isoformat(),
-            "event_id": e.event_id, "error_code": e.error_code, "created": _merged(calls),
+            "event_id": e.event_id, "error_code": e.error_code,
+            "created": merged_effects(c.created for c in calls),
             "events": [{"event_id": c.event.event_id, "time": c.event.time.isoformat(),
                         "caller": c.event.principal_arn, "source_ip": c.event.source_ip,
                         "error_code": c.event.error_code} for c in calls],

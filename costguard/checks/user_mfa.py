@@ -8,7 +8,7 @@ from typing import Any, cast
 
 from pydantic import Field
 
-from costguard.checks.base import Check, Context, Params
+from costguard.checks.base import Check, Context, Params, Phase
 from costguard.model import GLOBAL_REGION, Finding, Severity, Source
 from costguard.snapshot import CredentialReport, CredentialUser, Snapshot
 
@@ -50,6 +50,19 @@ class UserMfa(Check):
     remediation = "remediation/user_mfa.md.j2"
     Params = UserMfaParams
     references = ("CIS AWS Foundations v3.0.0 1.10",)
+
+    noun = "IAM user"
+    phrase_one = "a console user without MFA"
+    phrase_many = "{n} console users without MFA"
+    title_rank = 150
+    phase = Phase.POSTURE
+    playbook_rank = 20
+    permissions = (
+        "iam:GenerateCredentialReport", "iam:GetCredentialReport", "iam:GetAccountSummary",
+        "iam:ListVirtualMFADevices",
+    )
+    cis = ("1.10",)
+    security_hub = ("IAM.5",)
 
     def evaluate(self, snapshot: Snapshot, ctx: Context) -> Iterable[Finding]:
         """One finding per console user without MFA, in every account's credential report."""

@@ -1,5 +1,9 @@
-"""The IAM actions each source's collector calls: one table that `iam-policy`, the checks'
-metadata and a test (every call a collector makes against moto is listed here) all read.
+"""The IAM actions each source's collectors call: what the collectors are, not what a check needs.
+
+Each check class lists the actions it needs (`Check.permissions`, which `iam-policy` grants);
+tests/collectors/test_permissions.py records every call a collector makes against moto and
+compares it with this table, and tests/checks/test_meta.py compares the checks' lists with it,
+so neither side drifts.
 """
 
 from __future__ import annotations
@@ -72,5 +76,6 @@ def authorizing_action(call: str) -> str:
 
 
 def permissions_for(*sources: Source) -> tuple[str, ...]:
-    """The sorted union of the actions the given sources' collectors call."""
+    """The sorted union of the actions the given sources' collectors call (what the checks
+    reading those sources must, between them, declare)."""
     return tuple(sorted({a for s in sources for a in READ_PERMISSIONS[s]}))

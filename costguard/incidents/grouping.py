@@ -141,51 +141,46 @@ def _in_burst(
     return same_account and urgent and detected is not None and now - detected <= burst
 
 
-# What each check's findings are called in a title, most telling first: (check, one, many).
-_PHRASES: tuple[tuple[str, str, str], ...] = (
-    ("root_activity", "root credentials in use", "root credentials in use"),
-    ("root_access_key", "active root access key", "active root access key"),
-    ("guardduty", "a GuardDuty finding", "{n} GuardDuty findings"),
-    ("instance_types", "an unapproved instance", "{n} unapproved instances"),
-    ("open_admin_ports", "an admin port open to the internet",
-     "{n} security groups open to the internet"),
-    ("hourly_spend", "a spend spike", "a spend spike"),
-    ("suspicious_api", "a suspicious API call", "{n} suspicious API calls"),
-    ("instance_surge", "a launch surge", "a launch surge"),
-    ("daily_spend", "daily spend above its baseline", "daily spend above its baseline"),
-    ("monthly_forecast", "the month's forecast over budget", "the month's forecast over budget"),
-    ("cloudtrail_logging", "CloudTrail not logging", "CloudTrail not logging"),
-    ("guardduty_enabled", "GuardDuty off", "GuardDuty off in {n} regions"),
-    ("costguard_health", "costguard cannot collect", "costguard cannot collect"),
-    ("root_mfa", "root without MFA", "root without MFA"),
-    ("user_mfa", "a console user without MFA", "{n} console users without MFA"),
-)
-
 MAX_PHRASES = 3
+"""An incident title names at most this many checks; the rest are counted."""
 
 
-def _phrase(check: str, findings: Sequence[Any], one: str, many: str) -> str:
-    if check == "guardduty" and any(
-        str((getattr(f, "details", None) or {}).get("type", "")).startswith("CryptoCurrency:")
-        for f in findings
-    ):
-        return "crypto-mining seen by GuardDuty"
-    return one if len(findings) == 1 else many.format(n=len(findings))
+class CheckVocabulary(Protocol):
+    """What a title reads of a check class (`costguard.checks.base.Check`)."""
+
+    id: str
+    title_rank: int
+    supersedes: tuple[str, ...]
+
+    def phrase(self, findings: Sequence[Any]) -> str: ...
 
 
-def incident_title(findings: Sequence[Any]) -> str:
+class Vocabularies(Protocol):
+    """Where the check classes are looked up: the check registry the caller runs with."""
+
+    def get(self, check_id: str) -> Any: ...
+
+
+def _named(by_check: dict[str, list[Any]], registry: Vocabularies) -> list[CheckVocabulary]:
+    """The checks a title names, most telling first; unknown checks and checks a present one
+    supersedes are counted only."""
+    known = [cls for c in by_check if (cls := registry.get(c)) is not None]
+    hidden = {s for cls in known for s in cls.supersedes}
+    shown = [cls for cls in known if cls.id not in hidden]
+    return sorted(shown, key=lambda cls: (cls.title_rank, cls.id))[:MAX_PHRASES]
+
+
+def incident_title(findings: Sequence[Any], registry: Vocabularies) -> str:
     """A short title naming the most telling findings, e.g. "Root credentials in use, crypto-
-    mining seen by GuardDuty, 10 unapproved instances (+9 more findings)". The accounts are
-    shown beside it everywhere, so the title does not repeat them."""
+    mining seen by GuardDuty, 10 unapproved instances (+9 more findings)". Each check's class
+    (from `registry`) says how it is named and how telling it is. The accounts are shown beside
+    it everywhere, so the title does not repeat them."""
     by_check: dict[str, list[Any]] = {}
     for f in findings:
         by_check.setdefault(f.check, []).append(f)
-    if "root_activity" in by_check:  # the key in use says more than the key existing
-        by_check.pop("root_access_key", None)
-    named = [(check, one, many) for check, one, many in _PHRASES if check in by_check]
-    phrases = [_phrase(c, by_check[c], one, many) for c, one, many in named[:MAX_PHRASES]]
-    covered = sum(len(by_check[c]) for c, _, _ in named[:MAX_PHRASES])
-    rest = len(findings) - covered
+    named = _named(by_check, registry)
+    phrases = [cls.phrase(by_check[cls.id]) for cls in named]
+    rest = len(findings) - sum(len(by_check[cls.id]) for cls in named)
     if not phrases:
         return f"{len(findings)} finding{'s' if len(findings) != 1 else ''}"
     text = ", ".join(phrases)

@@ -73,6 +73,8 @@ class IncidentKeeper:
     def __init__(self, store: Any, notifier: Any, config: Any, now: datetime) -> None:
         self.store = store
         self.notifier = notifier
+        self.registry = notifier.registry
+        """The check registry the engine built the notifier with: titles and money read it."""
         self.config = config
         self.now = now
         self.changes = _Changes()
@@ -98,7 +100,7 @@ class IncidentKeeper:
         if plan.incident_id is None:
             findings = [self.store.get_finding(i) for i in plan.finding_ids]
             incident = self.store.create_incident(
-                title=incident_title(findings), severity=plan.severity,
+                title=incident_title(findings, self.registry), severity=plan.severity,
                 accounts=plan.accounts, entities=plan.entities, detected_at=self.now,
                 finding_ids=plan.finding_ids, scope=scope_from(findings),
             )
@@ -109,7 +111,7 @@ class IncidentKeeper:
         findings = self.store.list_findings(incident_id=before.id)
         severity = Severity.highest(f.severity for f in findings if f.status != Status.RESOLVED)
         incident = self.store.update_incident(
-            before.id, title=incident_title(findings),
+            before.id, title=incident_title(findings, self.registry),
             severity=max(severity, before.severity), entities=before.entities | plan.entities,
             scope=scope_from(findings),
         )
@@ -218,7 +220,8 @@ class IncidentKeeper:
         )
 
     def _facts(self, incident: Any, kind: AlertKind) -> dict[str, Any]:
-        facts: dict[str, Any] = incident_money(self.store.list_findings(incident_id=incident.id))
+        findings = self.store.list_findings(incident_id=incident.id)
+        facts: dict[str, Any] = incident_money(findings, self.registry)
         if self.contained.get(incident.id):
             facts["auto_contain"] = self.contained[incident.id]
         if kind is not AlertKind.NEW:
@@ -229,12 +232,13 @@ class IncidentKeeper:
         return facts
 
 
-def incident_money(findings: Sequence[Any]) -> dict[str, Any]:
-    """What the incident costs, from its burn-rate findings: the $/hour the new instances add,
-    what they have cost so far, and the projection if nothing changes."""
+def incident_money(findings: Sequence[Any], registry: Any) -> dict[str, Any]:
+    """What the incident costs, from the findings of checks that report a burn rate
+    (`Check.burn_rate_facts`, looked up in `registry`): the $/hour the new instances add, what
+    they have cost so far, and the projection if nothing changes."""
     burn = [f.details for f in findings
-            if f.check == "hourly_spend" and isinstance(f.details, dict)
-            and "recent_usd_per_hour" in f.details]
+            if getattr(registry.get(f.check), "burn_rate_facts", False)
+            and isinstance(f.details, dict) and "recent_usd_per_hour" in f.details]
     if not burn:
         return {}
     added = sum(float(d.get("recent_usd_per_hour") or 0) for d in burn)

@@ -11,7 +11,7 @@ import pytest
 
 from costguard.alerts.alert import Alert, AlertFinding
 from costguard.alerts.routing import Notifier, alert_finding, route_matches
-from costguard.checks import default_registry
+from costguard.checks import CHECKS, Check, Phase, Registry, default_registry
 from costguard.model import AlertKind, Severity, Status
 from costguard.runtime.bootstrap import read_config
 from costguard.settings.config import Config
@@ -142,6 +142,41 @@ def test_remediation_is_the_playbook_one_step_per_check_in_response_order(tmp_pa
     assert "made_up_check (high): r-1" in steps[2].body  # the _default template
     assert "--instance-ids i-0aaa i-0bbb" in steps[1].body
     assert steps[-1].body.startswith("costguard verifies every step itself")
+
+
+def test_the_playbook_order_is_each_checks_phase_then_rank():
+    order = [c.id for c in sorted(REGISTRY, key=lambda c: c.playbook_position())]
+
+    assert order == [
+        # contain the credentials, then stop the spend
+        "root_activity", "root_access_key", "iam_admin_grant",
+        "guardduty", "instance_types", "instance_surge", "hourly_spend",
+        # close the network and remove persistence, then the posture, then the bill
+        "open_admin_ports", "suspicious_api",
+        "root_mfa", "user_mfa", "cloudtrail_logging", "guardduty_enabled", "costguard_health",
+        "daily_spend", "monthly_forecast",
+    ]
+
+
+class FirstResponder(Check):
+    """A check from outside the shipped set whose class puts its step before every other."""
+
+    id = "first_responder"
+    title = "First things first"
+    phase, playbook_rank = Phase.CONTAIN, 0
+
+    def evaluate(self, snapshot, ctx):
+        return ()
+
+
+def test_a_new_checks_class_alone_places_its_step(tmp_path):
+    cfg = config(tmp_path, "")
+    registry = Registry([*CHECKS, FirstResponder])
+    notifier = Notifier(cfg, [], registry=registry)
+    findings = [instance_finding(1, "i-0aaa"), found("first_responder", fid=2, title="now")]
+
+    assert [s.check for s in notifier.remediation(findings)] == [
+        "first_responder", "instance_types", "verify"]
 
 
 def test_a_single_step_needs_no_separate_verify_step(tmp_path):

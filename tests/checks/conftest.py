@@ -227,9 +227,11 @@ ATTACK_KEY_PAIR = "xmrig-deploy"
 
 _SERVICES = {
     "ConsoleLogin": "signin", "CreateUser": "iam", "CreateAccessKey": "iam",
-    "CreateLoginProfile": "iam", "AttachUserPolicy": "iam", "ListUsers": "iam",
-    "GetUser": "iam", "StopLogging": "cloudtrail", "DeleteTrail": "cloudtrail",
+    "CreateLoginProfile": "iam", "ListUsers": "iam", "GetUser": "iam", "DeleteUser": "iam",
+    "DeleteRole": "iam", "StopLogging": "cloudtrail", "DeleteTrail": "cloudtrail",
     "DeleteDetector": "guardduty", "PutBucketPolicy": "s3", "HeadBucket": "s3",
+    **{f"{verb}{kind}Policy": "iam" for verb in ("Attach", "Detach", "Put", "Delete")
+       for kind in ("User", "Role", "Group")},
 }
 _EVENT_IDS = itertools.count(1)
 

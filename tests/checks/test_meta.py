@@ -16,7 +16,8 @@ import yaml
 import costguard.checks
 from costguard.alerts.render import Renderer, text_to_html
 from costguard.checks import default_registry
-from costguard.checks.base import Check, DuplicateCheckError, Params, Registry
+from costguard.checks.base import Check, DuplicateCheckError, Params, Phase, Registry
+from costguard.collectors.permissions import READ_PERMISSIONS, permissions_for
 from costguard.model import Finding, Severity, Source
 from costguard.settings.paths import default_policy_file
 from costguard.spend.prices import PriceBook
@@ -33,6 +34,9 @@ YAML_BLOCK = re.compile(r"```yaml\n(.*?)```", re.DOTALL)
 MACHINERY = {"__init__", "base", "evaluate", "catalog", "reference_snapshot"}
 """Modules of the checks package that run, list or sample checks rather than being one."""
 KEBAB = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+IAM_ACTION = re.compile(r"^[a-z0-9-]+:[A-Z][A-Za-z0-9]+$")
+CIS_ID = re.compile(r"^\d+\.\d+$")
+SECURITY_HUB_ID = re.compile(r"^[A-Za-z0-9]+\.\d+$")
 
 by_id = pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.id)
 
@@ -57,6 +61,55 @@ def test_metadata_is_complete(check: type[Check]):
     assert check.remediation == f"remediation/{check.id}.md.j2"
     assert Renderer().exists(check.remediation)
     assert (TESTS / f"test_{check.id}.py").is_file()
+
+
+@by_id
+def test_vocabulary_is_complete(check: type[Check]):
+    """What titles, playbooks, messages and reports say about a check lives on its class."""
+    assert isinstance(check.noun, str) and check.noun.strip()
+    assert isinstance(check.phrase_one, str) and check.phrase_one.strip()
+    assert isinstance(check.phrase_many, str) and check.phrase_many.strip()
+    assert check.phrase_many.format(n=2)  # only {n} may be a placeholder
+    assert check.phrase([object()]) == check.phrase_one
+    assert isinstance(check.title_rank, int)
+    assert isinstance(check.phase, Phase)
+    assert isinstance(check.playbook_rank, int)
+    assert isinstance(check.supersedes, tuple)
+    assert set(check.supersedes) <= set(REGISTRY.ids()) - {check.id}
+    assert isinstance(check.burn_rate_facts, bool)
+
+
+@by_id
+def test_compliance_ids_are_tuples_of_control_ids(check: type[Check]):
+    assert isinstance(check.cis, tuple) and all(CIS_ID.match(c) for c in check.cis)
+    assert isinstance(check.security_hub, tuple)
+    assert all(SECURITY_HUB_ID.match(c) for c in check.security_hub)
+
+
+def test_titles_and_playbooks_order_every_check_unambiguously():
+    assert len({c.title_rank for c in CHECKS}) == len(CHECKS)
+    assert len({c.playbook_position() for c in CHECKS}) == len(CHECKS)
+
+
+@by_id
+def test_permissions_are_iam_actions_its_sources_collectors_call(check: type[Check]):
+    assert isinstance(check.permissions, tuple) and check.permissions
+    assert all(isinstance(a, str) and IAM_ACTION.match(a) for a in check.permissions)
+    assert len(set(check.permissions)) == len(check.permissions)
+    assert set(check.permissions) <= set(permissions_for(*check.sources))
+
+
+@by_id
+def test_permissions_cover_every_call_of_its_sources_collectors(check: type[Check]):
+    """A source is collected whole (one collector run reads every API it reads), so a grant
+    short of any of its calls would make the collection fail for the check."""
+    assert set(permissions_for(*check.sources)) <= set(check.permissions)
+
+
+def test_the_checks_need_exactly_what_the_collectors_call():
+    needed = {a for c in CHECKS for a in c.permissions}
+
+    assert needed == {a for actions in READ_PERMISSIONS.values() for a in actions}
 
 
 @by_id

@@ -32,6 +32,7 @@ EXPECTED_RESOURCES = {
     "open_admin_ports": {samples.GROUP},
     "hourly_spend": {f"arn:aws:ec2:{EAST}:{A}:burn-rate", f"arn:aws:ce::{A}:cost/daily"},
     "root_activity": {samples.ROOT_ARN},
+    "iam_admin_grant": {f"arn:aws:iam::{A}:user/{samples.BACKDOOR_USER}"},
     "suspicious_api": {
         f"arn:aws:ec2:{EAST}:{A}:key-pair/key-0f3a9c2e7b1d48a56",
         f"arn:aws:ec2:{EAST}:{A}:security-group/{samples.GROUP}",
@@ -132,6 +133,10 @@ def test_every_remediation_renders_with_findings_naming_the_sample(
     assert f"delete-user --user-name {samples.BACKDOOR_USER}" in api
     assert f"start-logging --region us-east-1 --name {samples.TRAIL_ARN}" in api
     assert "create-detector --region eu-west-1 --enable" in out.texts["guardduty-enabled"]
+    grant = out.texts["iam-admin-grant"]
+    assert (f"delete-user-policy --user-name {samples.BACKDOOR_USER} --policy-name backup"
+            in grant)
+    assert f"--access-key-id {samples.BACKDOOR_KEY} --status Inactive" in grant
     assert "ec2:DescribeInstances" in out.texts["costguard-health"]
     assert "$250.00 budget" in out.texts["monthly-forecast"]
 

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from costguard.checks import CHECKS, Check, Registry, default_registry
 from costguard.incidents.grouping import BURST, WINDOW, all_resolved, incident_title, plan_groups
 from costguard.model import Severity, Status
 
@@ -14,6 +15,7 @@ NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
 ACCOUNT = "111122223333"
 OTHER = "444455556666"
 ROOT = f"principal:arn:aws:iam::{ACCOUNT}:root"
+REGISTRY = default_registry()
 
 
 @dataclass(frozen=True)
@@ -191,7 +193,7 @@ def test_a_shared_entity_wins_over_the_burst_when_choosing_an_incident():
 
 def titled(*checks: str) -> str:
     """The title of an incident holding one finding per check named."""
-    return incident_title([F(i, check) for i, check in enumerate(checks, 1)])
+    return incident_title([F(i, check) for i, check in enumerate(checks, 1)], REGISTRY)
 
 
 @pytest.mark.parametrize(
@@ -224,6 +226,46 @@ def titled(*checks: str) -> str:
 )
 def test_incident_title_names_the_most_telling_findings(checks, title):
     assert titled(*checks) == title
+
+
+@dataclass(frozen=True)
+class Detailed(F):
+    """A finding with details, for checks whose title phrase reads them."""
+
+    details: dict | None = None
+
+
+def test_guardduty_crypto_mining_is_named_as_such():
+    mining = Detailed(1, "guardduty", details={"type": "CryptoCurrency:EC2/BitcoinTool.B!DNS"})
+    other = Detailed(2, "guardduty", details={"type": "Backdoor:EC2/C&CActivity.B"})
+
+    assert incident_title([mining, other], REGISTRY) == "Crypto-mining seen by GuardDuty"
+    assert incident_title([other], REGISTRY) == "A GuardDuty finding"
+    assert incident_title([F(3, "guardduty")], REGISTRY) == "A GuardDuty finding"
+
+
+class Newcomer(Check):
+    """A check from outside the shipped set: its class alone places it in titles."""
+
+    id = "newcomer"
+    phrase_one, phrase_many = "a newcomer", "{n} newcomers"
+    title_rank = 1
+    supersedes = ("instance_types",)
+
+    def evaluate(self, snapshot, ctx):
+        return ()
+
+
+def test_a_checks_own_class_says_how_it_is_named_ranked_and_what_it_hides():
+    registry = Registry([*CHECKS, Newcomer])
+    findings = [F(1, "root_access_key"), F(2, "newcomer"), F(3, "newcomer"),
+                F(4, "instance_types")]
+
+    assert incident_title(findings, registry) == (
+        "2 newcomers, active root access key (+1 more finding)")
+    # Without the class in the registry, the check is only counted.
+    assert incident_title(findings, REGISTRY) == (
+        "Active root access key, an unapproved instance (+2 more findings)")
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,106 @@
+"""The write calls a leaked key makes, as CloudTrail names them: which service each must come
+from, which ones costguard can verify undone, and what makes one more alarming than its kind
+(an SDK or CLI user agent, an address new for the principal). Pure; the `suspicious_api` check
+decides on these, the activity and effects it reads are costguard.activity.principals'.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
+from typing import Any
+
+from costguard.activity.api_calls import service_of, unique
+from costguard.activity.principals import ROOT_TYPE, new_address, sdk_agent
+from costguard.model import StrEnum
+from costguard.snapshot import ApiEvent
+
+
+class Kind(StrEnum):
+    """The API calls watched, by CloudTrail eventName."""
+
+    IMPORT_KEY_PAIR = "ImportKeyPair"
+    CREATE_KEY_PAIR = "CreateKeyPair"
+    CREATE_SECURITY_GROUP = "CreateSecurityGroup"
+    AUTHORIZE_INGRESS = "AuthorizeSecurityGroupIngress"
+    RUN_INSTANCES = "RunInstances"
+    CREATE_USER = "CreateUser"
+    CREATE_ACCESS_KEY = "CreateAccessKey"
+    CREATE_LOGIN_PROFILE = "CreateLoginProfile"
+    ATTACH_USER_POLICY = "AttachUserPolicy"
+    STOP_LOGGING = "StopLogging"
+    DELETE_TRAIL = "DeleteTrail"
+    DELETE_DETECTOR = "DeleteDetector"
+    PUT_BUCKET_POLICY = "PutBucketPolicy"
+
+
+class Raise(StrEnum):
+    """Why a call is one level more severe than its policy says."""
+
+    SDK_USER_AGENT = "sdk_user_agent"
+    NEW_SOURCE_IP = "new_source_ip"
+
+
+_EC2 = {Kind.IMPORT_KEY_PAIR, Kind.CREATE_KEY_PAIR, Kind.CREATE_SECURITY_GROUP,
+        Kind.AUTHORIZE_INGRESS, Kind.RUN_INSTANCES}
+IAM_KINDS = frozenset({Kind.CREATE_USER, Kind.CREATE_ACCESS_KEY, Kind.CREATE_LOGIN_PROFILE,
+                       Kind.ATTACH_USER_POLICY})
+"""IAM is global: these findings are in region "global", verified by the credential report."""
+SERVICE = {
+    **{k: "ec2" for k in _EC2}, **{k: "iam" for k in IAM_KINDS},
+    Kind.STOP_LOGGING: "cloudtrail", Kind.DELETE_TRAIL: "cloudtrail",
+    Kind.DELETE_DETECTOR: "guardduty", Kind.PUT_BUCKET_POLICY: "s3",
+}
+"""The service each name must come from (Amazon MQ, Transfer and others have a CreateUser too)."""
+UNVERIFIABLE = frozenset({Kind.ATTACH_USER_POLICY, Kind.PUT_BUCKET_POLICY})
+"""Calls whose undoing the collected state cannot show; they clear after a window."""
+KNOWN_IP_MIN_AGE = timedelta(hours=1)
+"""An address vouches for a call only if the principal used it at least this long before, so
+an attacker's first calls from a new address do not make the rest of the burst look familiar."""
+SDK_AGENTS = ("*aws-sdk-*", "*boto3/*", "*botocore/*", "*aws-cli/*", "*go-http-client/*")
+"""User agents of SDKs and CLIs (case-insensitive globs): scripts, not people in a console."""
+
+
+def watched_kind(event: ApiEvent, watch: Iterable[Kind]) -> Kind | None:
+    """The watched call `event` is, when its name is in `watch` and it came from the service
+    that name belongs to; None otherwise."""
+    try:
+        kind = Kind(event.name)
+    except ValueError:
+        return None
+    return kind if kind in watch and SERVICE[kind] == service_of(event) else None
+
+
+def raised_because(
+    event: ApiEvent, history: Iterable[ApiEvent], *, agent_patterns: Iterable[str],
+    known_ip_days: float,
+) -> list[Raise]:
+    """Why a call is more alarming than its kind: an SDK or CLI agent, a new source address
+    (one the principal's `history` does not show in the `known_ip_days` before it)."""
+    reasons = []
+    if sdk_agent(event, agent_patterns):
+        reasons.append(Raise.SDK_USER_AGENT)
+    if new_address(event, history, known_ip_days, KNOWN_IP_MIN_AGE):
+        reasons.append(Raise.NEW_SOURCE_IP)
+    return reasons
+
+
+def merged_effects(created: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """One `created` for several calls on one resource: lists joined, other values from the
+    first call that has one."""
+    out: dict[str, Any] = {}
+    for made in created:
+        for name, value in made.items():
+            if isinstance(value, list):
+                out[name] = unique([*out.get(name, []), *value])
+            elif out.get(name) is None:
+                out[name] = value
+    return out
+
+
+def caller_name(event: ApiEvent) -> str:
+    """Who made a call, short, for a title: "root", the user or role session name."""
+    if event.principal_type == ROOT_TYPE:
+        return "root"
+    name = (event.principal_arn or "").rsplit(":", 1)[-1] or event.user_name
+    return name or "an unknown principal"
