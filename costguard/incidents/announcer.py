@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from costguard.alerts.alert import Alert
 from costguard.incidents.keeper import IncidentKeeper
-from costguard.model import AlertKind, Status
+from costguard.model import AlertKind, Severity, Status
 from costguard.store.records import IncidentTime, StoredFinding, StoredIncident
 from costguard.text import money
 
@@ -52,23 +52,22 @@ class Announcer:
         An open incident never announced (seen first by `scan --no-notify`, or routed nowhere
         then) is announced now: a finding must not lose its alert because of how it was seen.
         """
-        keeper, changes = self.keeper, self.keeper.changes
-        live = keeper.open_incidents()
+        changes, live = self.keeper.changes, self.keeper.open_incidents()
         self.announced = self.store.channels_for(
-            incident_key(i, AlertKind.NEW) for i in keeper.incidents.values())
+            incident_key(i, AlertKind.NEW) for i in self.keeper.incidents.values())
         fresh = [i for i in live if incident_key(i, AlertKind.NEW) not in self.announced]
         overdue = [i for i in live if self._overdue(i)]
-        keeper.members.need({i.id for i in [*fresh, *overdue]} | set(changes.raised)
-                            | set(changes.resolved))
+        self.keeper.members.need({i.id for i in [*fresh, *overdue]} | set(changes.raised)
+                                 | set(changes.resolved))
         queued = sum(self._queue(i.id, AlertKind.NEW) for i in fresh)
-        for incident_id, previous in changes.raised.items():
-            raised = f"raised-{keeper.incidents[incident_id].severity.value}"
-            queued += self._queue(incident_id, AlertKind.ESCALATION, raised,
-                                  previous_severity=previous)
+        queued += sum(self._raised(i, previous) for i, previous in changes.raised.items())
         queued += sum(self._escalate(i) for i in overdue)
-        for incident_id in changes.resolved:
-            queued += self._queue(incident_id, AlertKind.RESOLVED)
-        return queued
+        return queued + sum(self._queue(i, AlertKind.RESOLVED) for i in changes.resolved)
+
+    def _raised(self, incident_id: int, previous: Severity) -> int:
+        """A worse finding joined an announced incident: tell the channels told before."""
+        raised = f"raised-{self.keeper.incidents[incident_id].severity.value}"
+        return self._queue(incident_id, AlertKind.ESCALATION, raised, previous_severity=previous)
 
     def _overdue(self, incident: StoredIncident) -> bool:
         """Notified but not fixed within the target, and not escalated yet."""

@@ -195,20 +195,23 @@ class IncidentKeeper:
     def write_reviews(self, renderer: Renderer) -> dict[int, Path]:
         """Write the after-action review of every incident this cycle resolved (call it once
         the unit has committed); a failure is logged, never costs the cycle."""
-        from costguard.incidents.hotwash import write_hotwash
-
-        target = timedelta(minutes=self.config.incidents.target_minutes)
         written = {}
         for review in self.reviews:
-            incident_id = review.incident.id
-            try:
-                written[incident_id] = write_hotwash(
-                    review.incident, list(review.findings), list(review.actions), renderer,
-                    self.config.reports_dir, target)
-            except Exception:
-                log.exception("could not write the after-action review of incident %s",
-                              incident_id)
-                continue
-            log.info("incident %s resolved; after-action review: %s", incident_id,
-                     written[incident_id])
+            path = self._write_review(review, renderer)
+            if path is not None:
+                written[review.incident.id] = path
         return written
+
+    def _write_review(self, review: Review, renderer: Renderer) -> Path | None:
+        from costguard.incidents.hotwash import write_hotwash
+
+        incident_id = review.incident.id
+        target = timedelta(minutes=self.config.incidents.target_minutes)
+        try:
+            path = write_hotwash(review.incident, list(review.findings), list(review.actions),
+                                 renderer, self.config.reports_dir, target)
+        except Exception:
+            log.exception("could not write the after-action review of incident %s", incident_id)
+            return None
+        log.info("incident %s resolved; after-action review: %s", incident_id, path)
+        return path

@@ -1,7 +1,7 @@
 """Collecting the event sources: the queue where it exists, else CloudTrail's event history
 and GuardDuty's findings from a stored cursor; plus trail and detector state (self-watch).
 
-Two phases, so a one-shot scan can read AWS before the store is open (see engine.run_cycle):
+Two phases, so a one-shot scan can read AWS before the store is open (see runtime/collect.py):
 `harvest` needs no store (queue drains, trails, detectors, and which regions have no queue);
 `look_back` reads the history of regions without a queue, from cursors the store keeps.
 """

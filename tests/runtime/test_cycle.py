@@ -1,4 +1,4 @@
-"""Whole cycles of the engine (costguard/engine.py) on moto, a SQLite store and a real SMTP server.
+"""Whole cycles of the engine (runtime/cycle.py) on moto, a SQLite store and a real SMTP server.
 
 What moto lacks: root-user state. Its credential report has no `<root_account>` row and its
 GetAccountSummary always reports no root key and no MFA, so the root key is set through
