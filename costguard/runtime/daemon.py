@@ -14,9 +14,16 @@ import signal
 import socket
 import threading
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from costguard.model import Source
+
+if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
+    from costguard.runtime.bootstrap import Setup
+    from costguard.runtime.cycle import Engine
+    from costguard.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +50,8 @@ def sd_notify(state: str, env: dict[str, str] | None = None) -> bool:
 class Daemon:
     """Schedules the engine's cycles until told to stop."""
 
-    def __init__(self, config_path: str | None, setup: Any, *, store: Any = None,
-                 engine: Any = None) -> None:
+    def __init__(self, config_path: str | None, setup: Setup, *, store: Store | None = None,
+                 engine: Engine | None = None) -> None:
         from costguard.runtime.bootstrap import open_store
         from costguard.runtime.cycle import Engine
 
@@ -60,7 +67,7 @@ class Daemon:
         from costguard.runtime.pollers import Pollers
 
         self.pollers = Pollers(self.engine)
-        self.metrics_server: Any = None
+        self.metrics_server: WSGIServer | None = None
 
     def _scheduler(self) -> Any:
         from apscheduler.executors.pool import ThreadPoolExecutor

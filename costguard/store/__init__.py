@@ -1,6 +1,6 @@
 """Persistence: the only package that touches SQLAlchemy. Callers get frozen records back."""
 
-from costguard.store.db import Store
+from costguard.store.db import Store, Unit
 from costguard.store.lifecycle import Reason
 from costguard.store.migrate import HEAD
 from costguard.store.records import (
@@ -30,4 +30,5 @@ __all__ = [
     "StoredIncident",
     "StoredNotification",
     "Transition",
+    "Unit",
 ]
