@@ -21,7 +21,6 @@ from typing import Annotated, Any, ClassVar
 from pydantic import (
     BaseModel,
     ConfigDict,
-    StringConstraints,
     ValidationError,
     ValidatorFunctionWrapHandler,
     model_validator,
@@ -30,13 +29,15 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from costguard.clock import utcnow
 from costguard.model import Message
+from costguard.settings.problems import matching
 from costguard.text import oneline
 
 THREAD_KEY = "thread_key"
 """`Message.fields` entry holding the key of an incident's first message, for follow-ups to
 refer to (email threading); `costguard.alerts.compose` sets it."""
 
-EnvVarName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+EnvVarName = Annotated[str, matching(r"[A-Za-z_][A-Za-z0-9_]*",
+                                     "an environment variable name such as SMTP_PASSWORD")]
 """The name of an environment variable (never its value), for `*_env` keys."""
 
 
@@ -55,7 +56,8 @@ class SecretError(ValueError):
 class ChannelParams(BaseModel):
     """Base of every channel's settings: unknown keys are errors and secrets come by reference."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
+                              allow_inf_nan=False)
 
     @classmethod
     def secret_names(cls) -> tuple[str, ...]:
