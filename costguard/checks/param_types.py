@@ -35,8 +35,8 @@ def _instance_type_glob(value: str) -> str:
     if not _GLOB.fullmatch(value):
         raise ValueError(f"{shown} is not an instance-type pattern: use letters, digits, '.', "
                          "'-' and the wildcards * ? [..]")
-    if "[" in _CLASS.sub("", value) or "]" in _CLASS.sub("", value):
-        raise ValueError(f"{shown} has a '[' without its ']'")
+    if set(_CLASS.sub("", value)) & set("[]"):
+        raise ValueError(f"{shown} has an unmatched '[' or ']'")
     if not set(value) & set("*?[") and "." not in value:
         raise ValueError(f"{shown} matches no instance type (types are FAMILY.SIZE such as "
                          f"'m6i.large'): write '{value}.*' for the whole family")

@@ -7,6 +7,7 @@ region, the shipped policies, SQLite in the state directory and notifications to
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ from costguard.settings.sections import (  # noqa: F401  (re-exported: the confi
 from costguard.settings.yaml_loader import Located, YamlError, position_of, read_file, shown
 
 SEARCH_PATH = (Path("costguard.yml"), Path("/etc/costguard/costguard.yml"))
+_NOTIFIER_NAME = re.compile(r"[\w.-]{1,64}")  # it names outbox rows (100 characters at most)
 
 
 @dataclass(frozen=True)
@@ -171,13 +173,19 @@ def _notifiers(file: str, raw: Any, problems: list[Problem], channel_types: Chan
         if not isinstance(name, str) or not isinstance(section, dict):
             continue
         at, subject = ["notifiers", name], f"notifier {shown(name)}"
+        if not _NOTIFIER_NAME.fullmatch(name):
+            message = "a notifier name is letters, digits, '-', '_' and '.' (at most 64)"
+            problems.append(Problem(file, position_of(raw, at), message, subject))
+            continue
         kind = section.get("type")
         channel = channel_types.get(kind) if isinstance(kind, str) else None
         if channel is None:
             known = ", ".join(sorted(channel_types))
             loc = [*at, "type"] if "type" in section else at
-            msg = (f"unknown notifier type {shown(kind)} (known: {known})" if "type" in section
-                   else f"required key is missing (known types: {known})")
+            msg = (f"required key is missing (known types: {known})" if "type" not in section
+                   else f"unknown notifier type {shown(kind)} (known: {known})"
+                   if isinstance(kind, str)
+                   else f"expected one of {known}, got {type_name(kind)}")
             problems.append(Problem(file, position_of(raw, loc), msg, subject, "type"))
             continue
         params = {k: v for k, v in section.items() if k != "type"}

@@ -11,7 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+)
 
 from costguard.model import Severity
 from costguard.settings.problems import (
@@ -64,6 +71,15 @@ def _contain_mode(value: Any) -> bool | str:
     raise ValueError(f"expected true, false or dry_run, got {value!r}")
 
 
+def _inside_template_folders(name: str) -> str:
+    """A template path relative to the template folders; Jinja refuses `..` and absolute
+    paths when rendering, so they are refused here, where the mistake is still a line."""
+    if name.startswith("/") or ".." in name.split("/"):
+        raise ValueError(f"expected a path inside the template folders such as "
+                         f"remediation/root_mfa.md.j2, got {shown(name)}")
+    return name
+
+
 class _Entry(BaseModel):
     """The structure of one entry under `policies:`; params are checked by the check's model."""
 
@@ -71,11 +87,11 @@ class _Entry(BaseModel):
 
     name: Annotated[
         str, matching(r"[a-z0-9]+(-[a-z0-9]+)*", "a kebab-case name such as 'no-gpu'")
-    ] = Field(description="unique, kebab-case")
+    ] = Field(max_length=64, description="unique, kebab-case")  # the store keeps 200
     check: str
     severity: Severity | None = None
     params: dict[str, Any] = Field(default_factory=dict)
-    remediation: str | None = None
+    remediation: Annotated[str, AfterValidator(_inside_template_folders)] | None = None
     references: list[str] = Field(default_factory=list)
     description: str | None = None
     enabled: bool = True

@@ -105,7 +105,7 @@ def describe_error(err: Any) -> str:
     if kind in _BOUNDS:
         key, sentence = _BOUNDS[kind]
         return f"{sentence.format(_number(ctx.get(key, '?')))}, got {_got(value)}"
-    if kind == "extra_forbidden":
+    if kind in ("extra_forbidden", "invalid_key"):
         return "unknown key"
     if kind == "missing":
         return "required key is missing"
@@ -190,9 +190,24 @@ def from_validation_error(
     """
     problems = []
     for err in exc.errors():
-        loc = [p for p in err["loc"] if not str(p).startswith(_INTERNAL)]
-        pos = position_of(root, [*at, *base, *loc])
-        problems.append(
-            Problem(file, pos, describe_error(err), subject, field_path([*base, *loc]))
-        )
+        loc, key = _location(err)
+        pos = position_of(root, [*at, *base, *loc, *key])
+        field = field_path([*base, *loc]) + _key_part(key, bool(base or loc))
+        problems.append(Problem(file, pos, describe_error(err), subject, field))
     return problems
+
+
+def _location(err: Any) -> tuple[list[Any], list[Any]]:
+    """(where, [key]) of an error: pydantic's machinery left out, and a mapping key that is the
+    problem itself (a wrong type, or `invalid_key`) apart, as YAML read it (`1`, not `[1]`)."""
+    loc = [p for p in err["loc"] if not str(p).startswith(_INTERNAL)]
+    if err["type"] == "invalid_key" or err["loc"][-1:] == ("[key]",):
+        return loc[:-1], [err.get("input")]
+    return loc, []
+
+
+def _key_part(key: list[Any], nested: bool) -> str:
+    if not key:
+        return ""
+    text = key[0] if isinstance(key[0], str) and _PLAIN_KEY.fullmatch(key[0]) else shown(key[0])
+    return f".{text}" if nested else text

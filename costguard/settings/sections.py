@@ -50,6 +50,8 @@ def parse_duration(value: Any) -> float:
         if not match:
             raise ValueError(f"expected a duration such as 60s, 5m or 4h, got {shown(value)}")
         seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if math.isnan(seconds):
+        raise ValueError("expected a duration such as 60s, 5m or 4h, got .nan")
     if seconds <= 0:
         raise ValueError("a duration must be positive")
     if not math.isfinite(seconds) or seconds > MAX_DURATION_S:
@@ -76,6 +78,8 @@ class _Strict(BaseModel):
 
 _ROLE_ARN = "a role ARN such as arn:aws:iam::123456789012:role/costguard"
 AccountId = Annotated[str, matching(r"\d{12}", "a 12-digit account id")]
+EnvName = Annotated[str, matching(r"[A-Za-z_][A-Za-z0-9_]*",
+                                  "an environment variable name such as COSTGUARD_DATABASE_URL")]
 
 
 class AccountConfig(_Strict):
@@ -116,7 +120,7 @@ class DatabaseConfig(_Strict):
     """Where findings, samples and the outbox live."""
 
     url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite in the state dir")
-    url_env: str | None = Field(None, description="environment variable holding the URL")
+    url_env: EnvName | None = Field(None, description="environment variable holding the URL")
 
     @field_validator("url")
     @classmethod
