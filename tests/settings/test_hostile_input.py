@@ -114,7 +114,7 @@ def test_a_50_mb_config_is_refused_unread(tmp_path, monkeypatch):
         stream.truncate(50 * 1024 * 1024)
     monkeypatch.chdir(tmp_path)
 
-    result, seconds, peak = run_validate(["-c", "costguard.yml"])
+    result, _, peak = run_validate(["-c", "costguard.yml"])
 
     assert result.stderr == ("costguard.yml:1:1: file too large (52,428,800 bytes): config and "
                              "policy files may hold at most 1 MB (1,048,576 bytes)\n")

@@ -38,11 +38,8 @@ KEYS = [
     "us-east-1", "mars-north-9", "t3.*", "[", "<<",
 ]
 PYDANTIC_WORDS = re.compile(r"Input should|Value error|errors\.pydantic\.dev|Field required")
-YAMLISH = st.text(
-    alphabet=st.sampled_from(list("abcxyz019 -:[]{},'\"&*!|>#?%@`.\n\t<=\\") + ["\ufeff", "é",
-                                                                              "\x00", "\r"]),
-    max_size=300,
-)
+PUNCTUATION = [*"abcxyz019 -:[]{},'\"&*!|>#?%@`.\n\t<=\\", "\ufeff", "é", "\x00", "\r"]
+YAMLISH = st.text(alphabet=st.sampled_from(PUNCTUATION), max_size=300)
 SCALARS = (st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
            | st.sampled_from(KEYS))
 STRUCTURES = st.recursive(

@@ -20,8 +20,8 @@ from costguard.checks.base import Check, Context, Params, Registry
 from costguard.checks.hourly_spend import HourlySpendParams
 from costguard.checks.instance_types import InstanceTypesParams
 from costguard.cli.main import main
-from costguard.runtime.bootstrap import PARAMS_CONTEXT
 from costguard.model import Finding, Severity, Source
+from costguard.runtime.bootstrap import PARAMS_CONTEXT
 from costguard.settings.paths import default_policy_file, shipped_dir
 from costguard.settings.policies import Policy, PolicyLoader, load_policies, policy_files
 from costguard.settings.problems import InvalidInput
