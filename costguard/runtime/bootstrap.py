@@ -46,6 +46,13 @@ def load_setup(
     return Setup(config, policies, registry)
 
 
+def find_and_read_config(explicit: str | Path | None,
+                         env: Mapping[str, str] = os.environ) -> Config:
+    """The config a command finds (-c, $COSTGUARD_CONFIG, the search path), without policies:
+    for commands that need only the store, which a bad policy file must not lock out."""
+    return load_config(find_config(explicit, env), env, channel_types=CHANNEL_TYPES)
+
+
 def read_config(path: str | Path | None, env: Mapping[str, str] = os.environ) -> Config:
     """Just the config (validated with the shipped channel types), for tools and tests."""
     return load_config(Path(path) if path else None, env, channel_types=CHANNEL_TYPES)

@@ -17,7 +17,13 @@ from pydantic import BaseModel, ValidationError
 
 from costguard.settings.addresses import check_database_url
 from costguard.settings.paths import default_database_url, default_policy_file, state_dir
-from costguard.settings.problems import InvalidInput, Problem, from_validation_error, type_name
+from costguard.settings.problems import (
+    InvalidInput,
+    Problem,
+    field_path,
+    from_validation_error,
+    type_name,
+)
 from costguard.settings.sections import (  # noqa: F401  (re-exported: the config's vocabulary)
     NOT_IMPLEMENTED_YET,
     AccountConfig,
@@ -245,3 +251,14 @@ def _database_url(file, raw, doc: _Document, env, problems: list[Problem]) -> st
     except ValueError as exc:
         problems.append(Problem(file, pos, f"${name}: {exc}", "", "database.url_env"))
         return ""
+
+
+def problem_at(config: Config, loc: list[Any], message: str) -> Problem:
+    """A problem with a value the config gave, found after loading (a port the daemon cannot
+    bind), positioned on that value's line."""
+    file = str(config.path) if config.path else "<defaults>"
+    try:
+        raw = read_file(config.path).data if config.path else None
+    except YamlError:
+        raw = None
+    return Problem(file, position_of(raw, loc), message, "", field_path(loc))
