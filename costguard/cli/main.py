@@ -172,7 +172,8 @@ def demo(out_dir: str) -> None:
 
     missing = [m for m in ("moto", "aiosmtpd") if importlib.util.find_spec(m) is None]
     if missing:
-        fail(f"the demo needs {' and '.join(missing)}, which are not installed: "
+        verb = "is" if len(missing) == 1 else "are"
+        fail(f"the demo needs {' and '.join(missing)}, which {verb} not installed: "
              "pip install 'costguard[demo]' (from a checkout: pip install '.[demo]')",
              EXIT_BAD_INPUT)
     from costguard.demo import run_demo
