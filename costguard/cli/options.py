@@ -6,7 +6,7 @@ import functools
 import logging
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -48,7 +48,7 @@ def bad_input_exits_2(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def fail(message: str, code: int) -> None:
+def fail(message: str, code: int) -> NoReturn:
     """One line on stderr, then the exit code."""
     click.echo(f"costguard: {message}", err=True)
     sys.exit(code)
@@ -73,7 +73,6 @@ def regions_option(given: str | None) -> list[str] | None:
         return [check_region(r) for r in chosen]
     except ValueError as exc:
         fail(f"--regions: {exc}", EXIT_BAD_INPUT)
-        raise  # not reached: fail() exits
 
 
 def load(config_path: str | None) -> Any:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import importlib.util
 import sqlite3
-from typing import Any
+from collections.abc import Callable
+from typing import TypeVar
 
 import sqlalchemy as sa
 
 POSTGRES_EXTRA = "pip install 'costguard[postgres]'"
+T = TypeVar("T")
 
 
 class StoreUnavailable(Exception):
@@ -88,7 +90,7 @@ def _at(exc: OSError) -> str:
     return f" ({exc.filename})" if exc.filename else ""
 
 
-def guarded(url: str | sa.URL, action: Any) -> Any:
+def guarded(url: str | sa.URL, action: Callable[[], T]) -> T:
     """`action()`, with an error about reaching the database turned into StoreUnavailable."""
     try:
         return action()
