@@ -151,11 +151,16 @@ class Daemon:
         if not listen:
             return
         from costguard.runtime.metrics import serve
+        from costguard.settings.config import problem_at
+        from costguard.settings.problems import InvalidInput
 
         try:
             self.metrics_server = serve(self.engine, listen)
-        except OSError as exc:  # a port in use must not stop the guard itself
-            log.error("cannot serve metrics on %s: %s", listen, exc)
+        except OSError as exc:  # before anything started: one line and exit 2, not a loop
+            message = (f"cannot listen on {listen}: {exc.strerror or exc}; free the port, "
+                       "choose another, or set listen: null to turn the endpoint off")
+            raise InvalidInput([problem_at(self.setup.config, ["metrics", "listen"], message)]
+                               ) from None
 
     def _start_pollers(self) -> None:
         """Long-poll the event queues when an enabled check reads events."""
@@ -177,12 +182,17 @@ class Daemon:
         signal.signal(signal.SIGHUP, lambda *_: self.reload_event.set())
 
     def run(self) -> None:
-        """Start the jobs and wait for signals; returns after a clean stop."""
+        """Start the jobs and wait for signals; returns after a clean stop. The metrics port is
+        bound first: when it cannot be, InvalidInput says so and nothing has started."""
+        try:
+            self._serve_metrics()
+        except BaseException:
+            self.store.close()
+            raise
         self.install_signals()
         self.schedule()
         self.scheduler.start()
         self._start_pollers()
-        self._serve_metrics()
         sd_notify("READY=1")
         log.info("costguard running: %d policies, sources %s", len(self.setup.policies),
                  ", ".join(s.value for s in sorted(self.engine.sources_needed(),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
@@ -139,10 +140,20 @@ def app(engine: Watched) -> Callable[..., Any]:
     return route
 
 
+class _Server6(WSGIServer):
+    address_family = socket.AF_INET6
+
+
 def serve(engine: Watched, listen: str) -> WSGIServer:
-    """Start the endpoint on `host:port` in a daemon thread; returns the server (to stop it)."""
-    host, _, port = listen.rpartition(":")
-    server = make_server(host or "127.0.0.1", int(port), app(engine), handler_class=_Quiet)
+    """Start the endpoint on `host:port` (or `[v6]:port`) in a daemon thread; returns the server
+    (to stop it). A port that cannot be bound raises OSError before any thread starts."""
+    from costguard.settings.addresses import parse_listen
+
+    host, port = parse_listen(listen)
+    host = host or "127.0.0.1"
+    server_class = _Server6 if ":" in host else WSGIServer
+    server = make_server(host, port, app(engine), server_class=server_class,
+                         handler_class=_Quiet)
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
-    log.info("metrics on http://%s:%s/metrics", host or "127.0.0.1", server.server_port)
+    log.info("metrics on http://%s:%s/metrics", host, server.server_port)
     return server

@@ -1,5 +1,6 @@
 """Persistence: the only package that touches SQLAlchemy. Callers get frozen records back."""
 
+from costguard.store.access import StoreUnavailable
 from costguard.store.db import Store, Unit
 from costguard.store.lifecycle import Reason
 from costguard.store.migrate import HEAD
@@ -26,6 +27,7 @@ __all__ = [
     "Reconciled",
     "ScanRecord",
     "Store",
+    "StoreUnavailable",
     "StoredFinding",
     "StoredIncident",
     "StoredNotification",

@@ -16,11 +16,12 @@ from types import TracebackType
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from costguard.store.access import StoreUnavailable, engine_url, guarded, masked
 from costguard.store.connection import create_engine, plain_value_errors
 from costguard.store.event_log import EventsMixin
 from costguard.store.findings import FindingsMixin
 from costguard.store.incidents import IncidentsMixin
-from costguard.store.migrate import ensure_schema
+from costguard.store.migrate import SchemaTooNew, ensure_schema
 from costguard.store.outbox import OutboxMixin
 from costguard.store.scans import ScansMixin
 from costguard.store.state import StateMixin
@@ -40,10 +41,18 @@ class Store(
 
     @classmethod
     def open(cls, url: str) -> Store:
-        """Connects to `url` (making a SQLite file's folder), migrating it to the newest schema."""
-        engine = create_engine(url)
+        """Connects to `url` (making a SQLite file's folder), migrating it to the newest schema.
+
+        Any failure to reach or read the database is a one-line StoreUnavailable (the CLI's
+        exit code 4); a corrupt or newer database is left exactly as it was.
+        """
+        target = engine_url(url)
+        engine = guarded(target, lambda: create_engine(target.render_as_string(False)))
         try:
-            ensure_schema(engine)
+            guarded(target, lambda: ensure_schema(engine))
+        except SchemaTooNew as exc:
+            engine.dispose()
+            raise StoreUnavailable(f"cannot use the store {masked(target)}: {exc}") from None
         except BaseException:
             engine.dispose()
             raise
