@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from costguard.store.access import StoreUnavailable, engine_url, guarded, masked
 from costguard.store.connection import create_engine, plain_value_errors
+from costguard.store.delivery_stats import DeliveryStatsMixin
 from costguard.store.event_log import EventsMixin
 from costguard.store.findings import FindingsMixin
 from costguard.store.incidents import IncidentsMixin
@@ -31,7 +32,8 @@ log = logging.getLogger(__name__)
 
 
 class Store(
-    ScansMixin, FindingsMixin, IncidentsMixin, SamplesMixin, OutboxMixin, StateMixin, EventsMixin
+    ScansMixin, FindingsMixin, IncidentsMixin, SamplesMixin, OutboxMixin, StateMixin, EventsMixin,
+    DeliveryStatsMixin,
 ):
     """Everything costguard keeps between runs, behind plain methods and frozen records.
 

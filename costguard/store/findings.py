@@ -15,6 +15,8 @@ from costguard.store.lifecycle import (
     Reason,
     check_acknowledge,
     check_mute,
+    check_unacknowledge,
+    check_unmute,
     strongest,
     when_seen,
     when_unseen,
@@ -58,6 +60,7 @@ def _transition_record(row: TransitionRow) -> Transition:
         at=row.at,
         reason=row.reason,
         scan_id=row.scan_id,
+        actor=row.actor,
     )
 
 
@@ -110,6 +113,7 @@ def _log(
     now: datetime,
     scan_id: int | None,
     reason: str | None = None,
+    actor: str | None = None,
 ) -> None:
     session.add(
         TransitionRow(
@@ -119,8 +123,16 @@ def _log(
             at=now,
             reason=reason or change.reason.value,
             scan_id=scan_id,
+            actor=actor,
         )
     )
+
+
+def _triage(session: Session, row: FindingRow, change: Change, now: datetime,
+            reason: str | None, by: str | None) -> None:
+    """A person's step: logged with who and why, then applied."""
+    _log(session, row, Status(row.status), change, now, None, reason, by)
+    row.status = change.to.value
 
 
 def _apply(
@@ -261,32 +273,56 @@ class FindingsMixin(SessionBase):
             return finding_record(_get(session, finding_id))
 
     def acknowledge(
-        self, finding_id: int, *, now: datetime, reason: str | None = None
+        self, finding_id: int, *, now: datetime, reason: str | None = None,
+        by: str | None = None,
     ) -> StoredFinding:
-        """Someone is on it: stops reminders, and the acknowledgement time is recorded."""
+        """Someone (`by`) is on it: stops reminders; who, when and why are recorded."""
         with self._write() as session:
             row = _get(session, finding_id)
             check_acknowledge(finding_id, Status(row.status))
-            change = Change(Status.ACKNOWLEDGED, Reason.ACKNOWLEDGED)
-            _log(session, row, Status(row.status), change, now, None, reason)
-            row.status = change.to.value
+            _triage(session, row, Change(Status.ACKNOWLEDGED, Reason.ACKNOWLEDGED), now,
+                    reason, by)
             row.acknowledged_at = now
             row.muted_until = None
             row.mute_reason = None
             return finding_record(row)
 
+    def unacknowledge(
+        self, finding_id: int, *, now: datetime, reason: str | None = None,
+        by: str | None = None,
+    ) -> StoredFinding:
+        """Nobody is on it after all: open again, waiting for someone."""
+        with self._write() as session:
+            row = _get(session, finding_id)
+            check_unacknowledge(finding_id, Status(row.status))
+            _triage(session, row, Change(Status.OPEN, Reason.UNACKNOWLEDGED), now, reason, by)
+            row.acknowledged_at = None
+            return finding_record(row)
+
     def mute(
-        self, finding_id: int, *, until: datetime, reason: str, now: datetime
+        self, finding_id: int, *, until: datetime, reason: str, now: datetime,
+        by: str | None = None,
     ) -> StoredFinding:
         """Accepted for now: silent until `until`, when it opens again if still seen."""
         with self._write() as session:
             row = _get(session, finding_id)
             check_mute(finding_id, Status(row.status), until, now)
-            change = Change(Status.MUTED, Reason.MUTED)
-            _log(session, row, Status(row.status), change, now, None, reason)
-            row.status = change.to.value
+            _triage(session, row, Change(Status.MUTED, Reason.MUTED), now, reason, by)
             row.muted_until = until
             row.mute_reason = reason
+            return finding_record(row)
+
+    def unmute(
+        self, finding_id: int, *, now: datetime, reason: str | None = None,
+        by: str | None = None,
+    ) -> StoredFinding:
+        """The mute ends now rather than at its `until`: open again."""
+        with self._write() as session:
+            row = _get(session, finding_id)
+            check_unmute(finding_id, Status(row.status))
+            _triage(session, row, Change(Status.OPEN, Reason.UNMUTED), now, reason, by)
+            row.muted_until = None
+            row.mute_reason = None
             return finding_record(row)
 
     def transitions(self, finding_id: int) -> list[Transition]:

@@ -30,6 +30,8 @@ def _record(row: IncidentRow, finding_ids: Iterable[int]) -> StoredIncident:
         resolved_at=row.resolved_at,
         escalated_at=row.escalated_at,
         finding_ids=tuple(sorted(finding_ids)),
+        acknowledged_by=row.acknowledged_by,
+        acknowledged_reason=row.acknowledged_reason,
     )
 
 
@@ -67,6 +69,15 @@ def _attach(session: Session, incident_id: int, finding_ids: Iterable[int]) -> s
         update(FindingRow).where(FindingRow.id.in_(wanted)).values(incident_id=incident_id)
     )
     return {account for _, account in found}
+
+
+def _check_acknowledge(row: IncidentRow) -> None:
+    if row.status == IncidentStatus.RESOLVED.value:
+        raise ValueError(f"incident {row.id} is resolved; there is nothing to acknowledge")
+    if row.acknowledged_at is not None:
+        who = f" by {row.acknowledged_by}" if row.acknowledged_by else ""
+        raise ValueError(
+            f"incident {row.id} was already acknowledged{who} at {row.acknowledged_at.isoformat()}")
 
 
 class IncidentsMixin(SessionBase):
@@ -141,6 +152,22 @@ class IncidentsMixin(SessionBase):
                 row.status = status.value
             return _records(session, [row])[0]
 
+    def acknowledge_incident(
+        self, incident_id: int, *, now: datetime, by: str | None, reason: str | None = None
+    ) -> StoredIncident:
+        """Someone (`by`) has taken the incident: its acknowledged time, who and why.
+
+        Acknowledging one of its findings does not do this; an incident is taken as a whole.
+        Refused (ValueError) when it is resolved or already acknowledged.
+        """
+        with self._write() as session:
+            row = _get(session, incident_id)
+            _check_acknowledge(row)
+            row.acknowledged_at = now
+            row.acknowledged_by = by
+            row.acknowledged_reason = reason
+            return _records(session, [row])[0]
+
     def get_incident(self, incident_id: int) -> StoredIncident:
         """One incident; LookupError when there is none with that id."""
         with self._read() as session:
@@ -156,10 +183,15 @@ class IncidentsMixin(SessionBase):
         with self._read() as session:
             return _records(session, list(session.scalars(query)))
 
-    def list_incidents(self, since: datetime | None = None) -> list[StoredIncident]:
-        """Incidents detected at or after `since` (all when None), oldest first."""
+    def list_incidents(
+        self, since: datetime | None = None, status: IncidentStatus | None = None
+    ) -> list[StoredIncident]:
+        """Incidents detected at or after `since` (all when None), only those with `status`
+        when given, oldest first."""
         query = select(IncidentRow).order_by(IncidentRow.detected_at, IncidentRow.id)
         if since is not None:
             query = query.where(IncidentRow.detected_at >= since)
+        if status is not None:
+            query = query.where(IncidentRow.status == IncidentStatus(status).value)
         with self._read() as session:
             return _records(session, list(session.scalars(query)))

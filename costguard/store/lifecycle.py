@@ -22,6 +22,8 @@ class Reason(StrEnum):
     NOT_SEEN = "not seen"
     ACKNOWLEDGED = "acknowledged"
     MUTED = "muted"
+    UNACKNOWLEDGED = "unacknowledged"
+    UNMUTED = "unmuted"
 
 
 ACTIVE = frozenset({Status.OPEN, Status.ACKNOWLEDGED, Status.MUTED})
@@ -74,6 +76,21 @@ def check_acknowledge(finding_id: int, status: Status) -> None:
             f"finding {finding_id} is {status.value}; only open or muted findings "
             "can be acknowledged"
         )
+
+
+def check_unacknowledge(finding_id: int, status: Status) -> None:
+    """Only an acknowledged finding can be handed back (to open, waiting for someone)."""
+    if status is not Status.ACKNOWLEDGED:
+        raise ValueError(
+            f"finding {finding_id} is {status.value}; only an acknowledged finding can be "
+            "unacknowledged"
+        )
+
+
+def check_unmute(finding_id: int, status: Status) -> None:
+    """Only a muted finding can be unmuted."""
+    if status is not Status.MUTED:
+        raise ValueError(f"finding {finding_id} is {status.value}, not muted")
 
 
 def check_mute(finding_id: int, status: Status, until: datetime, now: datetime) -> None:

@@ -4,15 +4,19 @@
 both; so the version is first read with plain SQLAlchemy and compared with `HEAD`, and Alembic is
 imported only when an upgrade is really needed. A test asserts `HEAD` is Alembic's real head.
 
-To write migration 0002: change the models, upgrade a scratch `dev.db` to the current head
+To write a migration: change the models, upgrade a scratch `dev.db` to the current head
 (`Store.open("sqlite:///dev.db")`), then from a checkout run
 `python -c "from alembic import command; from costguard.store.migrate import alembic_config;
 command.revision(alembic_config('sqlite:///dev.db'), 'what changed', autogenerate=True,
-rev_id='0002')"`, review the file it writes, and set `HEAD = "0002"`.
+rev_id='what_changed')"`, review the file it writes, and set `HEAD = "what_changed"`. Give it a
+descriptive revision id (at most 32 characters), not the next number: two branches that each add
+a migration then clash by name rather than silently, and whoever merges second chains theirs
+after the other's (its `down_revision`).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,7 +28,7 @@ from costguard.store.connection import writer
 if TYPE_CHECKING:
     from alembic.config import Config
 
-HEAD = "0002"
+HEAD = "triage_actors"
 """The newest revision in `migrations/versions/`."""
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -47,10 +51,23 @@ def _read_revision(connection: sa.Connection) -> str | None:
     return connection.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
 
 
+_REVISION = re.compile(r'^(down_revision|revision) = (?:"([^"]+)"|None)$', re.MULTILINE)
+
+
 def known_revisions() -> list[str]:
-    """The revisions this costguard ships, oldest first: the `NNNN_*.py` files' ids (a test
-    checks they are Alembic's), read without importing Alembic."""
-    return sorted(p.name.split("_")[0] for p in (MIGRATIONS / "versions").glob("[0-9]*_*.py"))
+    """The revisions this costguard ships, oldest first, following each file's `down_revision`
+    (a test checks this is Alembic's order), read without importing Alembic."""
+    parent_of: dict[str, str | None] = {}
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        found = dict((m[0], m[1] or None) for m in _REVISION.findall(path.read_text("utf-8")))
+        if found.get("revision"):
+            parent_of[found["revision"]] = found.get("down_revision")
+    child_of = {parent: child for child, parent in parent_of.items()}
+    chain, current = [], child_of.get(None)
+    while current is not None:
+        chain.append(current)
+        current = child_of.get(current)
+    return chain
 
 
 class SchemaTooNew(RuntimeError):

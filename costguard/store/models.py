@@ -100,6 +100,8 @@ class IncidentRow(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(200))
+    acknowledged_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class FindingRow(Base):
@@ -148,6 +150,8 @@ class TransitionRow(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     reason: Mapped[str | None] = mapped_column(Text)
     scan_id: Mapped[int | None] = mapped_column(ForeignKey("scans.id", ondelete="SET NULL"))
+    actor: Mapped[str | None] = mapped_column(String(200))
+    """Who made a triage step (`--by`); None for what costguard itself did (a scan)."""
 
     # Many-to-one only: lets a transition reference a finding not yet flushed, without ever
     # loading a finding's whole history.

@@ -173,15 +173,42 @@ class OutboxMixin(SessionBase):
             session.add(DeliveryAttemptRow(notification_id=row.id, at=at, ok=False, error=error))
             return _record(row)
 
+    # ops-visibility: thin versions of `notifications(status=...)` and `retry(id, now)`, which
+    # the outbox rework (dead status, in-flight records) provides in full; reconcile at merge.
     def notifications(
-        self, statuses: Iterable[NotificationStatus] | None = None
+        self,
+        statuses: Iterable[NotificationStatus] | None = None,
+        *,
+        status: NotificationStatus | None = None,
+        incident_id: int | None = None,
     ) -> list[StoredNotification]:
-        """Queued messages, oldest first, optionally only with the given statuses."""
+        """Queued messages, oldest first; only those with the given status(es), or of one
+        incident, when asked."""
+        wanted = [*(statuses or ()), *([status] if status is not None else [])]
         query = select(_N).order_by(_N.id)
-        if statuses is not None:
-            query = query.where(_N.status.in_([NotificationStatus(s).value for s in statuses]))
+        if statuses is not None or status is not None:
+            query = query.where(_N.status.in_([NotificationStatus(s).value for s in wanted]))
+        if incident_id is not None:
+            query = query.where(_N.incident_id == incident_id)
         with self._read() as session:
             return [_record(row) for row in session.scalars(query)]
+
+    def retry(self, notification_id: int, now: datetime) -> StoredNotification:
+        """A message that failed (retrying or given up on) is due again at `now`.
+
+        LookupError for an unknown id; ValueError for one already sent or never tried yet.
+        """
+        with self._write() as session:
+            row = session.get(_N, notification_id)
+            if row is None:
+                raise LookupError(f"no notification with id {notification_id}")
+            if row.status == NotificationStatus.SENT.value or row.attempts == 0:
+                state = "already sent" if row.status == NotificationStatus.SENT.value else (
+                    "queued and not tried yet")
+                raise ValueError(f"notification {notification_id} is {state}; nothing to retry")
+            row.status = NotificationStatus.PENDING.value
+            row.next_attempt_at = now
+            return _record(row)
 
     def notifications_for(self, key: str) -> list[StoredNotification]:
         """Every channel's copy of one message key, oldest first (who was told about it)."""

@@ -122,6 +122,8 @@ class Transition:
     at: datetime
     reason: str | None = None
     scan_id: int | None = None
+    actor: str | None = None
+    """Who made a triage step; None for a step costguard made itself."""
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,8 @@ class StoredIncident:
     resolved_at: datetime | None = None
     escalated_at: datetime | None = None
     finding_ids: tuple[int, ...] = ()
+    acknowledged_by: str | None = None
+    acknowledged_reason: str | None = None
 
 
 @dataclass(frozen=True)

@@ -242,6 +242,26 @@ def test_open_upgrades_a_database_with_data_from_every_earlier_revision(db_url, 
     assert (transition.to_status.value, transition.reason, transition.at) == (
         "acknowledged", "on it", AT)
     assert (incident.title, incident.accounts) == ("Root key in use", ("111122223333",))
+    # written before anyone's name was kept: no actor, and the incident's ack is still to take
+    assert (transition.actor, incident.acknowledged_by, incident.acknowledged_reason) == (
+        None, None, None)
+
+
+def test_a_triage_step_after_the_upgrade_keeps_its_actor(db_url):
+    """The columns `triage_actors` adds are written and read on the upgraded database."""
+    engine = _at_revision(db_url, "0002")
+    _old_rows(engine)
+    engine.dispose()
+
+    with Store.open(db_url) as store:
+        store.unacknowledge(3, now=AT, by="alice", reason="not mine")
+        store.acknowledge_incident(7, now=AT, by="bob", reason="taking it")
+        (_, unacked) = store.transitions(3)
+        incident = store.get_incident(7)
+
+    assert (unacked.to_status.value, unacked.actor, unacked.reason) == ("open", "alice", "not mine")
+    assert (incident.acknowledged_at, incident.acknowledged_by, incident.acknowledged_reason) == (
+        AT, "bob", "taking it")
 
 
 @pytest.mark.parametrize("revision", EARLIER)
@@ -259,7 +279,7 @@ def test_a_database_newer_than_this_costguard_is_refused_and_left_alone(db_url):
         connection.execute(sa.text("UPDATE alembic_version SET version_num = '0999'"))
 
     with pytest.raises(StoreUnavailable, match=r"revision 0999, newer than this costguard "
-                                                r"knows \(up to \d+\): upgrade costguard"):
+                                                r"knows \(up to \w+\): upgrade costguard"):
         Store.open(db_url)
 
     with engine.connect() as connection:
