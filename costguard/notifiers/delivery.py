@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from costguard.model import AlertKind, Message
+from costguard.store.crash_points import crash_point
+from costguard.text import oneline
 
 if TYPE_CHECKING:
     from costguard.store.records import StoredNotification
@@ -144,11 +146,13 @@ def _deliver_one(
     backoff: Backoff,
     tally: _Tally,
 ) -> None:
+    crash_point("before-send")
     try:
         external_id = _send(channels, row)
     except Exception as exc:  # any channel failure is recorded and retried, never fatal
         _failed(store, row, f"{type(exc).__name__}: {exc}", now, backoff, tally)
         return
+    crash_point("after-send-accepted")
     try:
         store.mark_sent(row.id, at=now, external_id=external_id)
     except ValueError as exc:
@@ -156,6 +160,8 @@ def _deliver_one(
         tally.errors.append(f"notification {row.id} ({row.key}) via {row.channel}: {exc}")
         log.error("lease of notification %d expired during its send: %s", row.id, exc)
         return
+    log.info("%s: sent, external id %s", _which(row), external_id or "none")
+    crash_point("after-send-recorded")
     tally.delivered.append(
         Delivered(
             notification_id=row.id,
@@ -179,14 +185,20 @@ def _failed(
 ) -> None:
     retry_at = backoff.next_attempt(row.attempts + 1, now)
     store.mark_failed(row.id, at=now, error=error, next_attempt_at=retry_at)
-    line = f"notification {row.id} ({row.key}) via {row.channel}: {error}"
-    tally.errors.append(line)
+    tally.errors.append(f"notification {row.id} ({row.key}) via {row.channel}: {error}")
     if retry_at is None:
         tally.gave_up += 1
-        log.error("giving up after %d attempts: %s", row.attempts + 1, line)
+        log.error("%s: dead after %d attempts: %s", _which(row), row.attempts + 1,
+                  oneline(error))
     else:
         tally.failed += 1
-        log.warning("%s; retrying at %s", line, retry_at.isoformat())
+        log.warning("%s: failed: %s; next attempt %s", _which(row), oneline(error),
+                    retry_at.isoformat())
+
+
+def _which(row: StoredNotification) -> str:
+    """How every delivery log line starts: channel, message key, outbox id."""
+    return f"notification {row.id} via {row.channel} key={row.key}"
 
 
 def deliver_due(

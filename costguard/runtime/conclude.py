@@ -31,6 +31,7 @@ from costguard.runtime.source_health import HealthBook
 from costguard.settings.config import Config
 from costguard.settings.policies import Policy
 from costguard.snapshot import Snapshot, SourceHealth
+from costguard.store.crash_points import crash_point
 from costguard.store.records import Reconciled, ScanRecord, StoredIncident
 
 if TYPE_CHECKING:
@@ -81,6 +82,7 @@ def conclude(unit: Unit, rules: Rules, collected: Collected, wanted: set[Source]
     )
     reconciled = unit.reconcile(scan_id=scan_id, findings=evaluation.findings,
                                 scopes=evaluation.scopes, now=now)
+    crash_point("after-findings-stored")
     incidents, enqueued = respond(unit, rules, reconciled, now, notify=notify)
     scan = _finish_scan(unit, rules, scan_id, collected, evaluation)
     return Conclusion(scan, evaluation, reconciled, incidents, enqueued, new_events)
@@ -121,8 +123,12 @@ def respond(unit: Unit, rules: Rules, reconciled: Reconciled, now: datetime, *,
     the incidents touched and how many messages were queued."""
     keeper = IncidentKeeper(unit, rules.config, rules.registry, now)
     incidents = keeper.update(reconciled)
+    if keeper.changes.resolved:
+        crash_point("after-resolution-stored")
     containment = _contain(unit, rules, keeper, now)
     enqueued = Announcer(keeper, rules.notifier, containment.lines).announce() if notify else 0
+    if enqueued:
+        crash_point("after-messages-queued")
     if keeper.reviews:
         unit.after_commit(lambda: keeper.write_reviews(rules.notifier.renderer))
     return incidents, enqueued

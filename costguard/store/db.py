@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from costguard.store.access import StoreUnavailable, engine_url, guarded, masked
 from costguard.store.connection import create_engine, plain_value_errors
+from costguard.store.crash_points import crash_point
 from costguard.store.delivery_stats import DeliveryStatsMixin
 from costguard.store.event_log import EventsMixin
 from costguard.store.findings import FindingsMixin
@@ -73,6 +74,7 @@ class Store(
             unit = Unit(self._engine, session)
             with plain_value_errors(), session.begin():
                 yield unit
+        crash_point("after-unit-commit")
         unit.run_hooks()
 
     def close(self) -> None:
