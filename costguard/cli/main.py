@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from costguard.cli.db_commands import db
+from costguard.cli.incident_commands import incidents
 from costguard.cli.options import (
     EXIT_BAD_INPUT,
     EXIT_FINDINGS,
@@ -22,6 +23,7 @@ from costguard.cli.options import (
     fail,
     load,
 )
+from costguard.cli.outbox_commands import notify, outbox
 from costguard.cli.setup_commands import prices, setup
 from costguard.cli.triage import findings, stats
 from costguard.model import Severity, Source, Status
@@ -204,5 +206,5 @@ def iam_policy(config_path: str | None) -> None:
     click.echo(json.dumps(document, indent=2))
 
 
-for _command in (setup, prices, findings, stats, db):
+for _command in (setup, prices, findings, incidents, outbox, notify, stats, db):
     main.add_command(_command)

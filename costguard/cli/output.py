@@ -58,6 +58,25 @@ def findings_table(findings: Sequence[Any], width: int | None = None) -> str:
     return table(rows, headers, width, whole=("resource",))
 
 
+def outbox_table(notifications: Sequence[Any], width: int | None = None) -> str:
+    """`outbox list`: per channel, oldest first, what state each message is in and why."""
+    from costguard.store.delivery_stats import delivery_state
+
+    ordered = sorted(notifications, key=lambda n: (n.channel, n.id))
+    rows = [
+        (n.id, n.channel, n.key, n.message.kind.value, delivery_state(n).value, n.attempts,
+         n.last_error or "", _next(n))
+        for n in ordered
+    ]
+    headers = ("id", "channel", "key", "kind", "status", "attempts", "last error", "next attempt")
+    return table(rows, headers, width, whole=("key",))
+
+
+def _next(notification: Any) -> str:
+    at = notification.next_attempt_at
+    return at.strftime("%Y-%m-%d %H:%M:%S UTC") if at and notification.sent_at is None else "-"
+
+
 def failing(findings: Iterable[Any], threshold: Severity) -> list[Any]:
     """Findings that make `scan --fail-on` fail: open or acknowledged (not muted) at/above it."""
     active = (Status.OPEN, Status.ACKNOWLEDGED)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import sys
 from collections.abc import Callable
@@ -13,6 +14,7 @@ import click
 from costguard.cli.options import EXIT_BAD_INPUT, bad_input_exits_2, config_option, load
 from costguard.clock import utcnow
 from costguard.model import Severity, Status
+from costguard.text import oneline
 
 
 @click.command()
@@ -77,7 +79,7 @@ def findings_list(config_path: str | None, statuses: tuple[str, ...], min_severi
 @click.argument("finding_id", type=int)
 @bad_input_exits_2
 def findings_show(config_path: str | None, finding_id: int) -> None:
-    """Show one finding with its details and every transition."""
+    """Show one finding with its details and every transition: when, who and why."""
     from costguard.runtime.bootstrap import open_store
 
     store = open_store(load(config_path).config)
@@ -85,7 +87,7 @@ def findings_show(config_path: str | None, finding_id: int) -> None:
     doc = finding.to_json()
     doc["transitions"] = [
         {"at": t.at.isoformat(), "from": t.from_status and t.from_status.value,
-         "to": t.to_status.value, "reason": t.reason}
+         "to": t.to_status.value, "by": t.actor or "costguard", "reason": t.reason}
         for t in store.transitions(finding_id)
     ]
     click.echo(json.dumps(doc, indent=2, default=str))
@@ -99,33 +101,62 @@ def _get_or_exit(store: Any, finding_id: int) -> Any:
         sys.exit(EXIT_BAD_INPUT)
 
 
-@findings.command("ack")
-@config_option
-@click.argument("finding_id", type=int)
-@click.option("--reason", default=None, help="why, for the audit trail")
-@bad_input_exits_2
-def findings_ack(config_path: str | None, finding_id: int, reason: str | None) -> None:
-    """Acknowledge a finding: someone is on it (it stays open until fixed)."""
+def _who(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
+    """`--by` as given (one line, at most 200 characters), else the login name."""
+    if value is None:
+        try:
+            value = getpass.getuser()
+        except Exception:  # no USER/LOGNAME and no passwd entry (a bare container)
+            raise click.BadParameter("cannot tell who you are: give --by NAME") from None
+    value = value.strip()
+    if not value or len(value) > MAX_ACTOR or oneline(value) != value:
+        raise click.BadParameter(f"one line of 1 to {MAX_ACTOR} characters", param=param)
+    return value
+
+
+MAX_ACTOR = 200
+"""The store's `actor` column holds this many characters."""
+
+by_option = click.option("--by", "by", callback=_who,
+                         help="who is doing this, for the record (default: your login name)")
+reason_option = click.option("--reason", default=None, help="why, for the record")
+
+
+def _triage(config_path: str | None, finding_id: int, step: Callable[[Any], Any]) -> Any:
+    """Open the store, check the id, apply one triage step; a refused step exits 2."""
     from costguard.runtime.bootstrap import open_store
 
     store = open_store(load(config_path).config)
     _get_or_exit(store, finding_id)
-    now = utcnow()
-    finding = _transition(lambda: store.acknowledge(finding_id, now=now, reason=reason))
-    click.echo(f"finding {finding_id} acknowledged")
-    _acknowledge_incident(store, finding, now)
+    return _transition(lambda: step(store))
 
 
-def _acknowledge_incident(store: Any, finding: Any, now: datetime) -> None:
-    """The first acknowledged finding of an incident stamps the incident's acknowledged time."""
-    from costguard.store.records import IncidentTime
+@findings.command("ack")
+@config_option
+@click.argument("finding_id", type=int)
+@reason_option
+@by_option
+@bad_input_exits_2
+def findings_ack(config_path: str | None, finding_id: int, reason: str | None, by: str) -> None:
+    """Acknowledge a finding: someone is on it (it stays open until fixed). Its incident is
+    acknowledged on its own: `costguard incidents ack ID`."""
+    _triage(config_path, finding_id,
+            lambda store: store.acknowledge(finding_id, now=utcnow(), reason=reason, by=by))
+    click.echo(f"finding {finding_id} acknowledged by {by}")
 
-    if finding is None or finding.incident_id is None:
-        return
-    incident = store.get_incident(finding.incident_id)
-    if incident.acknowledged_at is None:
-        store.set_incident_time(incident.id, IncidentTime.ACKNOWLEDGED, now)
-        click.echo(f"incident {incident.id} acknowledged")
+
+@findings.command("unack")
+@config_option
+@click.argument("finding_id", type=int)
+@reason_option
+@by_option
+@bad_input_exits_2
+def findings_unack(config_path: str | None, finding_id: int, reason: str | None,
+                   by: str) -> None:
+    """Hand an acknowledged finding back: open again, waiting for someone."""
+    _triage(config_path, finding_id,
+            lambda store: store.unacknowledge(finding_id, now=utcnow(), reason=reason, by=by))
+    click.echo(f"finding {finding_id} unacknowledged by {by}: open again")
 
 
 @findings.command("mute")
@@ -133,16 +164,29 @@ def _acknowledge_incident(store: Any, finding: Any, now: datetime) -> None:
 @click.argument("finding_id", type=int)
 @click.option("--until", "until", required=True, help="ISO date/time or a duration such as 7d")
 @click.option("--reason", required=True, help="why it is acceptable until then")
+@by_option
 @bad_input_exits_2
-def findings_mute(config_path: str | None, finding_id: int, until: str, reason: str) -> None:
+def findings_mute(config_path: str | None, finding_id: int, until: str, reason: str,
+                  by: str) -> None:
     """Mute a finding until a date, with a reason; it comes back when the mute expires."""
-    from costguard.runtime.bootstrap import open_store
-
     when = _parse_until(until)
-    store = open_store(load(config_path).config)
-    _get_or_exit(store, finding_id)
-    _transition(lambda: store.mute(finding_id, until=when, reason=reason, now=utcnow()))
-    click.echo(f"finding {finding_id} muted until {when.isoformat()}")
+    _triage(config_path, finding_id,
+            lambda store: store.mute(finding_id, until=when, reason=reason, now=utcnow(), by=by))
+    click.echo(f"finding {finding_id} muted until {when.isoformat()} by {by}")
+
+
+@findings.command("unmute")
+@config_option
+@click.argument("finding_id", type=int)
+@reason_option
+@by_option
+@bad_input_exits_2
+def findings_unmute(config_path: str | None, finding_id: int, reason: str | None,
+                    by: str) -> None:
+    """End a mute now rather than at its --until: open again."""
+    _triage(config_path, finding_id,
+            lambda store: store.unmute(finding_id, now=utcnow(), reason=reason, by=by))
+    click.echo(f"finding {finding_id} unmuted by {by}: open again")
 
 
 def _transition(action: Callable[[], Any]) -> Any:
@@ -151,7 +195,6 @@ def _transition(action: Callable[[], Any]) -> Any:
     except ValueError as exc:
         click.echo(str(exc), err=True)
         sys.exit(EXIT_BAD_INPUT)
-
 
 
 def _parse_until(text: str) -> datetime:

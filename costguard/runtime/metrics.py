@@ -3,8 +3,9 @@
 A collector reads the store at scrape time (client_python's Collector pattern) instead of
 keeping counters in memory, so the figures are the same on every replica and survive restarts:
 open findings by severity, open incidents, costguard's own Cost Explorer spend today and this
-month, the outbox, and each source's health. `/healthz` answers 200 while every source's last
-cycle succeeded and 503 naming the failing ones otherwise.
+month, the outbox and each channel's deliveries, and each source's health. `/healthz` answers 200
+while every source's last cycle succeeded and every channel delivers, and 503 naming what fails
+otherwise: a source, a channel whose last 3 sends failed, a channel holding dead messages.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from costguard.snapshot import SourceHealth
     from costguard.spend.ce_budget import CeBudget
     from costguard.store import Store
+    from costguard.store.delivery_stats import ChannelDelivery
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,7 @@ class StoreCollector:
                                 value=len(store.open_incidents()))
         yield from self._cost_explorer()
         yield from self._outbox(store)
+        yield from delivery_families(store.channel_delivery())
         yield from self._health()
 
     def _cost_explorer(self) -> Iterable[Any]:
@@ -105,10 +108,49 @@ class StoreCollector:
         yield failures
 
 
+def delivery_families(channels: Iterable[ChannelDelivery]) -> Iterable[Any]:
+    """Per channel: messages sent and failed sends (counters, from the delivery attempts),
+    messages given up on and the backlog (gauges, from the outbox)."""
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+    labels = ["channel"]
+    sent = CounterMetricFamily("costguard_notifications_sent", "Messages delivered", labels=labels)
+    failed = CounterMetricFamily("costguard_notification_failures",
+                                 "Sends that failed (each retry counts)", labels=labels)
+    dead = GaugeMetricFamily("costguard_notifications_dead",
+                             "Messages delivery gave up on (costguard outbox retry ID)",
+                             labels=labels)
+    backlog = GaugeMetricFamily("costguard_outbox_backlog",
+                                "Messages waiting to go out, queued or failing", labels=labels)
+    for c in channels:
+        for family, value in ((sent, c.sent), (failed, c.failed), (dead, c.dead),
+                              (backlog, c.backlog)):
+            family.add_metric([c.channel], value)
+    return sent, failed, dead, backlog
+
+
+def channel_problems(channels: Iterable[ChannelDelivery]) -> list[str]:
+    """One line per channel that degrades health: its last sends all failed, or it holds
+    messages delivery gave up on."""
+    from costguard.store.delivery_stats import RECENT
+
+    problems = []
+    for c in channels:
+        if c.failing:
+            problems.append(f"notifier {c.channel}: the last {RECENT} sends failed: "
+                            f"{c.last_error}")
+        if c.dead:
+            problems.append(f"notifier {c.channel}: {c.dead} message(s) given up on "
+                            "(costguard outbox list --dead)")
+    return problems
+
+
 def health_report(engine: Watched) -> tuple[bool, dict[str, Any]]:
-    """Healthy when no source failed its last cycle; the body names the failing ones."""
+    """Healthy when no source failed its last cycle and every channel delivers; the body names
+    what is failing."""
     failing = [h.last_error or f"{h.source} {h.account}/{h.region}: failed"
                for h in engine.health() if h.consecutive_failures > 0]
+    failing += channel_problems(engine.store.channel_delivery())
     return not failing, {"status": "ok" if not failing else "degraded", "failing": failing}
 
 

@@ -354,33 +354,27 @@ def test_findings_list_shows_what_is_open(two_findings, cfg):
         "no findings\n")
 
 
-def group_id_of(findings: Any) -> Any:
-    return findings[1]["id"]
-
-
 def test_ack_then_list_shows_it_acknowledged(two_findings, cfg):
     instance, _ = two_findings
-    acked = costguard("findings", "ack", instance["id"], "--reason", "on it", "-c", cfg)
+    acked = costguard("findings", "ack", instance["id"], "--reason", "on it", "--by", "alice",
+                      "-c", cfg)
     assert acked.exit_code == 0
-    # the first acknowledged finding of an incident starts the incident's acknowledged clock
-    assert acked.stdout == (f"finding {instance['id']} acknowledged\n"
-                            f"incident {instance['incident']} acknowledged\n")
+    # acknowledging a finding is not acknowledging its incident (`incidents ack` does that)
+    assert acked.stdout == f"finding {instance['id']} acknowledged by alice\n"
     assert listed(cfg)[instance["id"]] == ["high", "acknowledged", "instance_types"]
     assert listed(cfg, "--status", "acknowledged") == {
         instance["id"]: ["high", "acknowledged", "instance_types"]}
-    # a second finding of the same incident leaves the incident's time as it was
-    again = costguard("findings", "ack", group_id_of(two_findings), "-c", cfg)
-    assert again.stdout == f"finding {group_id_of(two_findings)} acknowledged\n"
 
 
 def test_mute_for_a_duration_with_a_reason(two_findings, cfg, tmp_path):
     _, group = two_findings
     before = datetime.now(timezone.utc)
     muted = costguard("findings", "mute", group["id"], "--until", "7d", "--reason", "x",
-                      "-c", cfg)
+                      "--by", "alice", "-c", cfg)
     after = datetime.now(timezone.utc)
     assert muted.exit_code == 0
     assert muted.stdout.startswith(f"finding {group['id']} muted until ")
+    assert muted.stdout.endswith(" by alice\n")
     assert listed(cfg)[group["id"]] == ["high", "muted", "open_admin_ports"]
     with Store.open(f"sqlite:///{tmp_path}/cg.db") as store:
         stored = store.get_finding(group["id"])
@@ -415,15 +409,15 @@ def test_an_unknown_finding_id_exits_2(two_findings, cfg, command):
 
 def test_show_prints_the_finding_and_every_transition(two_findings, cfg):
     instance, _ = two_findings
-    costguard("findings", "ack", instance["id"], "--reason", "on it", "-c", cfg)
+    costguard("findings", "ack", instance["id"], "--reason", "on it", "--by", "alice", "-c", cfg)
     result = costguard("findings", "show", instance["id"], "-c", cfg)
     assert result.exit_code == 0
     doc = json.loads(result.stdout)
     assert (doc["id"], doc["resource"], doc["status"]) == (
         instance["id"], instance["resource"], "acknowledged")
-    steps = [(t["from"], t["to"], t["reason"]) for t in doc["transitions"]]
-    assert steps[1:] == [("open", "acknowledged", "on it")]
-    assert steps[0][:2] == (None, "open")
+    steps = [(t["from"], t["to"], t["by"], t["reason"]) for t in doc["transitions"]]
+    assert steps[1:] == [("open", "acknowledged", "alice", "on it")]
+    assert steps[0][:3] == (None, "open", "costguard")
     assert all(is_utc_iso(t["at"]) for t in doc["transitions"])
 
 
