@@ -1,8 +1,21 @@
-"""Fixtures for the whole suite: no test can reach a real AWS account or a developer's config."""
+"""Fixtures for the whole suite: no test can reach a real AWS account or a developer's config;
+a fresh PostgreSQL schema for the tests that need one.
+
+Each PostgreSQL test gets its own schema (through `search_path` in the URL), so tests run in
+parallel under pytest-xdist without seeing each other's rows. Without a server the PostgreSQL
+tests skip locally, and fail under CI=true, where PostgreSQL is required.
+"""
 
 from __future__ import annotations
 
+import os
+import uuid
+from collections.abc import Iterator
+
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
 
 REGION = "us-east-1"
 
@@ -23,3 +36,40 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFa
     monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     # The default SQLite store lives in the state dir: keep it out of the developer's home.
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+
+
+PG_URL = os.environ.get(
+    "COSTGUARD_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+PG_START = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+
+
+@pytest.fixture(scope="session")
+def pg_admin() -> Iterator[Engine]:
+    """An engine on the PostgreSQL test database, or a skip (a failure under CI) without one."""
+    engine = sa.create_engine(PG_URL, poolclass=NullPool, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect():
+            pass
+        unreachable = None
+    except sa.exc.OperationalError as exc:
+        unreachable = f"PostgreSQL at {PG_URL} is unreachable ({str(exc).splitlines()[0]})"
+    if unreachable:
+        engine.dispose()
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{unreachable}; PostgreSQL is required when CI=true", pytrace=False)
+        pytest.skip(f"{unreachable}; start it with: {PG_START} (or set COSTGUARD_TEST_PG_URL)")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_admin: Engine) -> Iterator[str]:
+    """The URL of a new, empty schema, dropped after the test."""
+    schema = f"costguard_test_{uuid.uuid4().hex[:12]}"
+    with pg_admin.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    url = sa.make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    yield url.render_as_string(hide_password=False)
+    with pg_admin.begin() as connection:
+        connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
