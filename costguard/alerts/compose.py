@@ -185,7 +185,8 @@ def _growth(new: Any) -> str:
     """"2 instances, 1 region": how much an update adds, by kind."""
     rows = new.items() if isinstance(new, Mapping) else ()
     counts = [(len(strings(v)), str(k).replace("_", " ")) for k, v in rows]
-    return ", ".join(f"{n} new {what}" for n, what in counts if n) or "new findings"
+    return ", ".join(f"{n} new {what[:-1] if n == 1 and what.endswith('s') else what}"
+                     for n, what in counts if n) or "new findings"
 
 
 def _resolved_summary(alert: Alert, incident: str, where: str) -> str:

@@ -215,14 +215,14 @@ def _time(value: Any) -> datetime | None:
 
 
 def key_pairs(findings: Sequence[Shown]) -> list[tuple[Place, str]]:
-    """Every key pair the incident names, with where it is, in the order first named."""
-    found: dict[tuple[str, str, str], None] = {}
+    """Every key pair the incident names, with where it is, by account and region."""
+    found: set[tuple[str, str, str]] = set()
     for f in findings:
         for value in entities(f, KEY_PAIR):
             account, region, name = [*value.split(":", 2), "", ""][:3]
             if name:
-                found.setdefault((account, region, name))
-    return [(Place(a, r), n) for a, r, n in found]
+                found.add((account, region, name))
+    return [(Place(a, r), n) for a, r, n in sorted(found)]
 
 
 def open_groups(findings: Sequence[Shown]) -> list[OpenGroup]:

@@ -39,9 +39,11 @@ from costguard.alerts.evidence import (
 from costguard.model import StrEnum
 from costguard.text import short
 
-ROOT_KEY = "root_key:"
-"""What a root-key action covers besides the key itself: the account's root key, for templates
-that know the account but not the key id."""
+ROOT_KEY, USER, ROLE, LOGIN_PROFILE, POLICY = (
+    "root_key:", "user:", "role:", "login_profile:", "policy:")
+"""What actions cover besides entities, for remediation templates: an account's root key
+(`root_key:ACCOUNT`: templates that know the account but not the key id), a user or role
+blocked, a console password removed, a policy taken back (`policy:HOLDER:NAME:POLICY`)."""
 DENY_ALL = "arn:aws:iam::aws:policy/AWSDenyAll"
 """AWS's managed policy that denies every action: blocks a user or role at once, reversibly."""
 CONSOLE = "https://console.aws.amazon.com/"
@@ -205,27 +207,29 @@ def _persistence_action(item: Persistence) -> Action:
             f"Block IAM user {name}, made during the incident, {where}: deny it everything now, "
             "delete it afterwards (below)."), command=(
             "aws", "iam", "attach-user-policy", "--user-name", item.name, "--policy-arn",
-            DENY_ALL))
+            DENY_ALL), covers=frozenset({USER + item.name}))
     if item.made is Made.ROLE:
         return Action(ActionKind.BLOCK_ROLE, item.account, (
             f"Block IAM role {name}, made during the incident, {where}:"), command=(
             "aws", "iam", "attach-role-policy", "--role-name", item.name, "--policy-arn",
-            DENY_ALL))
+            DENY_ALL), covers=frozenset({ROLE + item.name}))
     if item.made is Made.LOGIN_PROFILE:
         return Action(ActionKind.DELETE_LOGIN_PROFILE, item.account, (
             f"Remove the console password of IAM user {name} {where}:"), command=(
-            "aws", "iam", "delete-login-profile", "--user-name", item.name))
+            "aws", "iam", "delete-login-profile", "--user-name", item.name),
+            covers=frozenset({LOGIN_PROFILE + item.name}))
     return _policy_action(item, name, where)
 
 
 def _policy_action(item: Persistence, name: str, where: str) -> Action:
     holder, policy = item.holder, str(item.policy)
+    covers = frozenset({f"{POLICY}{holder}:{item.name}:{policy}"})
     if item.made is Made.POLICY:
         return Action(ActionKind.DETACH_POLICY, item.account, (
             f"Detach {short(policy)} from IAM {holder} {name} {where}:"), command=(
             "aws", "iam", f"detach-{holder}-policy", f"--{holder}-name", item.name,
-            "--policy-arn", policy))
+            "--policy-arn", policy), covers=covers)
     return Action(ActionKind.DELETE_INLINE_POLICY, item.account, (
         f"Delete inline policy {short(policy)} of IAM {holder} {name} {where}:"), command=(
         "aws", "iam", f"delete-{holder}-policy", f"--{holder}-name", item.name,
-        "--policy-name", policy))
+        "--policy-name", policy), covers=covers)
