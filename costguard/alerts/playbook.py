@@ -111,31 +111,44 @@ def covered(actions: Iterable[Action]) -> frozenset[str]:
 
 
 def _key_action(key: KeyUse, as_of: datetime | None) -> Action:
-    covers = frozenset({ACCESS_KEY + key.key_id})
-    owner, made = key.owner, " (made during the incident)" if key.created else ""
+    """Switch a key off the way its owner allows: the root user only in the console, an IAM
+    user's by command, a role's sessions by a deny, an owner nobody named after a lookup."""
+    owner = key.owner
     if owner.kind is OwnerKind.ROOT:
-        covers |= {ROOT_KEY + key.account}
-        return Action(ActionKind.ROOT_KEY, key.account, (
-            f"Deactivate the root user's access key {short(key.key_id)}{made} in account "
-            f"{key.account}; only the root user can, in the console:"), console=(
-            f"Sign in at {CONSOLE} as the root user (email address and password).",
-            "Account name (top right), Security credentials, Access keys: select "
-            f"{short(key.key_id)}, Actions, Deactivate. Delete it once nothing of yours breaks."),
-            covers=covers)
+        return _root_key(key)
     if owner.kind is OwnerKind.USER and owner.name:
-        kind = ActionKind.NEW_KEY if key.created else ActionKind.DEACTIVATE_KEY
-        return Action(kind, key.account, (
-            f"Deactivate access key {short(key.key_id)}{made} of IAM user {short(owner.name)} "
-            f"in account {key.account}:"), command=(
-            "aws", "iam", "update-access-key", "--user-name", owner.name,
-            "--access-key-id", key.key_id, "--status", "Inactive"), covers=covers)
+        return _user_key(key, owner.name)
     if owner.kind is OwnerKind.ROLE and owner.name:
         return _role_sessions(key, owner.name, as_of)
     return Action(ActionKind.FIND_KEY_OWNER, key.account, (
         f"Deactivate access key {short(key.key_id)} in account {key.account}: its user is not "
         "in the findings. This names it (UserName); then run update-access-key --user-name "
         f"THAT-USER --access-key-id {short(key.key_id)} --status Inactive."), command=(
-        "aws", "iam", "get-access-key-last-used", "--access-key-id", key.key_id), covers=covers)
+        "aws", "iam", "get-access-key-last-used", "--access-key-id", key.key_id),
+        covers=frozenset({ACCESS_KEY + key.key_id}))
+
+
+def _made(key: KeyUse) -> str:
+    return " (made during the incident)" if key.created else ""
+
+
+def _root_key(key: KeyUse) -> Action:
+    return Action(ActionKind.ROOT_KEY, key.account, (
+        f"Deactivate the root user's access key {short(key.key_id)}{_made(key)} in account "
+        f"{key.account}; only the root user can, in the console:"), console=(
+        f"Sign in at {CONSOLE} as the root user (email address and password).",
+        "Account name (top right), Security credentials, Access keys: select "
+        f"{short(key.key_id)}, Actions, Deactivate. Delete it once nothing of yours breaks."),
+        covers=frozenset({ACCESS_KEY + key.key_id, ROOT_KEY + key.account}))
+
+
+def _user_key(key: KeyUse, user: str) -> Action:
+    kind = ActionKind.NEW_KEY if key.created else ActionKind.DEACTIVATE_KEY
+    return Action(kind, key.account, (
+        f"Deactivate access key {short(key.key_id)}{_made(key)} of IAM user {short(user)} "
+        f"in account {key.account}:"), command=(
+        "aws", "iam", "update-access-key", "--user-name", user, "--access-key-id",
+        key.key_id, "--status", "Inactive"), covers=frozenset({ACCESS_KEY + key.key_id}))
 
 
 def _role_sessions(key: KeyUse, role: str, as_of: datetime | None) -> Action:
@@ -200,19 +213,22 @@ def _key_pair_action(place: Place, name: str) -> Action:
 # --- persistence ------------------------------------------------------------------------------
 
 
+_BLOCKS = {Made.USER: (ActionKind.BLOCK_USER, "user", USER),
+           Made.ROLE: (ActionKind.BLOCK_ROLE, "role", ROLE)}
+
+
 def _persistence_action(item: Persistence) -> Action:
+    """Take back what the incident made: block a user or role it created (one reversible deny,
+    deleting comes later), remove a console password, take back an admin policy."""
     name, where = short(item.name), f"in account {item.account}"
-    if item.made is Made.USER:
-        return Action(ActionKind.BLOCK_USER, item.account, (
-            f"Block IAM user {name}, made during the incident, {where}: deny it everything now, "
-            "delete it afterwards (below)."), command=(
-            "aws", "iam", "attach-user-policy", "--user-name", item.name, "--policy-arn",
-            DENY_ALL), covers=frozenset({USER + item.name}))
-    if item.made is Made.ROLE:
-        return Action(ActionKind.BLOCK_ROLE, item.account, (
-            f"Block IAM role {name}, made during the incident, {where}:"), command=(
-            "aws", "iam", "attach-role-policy", "--role-name", item.name, "--policy-arn",
-            DENY_ALL), covers=frozenset({ROLE + item.name}))
+    if item.made in _BLOCKS:
+        kind, holder, prefix = _BLOCKS[item.made]
+        later = " Delete it afterwards (below)." if item.made is Made.USER else ""
+        return Action(kind, item.account, (
+            f"Block IAM {holder} {name}, made during the incident, {where}: deny it "
+            f"everything now.{later}"), command=(
+            "aws", "iam", f"attach-{holder}-policy", f"--{holder}-name", item.name,
+            "--policy-arn", DENY_ALL), covers=frozenset({prefix + item.name}))
     if item.made is Made.LOGIN_PROFILE:
         return Action(ActionKind.DELETE_LOGIN_PROFILE, item.account, (
             f"Remove the console password of IAM user {name} {where}:"), command=(

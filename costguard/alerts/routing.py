@@ -122,7 +122,14 @@ class Notifier:
         gives, then verify."""
         as_of = max((t for f in findings for t in (f.last_seen, f.first_seen) if t), default=None)
         actions = build_actions(findings, phase_lookup(self.registry), as_of)
-        done = covered(actions)
+        steps = self._steps(findings, covered(actions))
+        if len(steps) > 1:
+            steps.append(RemediationStep(check="verify", title="Verify", body=VERIFY))
+        return Playbook(actions=actions, steps=tuple(steps))
+
+    def _steps(self, findings: Sequence[AlertFinding], done: frozenset[str],
+               ) -> list[RemediationStep]:
+        """One step per check (and policy template), each told what the actions cover."""
         by_check: dict[tuple[str, str | None], list[AlertFinding]] = {}
         for f in sorted(findings, key=lambda f: _playbook_position(self.registry, f.check)):
             policy = self.policies.get(f.policy)
@@ -131,11 +138,8 @@ class Notifier:
         for (check, template), group in by_check.items():
             context = {"findings": group, "account": group[0].account, "covered": done}
             body = self.renderer.remediation(check, context, template)
-            title = _step_title(self.registry, check, group)
-            steps.append(RemediationStep(check=check, title=title, body=body))
-        if len(steps) > 1:
-            steps.append(RemediationStep(check="verify", title="Verify", body=VERIFY))
-        return Playbook(actions=actions, steps=tuple(steps))
+            steps.append(RemediationStep(check, _step_title(self.registry, check, group), body))
+        return steps
 
     def message(self, alert: Alert) -> Message:
         """Render an alert into the message every channel sends."""
