@@ -1,7 +1,7 @@
 """An `Alert` rendered into the `Message` every channel sends: subject, text and HTML.
 
 Pure: the only input besides the alert is the templates the `Renderer` reads. Everything the
-email templates show is prepared here (and in `sections`) as plain strings and tuples, so
+email templates show is prepared here (and in `message_parts`) as plain strings and tuples, so
 templates stay declarative and never trip StrictUndefined on a fact an alert does not carry.
 
 A message leads with what a responder needs on the first screen: what happened and where, the
@@ -24,10 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from costguard.alerts.alert import Alert, AlertFinding
-from costguard.alerts.money import FACT_KEYS, money_rows
-from costguard.alerts.playbook import covered
-from costguard.alerts.render import Renderer, oneline, ts
-from costguard.alerts.sections import (
+from costguard.alerts.message_parts import (
     WHO_KEYS,
     WHO_MAX,
     duration,
@@ -38,6 +35,9 @@ from costguard.alerts.sections import (
     strings,
     who_line,
 )
+from costguard.alerts.money import FACT_KEYS, money_rows
+from costguard.alerts.playbook import covered
+from costguard.alerts.render import Renderer, oneline, ts
 from costguard.model import AlertKind, Message, Severity
 from costguard.notifiers.channel import THREAD_KEY
 from costguard.text import short

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from costguard.cli.options import bad_input_exits_2, config_option, load
+from costguard.cli.options import bad_input_exits_2, config_option, load, regions_option
 
 
 @click.group()
@@ -21,7 +21,11 @@ def setup() -> None:
 @click.option("--dry-run", is_flag=True, help="print what would change and change nothing")
 @bad_input_exits_2
 def setup_events_cmd(config_path: str | None, regions: str | None, dry_run: bool) -> None:
-    """Create (idempotently) the SQS queue, its policy and the EventBridge rules per region."""
+    """Create (idempotently) the SQS queue, its policy and the EventBridge rules per region.
+
+    Exit codes: 0 done; 2 bad config, options or AWS environment (no credentials, an unknown
+    region or endpoint, AWS refusing a call), reported in one line.
+    """
     from costguard.actions.event_pipeline import apply, plan, summary
     from costguard.collectors.session import Aws
 
@@ -39,9 +43,8 @@ def setup_events_cmd(config_path: str | None, regions: str | None, dry_run: bool
 
 
 def _event_regions(config: Any, given: str | None) -> list[str]:
-    if given:
-        return [r.strip() for r in given.split(",") if r.strip()]
-    return list(config.events.regions or config.aws.regions or ["us-east-1"])
+    return regions_option(given) or list(config.events.regions or config.aws.regions
+                                         or ["us-east-1"])
 
 
 @click.group()
@@ -56,7 +59,12 @@ def prices() -> None:
 @click.option("--regions", default=None, help="comma-separated; default: the table's regions")
 @bad_input_exits_2
 def prices_update(config_path: str | None, out: str | None, regions: str | None) -> None:
-    """Refresh the table from the AWS Price List API (Linux, shared tenancy, on demand)."""
+    """Refresh the table from the AWS Price List API (Linux, shared tenancy, on demand).
+
+    The table is written (atomically) only once every price has been fetched, so an AWS error
+    leaves the previous file as it was. Exit codes: 0 written; 2 bad config, options or AWS
+    environment (no credentials, an unknown region or endpoint, AWS refusing a call).
+    """
     from pathlib import Path
 
     from costguard.actions.price_refresh import read_table, update_table
@@ -69,12 +77,10 @@ def prices_update(config_path: str | None, out: str | None, regions: str | None)
     target = Path(out) if out else refreshed_price_table()
     source = target if target.is_file() else PriceBook().path
     table = read_table(source)
-    if not target.is_file():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(source.read_text())
-    chosen = [r.strip() for r in regions.split(",")] if regions else list(table)
+    chosen = regions_option(regions) or list(table)
     aws = Aws.from_environment(setup_.config.aws.profile)
     collector = PriceListCollector(aws, state_dir() / "prices")
-    done = update_table(collector, list(table), list(table["us-east-1"]), target, fetch=chosen)
+    done = update_table(collector, list(table), list(table["us-east-1"]), target, fetch=chosen,
+                        previous=source)
     click.echo(f"wrote {done.path}: {done.regions} regions, {done.from_api} prices from the "
                f"Price List API, {done.kept} kept from the previous table, {done.missing} missing")

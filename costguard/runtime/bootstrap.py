@@ -12,11 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from costguard.checks import Registry, default_registry
+from costguard.checks.param_types import REGION_CHECK
 from costguard.notifiers import CHANNEL_TYPES
 from costguard.settings.config import Config, find_config, load_config
 from costguard.settings.paths import shipped_dir
 from costguard.settings.policies import Policy, load_policies
+from costguard.settings.regions import check_region
 from costguard.store import Store
+
+PARAMS_CONTEXT = {REGION_CHECK: check_region}
+"""What check params are validated with: region names against botocore's endpoint data."""
 
 
 @dataclass(frozen=True)
@@ -36,8 +41,16 @@ def load_setup(
     """Config and policies, validated; raises InvalidInput listing every problem."""
     registry = registry or default_registry()
     config = load_config(find_config(explicit, env), env, channel_types=CHANNEL_TYPES)
-    policies = load_policies(config.policy_paths, registry, _template_exists(config))
+    policies = load_policies(config.policy_paths, registry, _template_exists(config),
+                             PARAMS_CONTEXT)
     return Setup(config, policies, registry)
+
+
+def find_and_read_config(explicit: str | Path | None,
+                         env: Mapping[str, str] = os.environ) -> Config:
+    """The config a command finds (-c, $COSTGUARD_CONFIG, the search path), without policies:
+    for commands that need only the store, which a bad policy file must not lock out."""
+    return load_config(find_config(explicit, env), env, channel_types=CHANNEL_TYPES)
 
 
 def read_config(path: str | Path | None, env: Mapping[str, str] = os.environ) -> Config:

@@ -1,6 +1,10 @@
-"""Taking events in: store them (each id once), then delete their queue messages, then move
-the history cursors. In that order, so a crash between steps delivers again rather than loses:
-processing is at least once, and storing by event id makes it idempotent.
+"""Taking events in: store them (each id once) with the history cursors that led to them, in
+the cycle's unit of work; delete their queue messages only once that has committed.
+
+In that order, so a crash at any point delivers again rather than loses: a message deleted
+before its event was stored would be gone, while a message whose event was stored but that was
+not deleted comes back and is dropped as already seen. Processing is at least once, and
+storing by event id makes it idempotent.
 """
 
 from __future__ import annotations
@@ -8,45 +12,64 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING
+
+from costguard.collectors.accounts import Target
+from costguard.collectors.event_queue import EventQueue, Received
+from costguard.runtime.gather_events import Harvest
+
+if TYPE_CHECKING:
+    from costguard.store import Store, Unit
 
 log = logging.getLogger(__name__)
 
+CURSOR_PREFIX = "cursor:"
+"""The state keys of the history cursors (see gather_events.cursor_key)."""
 
-class Intake:
-    """The store side of the event pipeline."""
 
-    def __init__(self, store: Any) -> None:
-        self.store = store
+class Cursors:
+    """The history cursors (None: never read, start from the initial look-back), all loaded
+    in one read the first time one is asked for."""
 
-    def cursor(self, key: str) -> datetime | None:
-        """A history cursor (None: never read, start from the initial look-back)."""
-        value = self.store.get_state(key)
-        try:
-            return datetime.fromisoformat(value) if value else None
-        except ValueError:
-            log.warning("ignoring a damaged cursor %s=%r", key, value)
-            return None
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._values: dict[str, str] | None = None
 
-    def take(self, harvest: Any, targets: Iterable[Any], now: datetime) -> int:
-        """Store the harvest's events, delete the messages that carried them, save cursors;
-        returns how many events were new."""
-        new = self.store.record_events(harvest.events, received_at=now)
-        by_account = {t.account: t for t in targets}
-        for (account, region), received in harvest.received.items():
-            if received and account in by_account:
-                queue = by_account[account].collectors.get(f"queue:{region}")
-                if queue is not None:
-                    queue.delete(received)
-        for key, cursor in harvest.cursors.items():
-            self.store.set_state(key, cursor.isoformat())
-        if new:
-            log.info("%d new events (%d delivered)", len(new), len(harvest.events))
-        return len(new)
+    def __call__(self, key: str) -> datetime | None:
+        if self._values is None:
+            self._values = self._store.states(CURSOR_PREFIX)
+        return _parse(key, self._values.get(key))
 
-    def take_messages(self, queue: Any, received: list[Any], now: datetime) -> int:
-        """The daemon's poller: one receive's messages, stored then deleted."""
-        events = [r.event for r in received if r.event is not None]
-        new = self.store.record_events(events, received_at=now)
-        queue.delete(received)
-        return len(new)
+
+def _parse(key: str, value: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if value else None
+    except ValueError:
+        log.warning("ignoring a damaged cursor %s=%r", key, value)
+        return None
+
+
+def take(unit: Unit, harvest: Harvest, targets: Iterable[Target], now: datetime) -> int:
+    """Store the harvest's events and cursors in the unit; the messages that carried them are
+    deleted after its commit. Returns how many events were new."""
+    new = unit.record_events(harvest.events, received_at=now)
+    unit.set_states({key: cursor.isoformat() for key, cursor in harvest.cursors.items()})
+    by_account = {t.account: t for t in targets}
+    for (account, region), received in harvest.received.items():
+        target = by_account.get(account)
+        queue = target.collectors.get(f"queue:{region}") if target else None
+        if received and queue is not None:
+            unit.after_commit(partial(queue.delete, received))
+    if new:
+        log.info("%d new events (%d delivered)", len(new), len(harvest.events))
+    return len(new)
+
+
+def take_messages(unit: Unit, queue: EventQueue, received: list[Received],
+                  now: datetime) -> int:
+    """The daemon's poller: one receive's events, stored in the unit, deleted after it."""
+    events = [r.event for r in received if r.event is not None]
+    new = unit.record_events(events, received_at=now)
+    unit.after_commit(partial(queue.delete, received))
+    return len(new)

@@ -18,9 +18,9 @@ import pytest
 from costguard.alerts.alert import Alert, AlertFinding, RemediationStep
 from costguard.alerts.compose import SUBJECT_MAX, accounts_label, build_message
 from costguard.alerts.evidence import phase_lookup
+from costguard.alerts.message_parts import duration, fact_value, scope_rows
 from costguard.alerts.playbook import build_actions
 from costguard.alerts.render import Renderer
-from costguard.alerts.sections import duration, fact_value, scope_rows
 from costguard.checks import default_registry
 from costguard.model import AlertKind, Severity, root_arn
 from costguard.notifiers.smtp import SmtpParams, build_email

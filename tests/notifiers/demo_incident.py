@@ -2,7 +2,7 @@
 
 `tests/fixtures/demo_incident.json` holds the incident and the 20 findings one run of
 `make demo` stored (ids, details and entities exactly as the checks wrote them; instance ids as
-the embedded AWS made them). The alerts below are assembled the way the incident keeper does it
+the embedded AWS made them). The alerts below are assembled the way the announcer does it
 (`alert_finding`, `scope_from`, `incident_money`, `Notifier.remediation`), without a store, so
 golden files and the Chromium test see the demo's own alert, byte for byte repeatable.
 """
@@ -22,7 +22,8 @@ from costguard.alerts.money import incident_money
 from costguard.alerts.render import Renderer
 from costguard.alerts.routing import Notifier, alert_finding
 from costguard.checks import default_registry
-from costguard.incidents.keeper import incident_key, scope_from
+from costguard.incidents.announcer import incident_key
+from costguard.incidents.keeper import scope_from
 from costguard.model import AlertKind, Severity, Status
 from costguard.runtime.bootstrap import read_config
 from costguard.settings.policies import load_policies
@@ -79,7 +80,7 @@ def notifier() -> Notifier:
 
 
 def alert(kind: AlertKind, now: datetime, findings: list[StoredFinding], **facts: Any) -> Alert:
-    """The alert the keeper builds for the incident at `now` (see IncidentKeeper.alert)."""
+    """The alert the announcer builds for the incident at `now` (see Announcer.alert)."""
     record, note = incident(), notifier()
     shown = tuple(alert_finding(f, note.policies.get(f.policy)) for f in findings)
     playbook = note.remediation(shown) if kind is not AlertKind.RESOLVED else None

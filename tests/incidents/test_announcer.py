@@ -1,6 +1,6 @@
-"""What the keeper reads from the check classes (costguard/incidents/keeper.py): the money facts
-of an incident come from burn-rate checks (`Check.burn_rate_facts`) and the incident's own
-instances, computed by costguard.alerts.money at the keeper's `now`."""
+"""What the announcer reads from the check classes (costguard/incidents/announcer.py): the money
+facts of an incident come from burn-rate checks (`Check.burn_rate_facts`) and the incident's own
+instances, computed by costguard.alerts.money at the cycle's `now`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from costguard.checks import default_registry
-from costguard.incidents.keeper import incident_money
+from costguard.incidents.announcer import incident_money
 
 REGISTRY = default_registry()
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
