@@ -4,6 +4,7 @@ the store returns, so they are tested without a database."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from costguard.model import AlertKind
@@ -101,8 +102,6 @@ def _milestone(step: dict[str, Any]) -> str:
 
 def _when(at: str | None) -> str:
     """An ISO time from the doc as the terminal shows times."""
-    from datetime import datetime
-
     return ts(datetime.fromisoformat(at)) if at else "-"
 
 
