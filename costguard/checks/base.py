@@ -67,6 +67,10 @@ class Context:
         )
 
 
+Resource = tuple[str, str, str]
+"""(account, region, resource) of one thing a check judged: the identity its finding has."""
+
+
 class Phase(StrEnum):
     """Where a check's remediation falls in a responder's playbook; members are in the order a
     responder works in (`rank`)."""
@@ -134,6 +138,17 @@ class Check(abc.ABC):
     @abc.abstractmethod
     def evaluate(self, snapshot: Snapshot, ctx: Context) -> Iterable[Finding]:
         """Findings for what `snapshot` shows, under `ctx.params`."""
+
+    def resources(self, snapshot: Snapshot, ctx: Context) -> Iterable[Resource]:
+        """Every (account, region, resource) this check judged in `snapshot` under
+        `ctx.params`, failing or not, named as its findings name them.
+
+        Pure, like `evaluate`. It is what makes a pass a recorded fact rather than the
+        absence of a finding: the weekly report's score and the compliance report count
+        passes from it. None (the default) means pass/fail does not apply: event and spend
+        checks report what happened, not the state of a resource.
+        """
+        return ()
 
     @classmethod
     def phrase(cls, findings: Sequence[Any]) -> str:

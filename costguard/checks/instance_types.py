@@ -8,7 +8,7 @@ from typing import Any, cast
 
 from pydantic import Field, model_validator
 
-from costguard.checks.base import Check, Context, Params, Phase
+from costguard.checks.base import Check, Context, Params, Phase, Resource
 from costguard.checks.param_types import InstanceTypeGlob, Region
 from costguard.model import Finding, Severity, Source, StrEnum
 from costguard.snapshot import Instance, Snapshot
@@ -152,6 +152,10 @@ class InstanceTypes(Check):
                 },
                 entities=instance_entities(instance),
             )
+
+    def resources(self, snapshot: Snapshot, ctx: Context) -> Iterable[Resource]:
+        """Every pending or running instance (a stopped one bills nothing and is not judged)."""
+        return [(i.account, i.region, i.arn) for i in snapshot.instances() if i.running]
 
 
 def _title(instance: Instance, reason: Reason) -> str:

@@ -7,7 +7,7 @@ from typing import Annotated, Any, cast
 
 from pydantic import Field
 
-from costguard.checks.base import Check, Context, Params, Phase
+from costguard.checks.base import Check, Context, Params, Phase, Resource
 from costguard.model import Finding, Severity, Source
 from costguard.snapshot import IngressRule, RegionInventory, SecurityGroup, Snapshot
 
@@ -130,6 +130,10 @@ class OpenAdminPorts(Check):
                 rules = offending_rules(group, params.ports)
                 if rules:
                     yield _finding(ctx, inv, group, rules)
+
+    def resources(self, snapshot: Snapshot, ctx: Context) -> Iterable[Resource]:
+        """Every security group of every scanned region."""
+        return [(g.account, g.region, g.group_id) for g in snapshot.security_groups()]
 
 
 def _finding(
