@@ -22,6 +22,7 @@ from costguard.cli.options import (
     fail,
     load,
 )
+from costguard.cli.report_commands import report
 from costguard.cli.setup_commands import prices, setup
 from costguard.cli.triage import findings, stats
 from costguard.model import Severity, Source, Status
@@ -204,5 +205,5 @@ def iam_policy(config_path: str | None) -> None:
     click.echo(json.dumps(document, indent=2))
 
 
-for _command in (setup, prices, findings, stats, db):
+for _command in (setup, prices, findings, stats, db, report):
     main.add_command(_command)

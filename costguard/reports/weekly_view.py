@@ -70,14 +70,23 @@ def age(since: datetime | None, as_of: datetime) -> str:
 
 
 def item_view(item: Item, as_of: datetime) -> dict[str, Any]:
-    """One finding line: severity, what, where, since when, triage."""
+    """One finding line: severity, what, where, and what happened to it when; each list
+    shows the phrase of its kind (opened, fixed, open_for, muted, acked)."""
+    when = f"{item.at:%a %d %b %H:%M} UTC" if item.at else "unknown"
+    until = f"until {item.until:%Y-%m-%d}" if item.until else "no expiry"
     return {
         "item": item, "severity": item.severity.value.upper(),
-        "color": SEVERITY_COLORS[item.severity], "age": age(item.at or item.first_seen, as_of),
-        "when": f"{item.at:%a %d %b %H:%M} UTC" if item.at else "",
-        "by": item.by or "not recorded", "until": f"{item.until:%Y-%m-%d}" if item.until
-        else "no expiry",
+        "color": SEVERITY_COLORS[item.severity],
+        "opened": f"opened {when}", "fixed": f"fixed {when}",
+        "open_for": f"open for {age(item.at or item.first_seen, as_of)}",
+        "muted": f"muted by {_who(item)}, {until}", "acked": f"acknowledged by {_who(item)}",
     }
+
+
+def _who(item: Item) -> str:
+    """Who triaged it ("not recorded" until the store records it), and why."""
+    who = item.by or "someone (not recorded)"
+    return f"{who}: {item.reason}" if item.reason else who
 
 
 def listing_view(listing: Listing, as_of: datetime) -> dict[str, Any]:

@@ -85,13 +85,19 @@ class WeeklyReportsMixin(SessionBase):
         with self._read() as session:
             return {row.week: _report(row) for row in session.scalars(query)}
 
-    def freeze_weekly_figures(self, week: str, figures: Mapping[str, Any],
-                              now: datetime) -> WeeklyReport:
-        """Store a finished week's figures unless some are stored; returns what is stored, so
-        two processes freezing at once agree on one."""
+    def freeze_weekly_figures(self, week: str, figures: Mapping[str, Any], now: datetime,
+                              *, replace: bool = False) -> WeeklyReport:
+        """Store a finished week's figures unless some are stored (or, with `replace`, over
+        them: figures of an older shape); returns what is stored, so two processes freezing
+        at once agree on one. Replacing keeps when the week was sent."""
         statement = self._insert()(WeeklyReportRow).values(
-            week=week, figures=dict(figures), computed_at=now, sent_at=None,
-        ).on_conflict_do_nothing(index_elements=["week"])
+            week=week, figures=dict(figures), computed_at=now, sent_at=None)
+        if replace:
+            statement = statement.on_conflict_do_update(
+                index_elements=["week"],
+                set_={"figures": statement.excluded.figures, "computed_at": now})
+        else:
+            statement = statement.on_conflict_do_nothing(index_elements=["week"])
         with self._write() as session:
             session.execute(statement)
             return _report(session.get(WeeklyReportRow, week, populate_existing=True))

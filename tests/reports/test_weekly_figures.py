@@ -13,7 +13,7 @@ from costguard.runtime.bootstrap import read_config
 from costguard.settings.paths import default_policy_file
 from costguard.settings.policies import load_policies
 
-from .history import A, B, WEEK, at
+from .history import WEEK, A, B, at
 
 NOW = datetime(2026, 11, 30, 8, tzinfo=timezone.utc)
 
