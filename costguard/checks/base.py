@@ -131,6 +131,9 @@ class Check(abc.ABC):
     """CIS AWS Foundations Benchmark v3.0.0 recommendations this check covers ("1.4")."""
     security_hub: ClassVar[tuple[str, ...]] = ()
     """AWS Security Hub (Foundational Security Best Practices) control ids ("IAM.4")."""
+    fix_summary: ClassVar[str] = ""
+    """One sentence on how to make its resources pass: the compliance report's remediation
+    column (the alerts carry the full template)."""
     burn_rate_facts: ClassVar[bool] = False
     """Whether its findings' details carry the burn rate an incident's message leads with
     (`recent_usd_per_hour`, `cost_so_far_usd`, `projected_usd_to_month_end`)."""

@@ -70,6 +70,7 @@ class CloudTrailLogging(Check):
         "cloudtrail:LookupEvents", "cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus",
         "sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:DeleteMessage",
     )
+    fix_summary = "Keep a multi-region CloudTrail trail logging; start any stopped trail."
     cis = ("3.1",)
     security_hub = ("CloudTrail.1",)
 

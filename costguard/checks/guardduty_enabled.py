@@ -60,6 +60,7 @@ class GuardDutyEnabled(Check):
         "guardduty:ListDetectors", "guardduty:GetDetector", "guardduty:ListFindings",
         "guardduty:GetFindings",
     )
+    fix_summary = "Enable a GuardDuty detector in every watched region."
     security_hub = ("GuardDuty.1",)
 
     def evaluate(self, snapshot: Snapshot, ctx: Context) -> Iterable[Finding]:

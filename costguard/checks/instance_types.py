@@ -123,6 +123,7 @@ class InstanceTypes(Check):
         "ec2:DescribeRegions", "ec2:DescribeInstances", "ec2:DescribeSecurityGroups",
         "ec2:DescribeKeyPairs", "ec2:DescribeInstanceTypes",
     )
+    fix_summary = "Stop instances of unapproved types, or approve the type in the policy."
 
     def evaluate(self, snapshot: Snapshot, ctx: Context) -> Iterable[Finding]:
         """One finding per running instance whose type the region's lists reject."""

@@ -119,6 +119,7 @@ class OpenAdminPorts(Check):
         "ec2:DescribeRegions", "ec2:DescribeInstances", "ec2:DescribeSecurityGroups",
         "ec2:DescribeKeyPairs", "ec2:DescribeInstanceTypes",
     )
+    fix_summary = "Remove ingress rules that open administration ports to 0.0.0.0/0 or ::/0."
     cis = ("5.2", "5.3")
     security_hub = ("EC2.53", "EC2.54", "EC2.13", "EC2.14")
 

@@ -58,6 +58,7 @@ class RootAccessKey(Check):
         "iam:GenerateCredentialReport", "iam:GetCredentialReport", "iam:GetAccountSummary",
         "iam:ListVirtualMFADevices",
     )
+    fix_summary = "Delete the root user's access keys; use IAM roles or users instead."
     cis = ("1.4",)
     security_hub = ("IAM.4",)
 

@@ -72,6 +72,7 @@ class RootMfa(Check):
         "iam:GenerateCredentialReport", "iam:GetCredentialReport", "iam:GetAccountSummary",
         "iam:ListVirtualMFADevices",
     )
+    fix_summary = "Enable MFA on the root user (a hardware device where the policy requires one)."
     cis = ("1.5", "1.6")
     security_hub = ("IAM.9", "IAM.6")
 

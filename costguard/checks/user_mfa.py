@@ -61,6 +61,7 @@ class UserMfa(Check):
         "iam:GenerateCredentialReport", "iam:GetCredentialReport", "iam:GetAccountSummary",
         "iam:ListVirtualMFADevices",
     )
+    fix_summary = "Enable MFA for every IAM user with a console password, or remove the password."
     cis = ("1.10",)
     security_hub = ("IAM.5",)
 

@@ -83,3 +83,66 @@ def report_delivery(delivery: Any, queued: int) -> None:
     click.echo(f"queued for {queued} channel(s), {delivery.sent} sent now")
     for error in delivery.errors:
         click.echo(f"not sent yet: {error}", err=True)
+
+
+@report.command("compliance")
+@config_option
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--out", "out", type=click.Path(dir_okay=False), help="write to this file")
+@bad_input_exits_2
+def compliance(config_path: str | None, fmt: str, out: str | None) -> None:
+    """Every check x resource in scope: PASS, FAIL or MUTED, with CIS and Security Hub ids."""
+    from costguard.cli.output import terminal_width
+    from costguard.reports.compliance import compliance_rows, controls
+    from costguard.runtime.bootstrap import open_store
+
+    setup = load(config_path)
+    store = open_store(setup.config)
+    checks = controls(setup.registry, setup.policies)
+    rows = compliance_rows(checks, store.judged_resources([c.id for c in checks]),
+                           store.list_findings(incident_ids=None))
+    store.close()
+    text = render_compliance(rows, fmt, setup.config, None if out else terminal_width())
+    if out:
+        try:
+            Path(out).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            fail(f"--out: cannot write {out}: {exc.strerror}", EXIT_BAD_INPUT)
+        click.echo(f"wrote {out}: {len(rows)} rows")
+    else:
+        click.echo(text, nl=not text.endswith("\n"))
+
+
+def scan_rows(fmt: str, findings: Any, registry: Any) -> str:
+    """`scan --format csv|ocsf`: the findings `scan` shows, as CSV or OCSF events."""
+    from importlib.metadata import version
+
+    from costguard.reports.compliance import control_of, findings_csv
+    from costguard.reports.ocsf import findings_as_ocsf
+
+    if fmt == "csv":
+        return findings_csv(findings)
+    controls = {cls.id: control_of(cls) for cls in registry}
+    return findings_as_ocsf(findings, controls, utcnow(), version("costguard-daemon")) + "\n"
+
+
+def render_compliance(rows: Any, fmt: str, config: Any, width: int | None) -> str:
+    """The rows in one of FORMATS."""
+    from importlib.metadata import version
+
+    from costguard.reports import compliance as c
+    from costguard.reports.ocsf import as_ocsf
+
+    now = utcnow()
+    if fmt == "csv":
+        return c.as_csv(rows)
+    if fmt == "json":
+        return c.as_json(rows, now)
+    if fmt == "ocsf":
+        return as_ocsf(rows, now, version("costguard-daemon"))
+    if fmt == "html":
+        from costguard.alerts.render import Renderer
+        from costguard.reports.compliance_html import compliance_html
+
+        return compliance_html(rows, now, Renderer(config.template_dirs))
+    return c.as_table(rows, width) if rows else "no resource judged yet: run a scan first"
