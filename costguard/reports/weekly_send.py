@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime, time, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from costguard.alerts.routing import LOG_CHANNEL
 from costguard.reports.figures import VERSION, WeeklyFigures
@@ -65,6 +65,15 @@ def last_scheduled(schedule: ScheduleConfig, now: datetime) -> datetime:
     moment = datetime.combine(date, time(hour, minute), schedule.zone)
     return moment if moment <= now else datetime.combine(
         date - timedelta(days=7), time(hour, minute), schedule.zone)
+
+
+def weekly_trigger(schedule: ScheduleConfig) -> Any:
+    """APScheduler's cron trigger for `weekly_report` in the schedule's zone: local wall time,
+    so the report leaves at 08:00 in winter and in summer."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    day, hour, minute = schedule.weekly_at()
+    return CronTrigger(day_of_week=day, hour=hour, minute=minute, timezone=schedule.zone)
 
 
 def due_week(schedule: ScheduleConfig, now: datetime) -> IsoWeek:
