@@ -25,3 +25,18 @@ def history_store(store: Store) -> Store:
     """The known history of tests/reports/history.py, on each database."""
     build(store)
     return store
+
+
+@pytest.fixture
+def sqlite_store(tmp_path) -> Iterator[Store]:
+    """A migrated, empty SQLite store (for tests about rendering, not the database)."""
+    opened = Store.open(f"sqlite:///{tmp_path}/costguard.db")
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def sqlite_history(sqlite_store: Store) -> Store:
+    """The known history on SQLite only."""
+    build(sqlite_store)
+    return sqlite_store
