@@ -24,7 +24,7 @@ from costguard.reports.ocsf import as_ocsf
 from costguard.settings.paths import default_policy_file
 from costguard.settings.policies import load_policies
 
-from .history import A, EAST
+from .history import EAST, A
 from .test_weekly_render import HOSTILE, golden
 
 AT = datetime(2026, 11, 23, 9, tzinfo=timezone.utc)

@@ -19,7 +19,7 @@ from costguard.model import Finding, Severity
 from costguard.reports.figures import WeeklyFigures
 from costguard.reports.weekly_email import build_weekly_message
 
-from .history import A, EAST
+from .history import EAST, A
 from .test_weekly_figures import figures
 
 GOLDEN = Path(__file__).parent / "golden"
