@@ -7,7 +7,7 @@ from typing import cast
 
 from pydantic import Field
 
-from costguard.checks.base import Check, Context, Params, Phase
+from costguard.checks.base import Check, Context, Params, Phase, Resource
 from costguard.checks.param_types import Region
 from costguard.model import Finding, Severity, Source
 from costguard.snapshot import DetectorStatus, Snapshot
@@ -60,6 +60,7 @@ class GuardDutyEnabled(Check):
         "guardduty:ListDetectors", "guardduty:GetDetector", "guardduty:ListFindings",
         "guardduty:GetFindings",
     )
+    fix_summary = "Enable a GuardDuty detector in every watched region."
     security_hub = ("GuardDuty.1",)
 
     def evaluate(self, snapshot: Snapshot, ctx: Context) -> Iterable[Finding]:
@@ -71,13 +72,24 @@ class GuardDutyEnabled(Check):
             if status.detector_id is None or not status.enabled:
                 yield _finding(ctx, status)
 
+    def resources(self, snapshot: Snapshot, ctx: Context) -> Iterable[Resource]:
+        """Every watched region's detector, present or not."""
+        params = cast(GuardDutyEnabledParams, ctx.params)
+        return [(d.account, d.region, detector_arn(d)) for d in snapshot.detectors
+                if params.regions is None or d.region in params.regions]
+
+
+def detector_arn(status: DetectorStatus) -> str:
+    """The detector's name in findings: its ARN without the id, stable across re-creation."""
+    return f"arn:aws:guardduty:{status.region}:{status.account}:detector"
+
 
 def _finding(ctx: Context, status: DetectorStatus) -> Finding:
     what = "has no GuardDuty detector" if status.detector_id is None else "has GuardDuty suspended"
     return ctx.finding(
         account=status.account,
         region=status.region,
-        resource=f"arn:aws:guardduty:{status.region}:{status.account}:detector",
+        resource=detector_arn(status),
         title=f"Region {status.region} of account {status.account} {what}",
         details={
             "account": status.account,

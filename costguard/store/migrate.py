@@ -8,10 +8,10 @@ To write a migration: change the models, upgrade a scratch `dev.db` to the curre
 (`Store.open("sqlite:///dev.db")`), then from a checkout run
 `python -c "from alembic import command; from costguard.store.migrate import alembic_config;
 command.revision(alembic_config('sqlite:///dev.db'), 'what changed', autogenerate=True,
-rev_id='what_changed')"`, review the file it writes, and set `HEAD = "what_changed"`. Give it a
-descriptive revision id (at most 32 characters), not the next number: two branches that each add
-a migration then clash by name rather than silently, and whoever merges second chains theirs
-after the other's (its `down_revision`).
+rev_id='0005_what_changed')"`, review the file it writes, and set `HEAD = "0005_what_changed"`.
+Give it a descriptive revision id (at most 32 characters), not a bare number: two branches that
+each add a migration then differ by name, and whoever merges second chains theirs after the
+other's (its `down_revision`) and renumbers its file.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from costguard.store.connection import writer
 if TYPE_CHECKING:
     from alembic.config import Config
 
-HEAD = "triage_actors"
+HEAD = "0004_triage_actors"
 """The newest revision in `migrations/versions/`."""
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -56,7 +56,9 @@ _REVISION = re.compile(r'^(down_revision|revision) = (?:"([^"]+)"|None)$', re.MU
 
 def known_revisions() -> list[str]:
     """The revisions this costguard ships, oldest first, following each file's `down_revision`
-    (a test checks this is Alembic's order), read without importing Alembic."""
+    (a test checks this is Alembic's order), read without importing Alembic. Ids are
+    descriptive (`0003_weekly_reports`), so two branches that both add a migration cannot pick
+    the same one; whoever merges second chains theirs after the other's."""
     parent_of: dict[str, str | None] = {}
     for path in (MIGRATIONS / "versions").glob("*.py"):
         found = dict((m[0], m[1] or None) for m in _REVISION.findall(path.read_text("utf-8")))

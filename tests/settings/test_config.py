@@ -30,6 +30,7 @@ from costguard.settings.config import (
     EventsConfig,
     IncidentsConfig,
     OrganizationConfig,
+    ReportsConfig,
     Route,
     RouteMatch,
     ScheduleConfig,
@@ -426,7 +427,7 @@ def test_a_bad_config_creates_no_store_in_the_state_dir(tmp_path, monkeypatch):
 
 DOCUMENTED_MODELS = [
     _Document, AwsConfig, AccountConfig, OrganizationConfig, DatabaseConfig, ScheduleConfig,
-    Route, RouteMatch, EventsConfig, CostConfig, IncidentsConfig, SmtpParams,
+    Route, RouteMatch, EventsConfig, CostConfig, IncidentsConfig, ReportsConfig, SmtpParams,
 ]
 
 

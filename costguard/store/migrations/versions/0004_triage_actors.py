@@ -1,7 +1,7 @@
 """Triage with names: who made each finding transition, who acknowledged an incident and why.
 
-Revision ID: triage_actors
-Revises: 0002
+Revision ID: 0004_triage_actors
+Revises: 0003_weekly_reports
 Create Date: 2026-11-23
 
 Nullable columns only: every row written before this revision keeps its meaning (a transition
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "triage_actors"
-down_revision = "0002"
+revision = "0004_triage_actors"
+down_revision = "0003_weekly_reports"
 branch_labels = None
 depends_on = None
 
