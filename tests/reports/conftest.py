@@ -1,11 +1,12 @@
-"""Stores for the report tests: SQLite, and PostgreSQL with the store tests' fixtures."""
+"""Stores for the report tests: SQLite, and PostgreSQL with the store tests' `db_url` (its
+`pg_url` comes from the suite's conftest)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-from store.conftest import db_url, pg_admin, pg_url  # noqa: F401 (fixtures, used by name)
+from store.conftest import db_url  # noqa: F401 (a fixture, used by name)
 
 from costguard.store import Store
 
