@@ -22,6 +22,7 @@ from costguard.checks.open_admin_ports import OpenAdminPorts
 from costguard.checks.root_access_key import RootAccessKey
 from costguard.checks.root_activity import RootActivity
 from costguard.checks.root_mfa import RootMfa
+from costguard.checks.sigma import Sigma
 from costguard.checks.suspicious_api import SuspiciousApi
 from costguard.checks.user_mfa import UserMfa
 
@@ -40,6 +41,7 @@ CHECKS: tuple[type[Check], ...] = (
     RootAccessKey,
     RootActivity,
     RootMfa,
+    Sigma,
     SuspiciousApi,
     UserMfa,
 )

@@ -22,6 +22,9 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from sigma.rule import SigmaRule
+
+from costguard.activity.sigma_match import RuleSet, compile_rule
 from costguard.model import root_arn
 from costguard.snapshot import (
     AccessKey,
@@ -90,10 +93,32 @@ _TEAM = (
 _PRICES = {MINER_TYPE: 0.68, "t3.medium": 0.0416, "m6i.large": 0.096}
 
 
+SIGMA_RULE_ID = "5d2f6c1a-8e4b-4a7d-9c3e-1b2a3c4d5e6f"
+SIGMA_RULE = f"""
+title: EC2 key pair imported
+id: {SIGMA_RULE_ID}
+status: experimental
+description: A key pair was imported, so someone can log in to instances started with it.
+logsource: {{product: aws, service: cloudtrail}}
+detection:
+    selection:
+        eventSource: ec2.amazonaws.com
+        eventName: ImportKeyPair
+    condition: selection
+falsepositives: [An engineer adding their own key]
+level: medium
+tags: [attack.persistence, attack.t1098.004]
+"""
+"""The sample's Sigma rule (the engine hands the configured rules over the same way)."""
+
+
 def check_options() -> dict[str, Any]:
-    """What the engine passes checks as `Context.options`, with the sample budget: a budget
-    from costguard.yml may be above the sample forecast, and monthly_forecast must fire."""
-    return {"monthly_budget_usd": MONTHLY_BUDGET_USD}
+    """What the engine passes checks as `Context.options`, with the sample budget (a budget
+    from costguard.yml may be above the sample forecast, and monthly_forecast must fire) and
+    the sample's Sigma rule."""
+    rule = SigmaRule.from_yaml(SIGMA_RULE)
+    return {"monthly_budget_usd": MONTHLY_BUDGET_USD,
+            "sigma_rules": RuleSet((compile_rule(rule, file="<sample>"),))}
 
 
 # --- CloudTrail: the attack, call by call ----------------------------------------------------

@@ -8,24 +8,30 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from costguard.activity.sigma_match import RuleSet
+from costguard.activity.sigma_rules import compile_rules, severities
 from costguard.checks import Registry, default_registry
 from costguard.notifiers import CHANNEL_TYPES
 from costguard.settings.config import Config, find_config, load_config
 from costguard.settings.paths import shipped_dir
 from costguard.settings.policies import Policy, load_policies
+from costguard.settings.problems import InvalidInput, Problem
+from costguard.settings.sigma_files import read_rules, rule_paths
 from costguard.store import Store
 
 
 @dataclass(frozen=True)
 class Setup:
-    """A validated config, the policies it selects, and the check registry they were read with."""
+    """A validated config, the policies it selects, the check registry they were read with,
+    and the Sigma rules of `events.sigma`."""
 
     config: Config
     policies: list[Policy]
     registry: Registry
+    sigma_rules: RuleSet = field(default_factory=RuleSet)
 
 
 def load_setup(
@@ -36,8 +42,29 @@ def load_setup(
     """Config and policies, validated; raises InvalidInput listing every problem."""
     registry = registry or default_registry()
     config = load_config(find_config(explicit, env), env, channel_types=CHANNEL_TYPES)
-    policies = load_policies(config.policy_paths, registry, _template_exists(config))
-    return Setup(config, policies, registry)
+    problems: list[Problem] = []
+    try:
+        policies = load_policies(config.policy_paths, registry, _template_exists(config))
+    except InvalidInput as exc:
+        problems += exc.problems
+    try:
+        rules = load_sigma(config)
+    except InvalidInput as exc:
+        problems += exc.problems
+    if problems:
+        raise InvalidInput(problems)
+    return Setup(config, policies, registry, rules)
+
+
+def load_sigma(config: Config) -> RuleSet:
+    """The Sigma rules `events.sigma` names, parsed and compiled; raises InvalidInput."""
+    sigma = config.events.sigma
+    paths = rule_paths(config.path.parent if config.path else None, sigma.rules)
+    found = read_rules(paths, sigma.exclude)
+    rules, problems = compile_rules(found.rules, severities(sigma.levels))
+    if found.problems or problems:
+        raise InvalidInput([*found.problems, *problems])
+    return rules
 
 
 def read_config(path: str | Path | None, env: Mapping[str, str] = os.environ) -> Config:

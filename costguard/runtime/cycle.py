@@ -75,6 +75,7 @@ class Engine:
         notifier: Any = None,
         registry: Any = None,
         live_prices: bool = False,
+        sigma_rules: Any = None,
     ) -> None:
         self.config = config
         self.live_prices = live_prices
@@ -84,6 +85,7 @@ class Engine:
         self._aws = aws
         self._notifier = notifier
         self._registry = registry
+        self._sigma = sigma_rules
         self._targets: list[Target] | None = None
         self.latest = Latest()
         self._prices: Any = None
@@ -126,6 +128,15 @@ class Engine:
 
             self._registry = default_registry()
         return self._registry
+
+    @property
+    def sigma_rules(self) -> Any:
+        """The Sigma rules of `events.sigma` (the `sigma` check's; the intake's read filter)."""
+        if self._sigma is None:
+            from costguard.runtime.bootstrap import load_sigma
+
+            self._sigma = load_sigma(self.config)
+        return self._sigma
 
     @property
     def notifier(self) -> Any:
@@ -177,6 +188,7 @@ class Engine:
             self._notifier = None
             self._targets = None
             self._budget = None
+            self._sigma = None
             self.latest.keep_only(config.aws.regions)
 
     def deliver(self) -> Any:
@@ -267,7 +279,7 @@ class Engine:
 
         with self.lock:
             now = self.clock()
-            new = Intake(self.store).take_messages(queue, received, now)
+            new = Intake(self.store, self.sigma_rules).take_messages(queue, received, now)
             HealthBook(self.store).mark_events([(queue.account, queue.region)], now)
             return self.evaluate_events() if new else None
 
@@ -325,7 +337,7 @@ class Engine:
 
             look_back(gathered, harvest, {t.account: t for t in collected.targets}, wanted,
                       Intake(self.store).cursor, now)
-            new_events = Intake(self.store).take(harvest, collected.targets, now)
+            new_events = Intake(self.store, self.sigma_rules).take(harvest, collected.targets, now)
         self.latest.remember(gathered, None)
         collected.api_calls += self.aws.total_calls - calls_before
         return new_events
@@ -365,7 +377,8 @@ class Engine:
                            delivery, new_events)
 
     def _check_options(self) -> dict[str, Any]:
-        return {"monthly_budget_usd": self.config.cost.monthly_budget_usd}
+        return {"monthly_budget_usd": self.config.cost.monthly_budget_usd,
+                "sigma_rules": self.sigma_rules}
 
     def _contain(self, keeper: Any) -> None:
         """Auto-containment for new incidents whose policies ask for it (off by default)."""

@@ -10,14 +10,18 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from costguard.activity.intake_filter import kept
+
 log = logging.getLogger(__name__)
 
 
 class Intake:
-    """The store side of the event pipeline."""
+    """The store side of the event pipeline. Read-only calls (most of a CloudTrail stream)
+    are not stored unless a Sigma rule could match them (`kept`)."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Any, rules: Any = None) -> None:
         self.store = store
+        self.rules = rules
 
     def cursor(self, key: str) -> datetime | None:
         """A history cursor (None: never read, start from the initial look-back)."""
@@ -31,7 +35,7 @@ class Intake:
     def take(self, harvest: Any, targets: Iterable[Any], now: datetime) -> int:
         """Store the harvest's events, delete the messages that carried them, save cursors;
         returns how many events were new."""
-        new = self.store.record_events(harvest.events, received_at=now)
+        new = self.store.record_events(kept(harvest.events, self.rules), received_at=now)
         by_account = {t.account: t for t in targets}
         for (account, region), received in harvest.received.items():
             if received and account in by_account:
@@ -47,6 +51,6 @@ class Intake:
     def take_messages(self, queue: Any, received: list[Any], now: datetime) -> int:
         """The daemon's poller: one receive's messages, stored then deleted."""
         events = [r.event for r in received if r.event is not None]
-        new = self.store.record_events(events, received_at=now)
+        new = self.store.record_events(kept(events, self.rules), received_at=now)
         queue.delete(received)
         return len(new)

@@ -155,12 +155,32 @@ class Route(_Strict):
     digest: Literal["daily", "weekly"] | None = None
 
 
+class SigmaConfig(_Strict):
+    """Sigma rules evaluated on every CloudTrail event (the `sigma` check)."""
+
+    rules: list[str] | None = Field(None, description="rule files or folders (recursive); "
+                                    "default: the rules costguard ships")
+    exclude: list[str] = Field(default_factory=list, description="rule ids (or titles) to skip")
+    levels: dict[Literal["informational", "low", "medium", "high", "critical"], Severity] = (
+        Field(default_factory=dict, description="a rule level -> the severity of its findings"))
+
+
+class S3TrailConfig(_Strict):
+    """The trail's log files, announced by S3 event notifications on an SQS queue."""
+
+    queue_name: str = Field(description="the SQS queue the trail bucket notifies")
+    region: str | None = Field(None, description="the queue's region; default: the first "
+                               "event region")
+
+
 class EventsConfig(_Strict):
-    """The EventBridge -> SQS pipeline and its polling fallback."""
+    """The EventBridge -> SQS pipeline, its polling fallback, the trail's files, Sigma rules."""
 
     queue_name: str = "costguard-events"
     regions: list[str] | None = None
     lookup_fallback: bool = True
+    sigma: SigmaConfig = Field(default_factory=SigmaConfig)
+    s3_trail: S3TrailConfig | None = None
 
 
 class CostConfig(_Strict):

@@ -42,6 +42,7 @@ EXPECTED_RESOURCES = {
         samples.BACKDOOR_KEY,
         f"{samples.TRAIL_ARN}#StopLogging",
     },
+    "sigma": {f"{samples.ROOT_ARN}#sigma/{samples.SIGMA_RULE_ID}"},
     "guardduty": {f"arn:aws:guardduty:{EAST}:{A}:detector/{samples.DETECTOR}"
                   f"/finding/{samples.GD_FINDING_ID}"},
     "instance_surge": {f"arn:aws:ec2:{EAST}:{A}:launch-surge"},
