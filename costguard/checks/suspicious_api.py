@@ -116,8 +116,8 @@ class SuspiciousApi(Check):
     phrase_one = "a suspicious API call"
     phrase_many = "{n} suspicious API calls"
     title_rank = 70
-    phase = Phase.CLOSE
-    playbook_rank = 20
+    phase = Phase.CONTAIN
+    playbook_rank = 40
     permissions = (
         "cloudtrail:LookupEvents", "cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus",
         "sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:DeleteMessage", "ec2:DescribeRegions",

@@ -32,7 +32,9 @@ from costguard.settings.config import (
     OrganizationConfig,
     Route,
     RouteMatch,
+    S3TrailConfig,
     ScheduleConfig,
+    SigmaConfig,
     _Document,
     find_config,
     parse_duration,
@@ -423,7 +425,8 @@ def test_a_bad_config_creates_no_store_in_the_state_dir(tmp_path, monkeypatch):
 
 DOCUMENTED_MODELS = [
     _Document, AwsConfig, AccountConfig, OrganizationConfig, DatabaseConfig, ScheduleConfig,
-    Route, RouteMatch, EventsConfig, CostConfig, IncidentsConfig, SmtpParams,
+    Route, RouteMatch, EventsConfig, SigmaConfig, S3TrailConfig, CostConfig, IncidentsConfig,
+    SmtpParams,
 ]
 
 
