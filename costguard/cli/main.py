@@ -20,6 +20,7 @@ from costguard.cli.options import (
     load,
 )
 from costguard.cli.setup_commands import prices, setup
+from costguard.cli.sigma_command import sigma
 from costguard.cli.triage import findings, stats
 from costguard.model import Severity, Source, Status
 from costguard.text import money
@@ -189,5 +190,5 @@ def iam_policy(config_path: str | None) -> None:
     click.echo(json.dumps(document, indent=2))
 
 
-for _command in (setup, prices, findings, stats):
+for _command in (setup, prices, findings, stats, sigma):
     main.add_command(_command)
