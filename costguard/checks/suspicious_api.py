@@ -69,16 +69,13 @@ class SuspiciousApiParams(Params):
         "of a GPU type is an attacker probing the quotas.")
     include_failed: bool = Field(default=False, description="Also report other calls that "
                                  "failed (an attacker probing what a key may do).")
-    require_signal: bool = Field(default=True, description="Report routine calls (a group, "
-                                 "a key pair, a user, a key, a password, ingress to other "
-                                 "than `admin_ports`) only with a signal: the root user, a new "
-                                 "address or user agent for the principal, or an SDK in the "
-                                 "hands of a console user.")
+    require_signal: bool = Field(default=True, description="Report routine calls (groups, "
+                                 "key pairs, users, keys, passwords, other ingress) only with "
+                                 "a signal (see above).")
     admin_ports: tuple[int, ...] = Field(default=(22, 3389), description="Ports whose opening "
-                                         "to the internet is reported without a signal.")
-    mfa_within_minutes: float = Field(default=60, gt=0, description="A user created (or given "
-                                      "a password) who gets an MFA device this soon after is "
-                                      "routine, unless the root user did it.")
+                                         "to the internet needs no signal.")
+    mfa_within_minutes: float = Field(default=60, gt=0, description="A user given an MFA "
+                                      "device this soon after is routine.")
     sdk_agent_patterns: tuple[str, ...] = Field(default=SDK_AGENTS, description="Globs "
                                                 "(case-insensitive) of SDK and CLI user agents; "
                                                 "a call made with one is one level more severe.")

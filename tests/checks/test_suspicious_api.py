@@ -122,8 +122,9 @@ def test_the_ingress_finding_carries_the_exact_rule_to_revoke():
     assert ingress.details["created"] == {
         "group_id": ATTACK_GROUP, "group_name": None,
         "rules": [{"protocol": "tcp", "from_port": 22, "to_port": 22, "cidr": "::/0",
-                   "cidr_as_written": "::/0", "ip_permission": {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
-                                     "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}}]}
+                   "cidr_as_written": "::/0", "ip_permission": {
+                       "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+                       "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}}]}
     assert ingress.entities >= {f"sg:{ATTACK_GROUP}"}
 
 
