@@ -57,6 +57,12 @@ SERVICE = {
     Kind.DELETE_DETECTOR: "guardduty", Kind.PUT_BUCKET_POLICY: "s3",
 }
 """The service each name must come from (Amazon MQ, Transfer and others have a CreateUser too)."""
+INHERENT = frozenset({Kind.RUN_INSTANCES, Kind.ATTACH_USER_POLICY, Kind.STOP_LOGGING,
+                      Kind.DELETE_TRAIL, Kind.DELETE_DETECTOR, Kind.PUT_BUCKET_POLICY})
+"""Calls suspicious by what they did (a big or unapproved launch, an admin policy, logging
+off, a public bucket), signal or not; the others are routine without one."""
+GPU_TYPES = ("p*", "g*", "inf*", "trn*", "dl*", "f1.*", "f2.*", "vt1.*")
+"""GPU, machine-learning, FPGA and video accelerators: what stolen keys are launched for."""
 UNVERIFIABLE = frozenset({Kind.ATTACH_USER_POLICY, Kind.PUT_BUCKET_POLICY})
 """Calls whose undoing the collected state cannot show; they clear after a window."""
 KNOWN_IP_MIN_AGE = timedelta(hours=1)

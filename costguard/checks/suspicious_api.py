@@ -15,7 +15,9 @@ from costguard.activity.callers import caller_entities, callers
 from costguard.activity.iam_grants import mfa_enabled
 from costguard.activity.principals import by_principal, effect, principal_details
 from costguard.activity.watched_calls import (
+    GPU_TYPES,
     IAM_KINDS,
+    INHERENT,
     SDK_AGENTS,
     UNVERIFIABLE,
     Kind,
@@ -41,11 +43,6 @@ from costguard.snapshot import (
     Snapshot,
 )
 
-GPU_TYPES = ("p*", "g*", "inf*", "trn*", "dl*", "f1.*", "f2.*", "vt1.*")
-"""GPU, machine-learning, FPGA and video accelerators: what stolen keys are launched for."""
-INHERENT = frozenset({Kind.RUN_INSTANCES, Kind.ATTACH_USER_POLICY, Kind.STOP_LOGGING,
-                      Kind.DELETE_TRAIL, Kind.DELETE_DETECTOR, Kind.PUT_BUCKET_POLICY})
-"""Calls suspicious by what they did (judged in `_judged`), signal or not."""
 KEY_CREATED_SLACK = timedelta(minutes=2)
 """A report key whose last_rotated is this close to the CreateAccessKey event is that key."""
 
