@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import cast
+from typing import Any, cast
 
 from pydantic import Field
 
+from costguard.activity.posture_causes import cause, detector_off_calls
 from costguard.checks.base import Check, Context, Params, Phase
 from costguard.model import Finding, Severity, Source
 from costguard.snapshot import DetectorStatus, Snapshot
@@ -68,10 +69,12 @@ class GuardDutyEnabled(Check):
             if params.regions is not None and status.region not in params.regions:
                 continue
             if status.detector_id is None or not status.enabled:
-                yield _finding(ctx, status)
+                calls = detector_off_calls(snapshot.events, status.account, status.region)
+                yield _finding(ctx, status, *cause(calls, ctx.now))
 
 
-def _finding(ctx: Context, status: DetectorStatus) -> Finding:
+def _finding(ctx: Context, status: DetectorStatus, caused: dict[str, Any],
+             entities: list[str]) -> Finding:
     what = "has no GuardDuty detector" if status.detector_id is None else "has GuardDuty suspended"
     return ctx.finding(
         account=status.account,
@@ -83,5 +86,7 @@ def _finding(ctx: Context, status: DetectorStatus) -> Finding:
             "region": status.region,
             "detector_id": status.detector_id,
             "enabled": status.enabled,
+            **caused,
         },
+        entities=entities,
     )
