@@ -126,7 +126,19 @@ def _login_profile(e: ApiEvent) -> list[Step]:
                   f"aws iam delete-login-profile --user-name {sh(user)}")]
 
 
+def _role_trust(e: ApiEvent) -> list[Step]:
+    role = request(e).get("roleName") or "ROLE"
+    return [_step(f"Role {sh(role)} trusts an account you do not know: put back the trust "
+                  "policy you had (or delete the role if you did not make it), after reading "
+                  "what it allows.",
+                  f"aws iam get-role --role-name {sh(role)}",
+                  f"aws iam list-attached-role-policies --role-name {sh(role)}",
+                  f"aws iam update-assume-role-policy --role-name {sh(role)} "
+                  "--policy-document file://trust-policy-you-had.json")]
+
+
 _STEPS: dict[str, Callable[[ApiEvent], list[Step]]] = {
+    "CreateRole": _role_trust, "UpdateAssumeRolePolicy": _role_trust,
     "StopConfigurationRecorder": _recorder, "DeleteConfigurationRecorder": _recorder,
     "DeleteDeliveryChannel": _recorder, "DeleteFlowLogs": _flow_logs,
     "PutEventSelectors": _trail_change, "UpdateTrail": _trail_change,
