@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -17,18 +18,22 @@ def setup() -> None:
 @setup.command("events")
 @config_option
 @click.option("--regions", default=None,
-              help="comma-separated; default: events.regions, else aws.regions, else us-east-1")
+              help="comma-separated; default: events.regions, else aws.regions, else every "
+              "region enabled for the account (the regions a scan covers)")
 @click.option("--dry-run", is_flag=True, help="print what would change and change nothing")
 @bad_input_exits_2
 def setup_events_cmd(config_path: str | None, regions: str | None, dry_run: bool) -> None:
     """Create (idempotently) the SQS queue, its policy and the EventBridge rules per region."""
     from costguard.actions.event_pipeline import apply, plan, summary
+    from costguard.collectors.ec2 import InventoryCollector
     from costguard.collectors.session import Aws
 
     setup_ = load(config_path)
-    chosen = _event_regions(setup_.config, regions)
     aws = Aws.from_environment(setup_.config.aws.profile)
-    actions = plan(aws, aws.account_id(), chosen, setup_.config.events.queue_name)
+    account = aws.account_id()
+    chosen = _event_regions(setup_.config, regions,
+                            lambda: InventoryCollector(aws, account).regions())
+    actions = plan(aws, account, chosen, setup_.config.events.queue_name)
     if dry_run:
         for action in actions:
             click.echo(action.description)
@@ -38,10 +43,13 @@ def setup_events_cmd(config_path: str | None, regions: str | None, dry_run: bool
     click.echo(summary(actions, applied=not dry_run))
 
 
-def _event_regions(config: Any, given: str | None) -> list[str]:
+def _event_regions(config: Any, given: str | None, enabled: Callable[[], list[str]]) -> list[str]:
+    """The regions to set up: as given, else events.regions, else aws.regions, else every
+    enabled region, so every region a scan covers gets its events (an attacker's launch in a
+    region nobody uses must reach the queue too)."""
     if given:
         return [r.strip() for r in given.split(",") if r.strip()]
-    return list(config.events.regions or config.aws.regions or ["us-east-1"])
+    return list(config.events.regions or config.aws.regions or enabled())
 
 
 @click.group()

@@ -50,6 +50,7 @@ The event queue (sqs:*) is read under CLOUDTRAIL; it carries GuardDuty findings 
 """
 
 SETUP_PERMISSIONS: tuple[str, ...] = (
+    "ec2:DescribeRegions",
     "events:DescribeRule",
     "events:ListTargetsByRule",
     "events:PutRule",

@@ -291,10 +291,12 @@ class Engine:
             failures = Gathered()
             targets = self.targets(failures)
             self._prepare_regions(targets, failures, set(EVENT_SOURCES))
+            from costguard.runtime.gather_events import trail_file_queues
+
             return [
                 EventQueue(t.aws, t.account, region, self.config.events.queue_name)
                 for t in targets for region in self._event_regions(t)
-            ]
+            ] + trail_file_queues(self.config, targets)
 
     def _event_regions(self, target: Target) -> list[str]:
         from costguard.runtime.gather_events import event_regions

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from costguard.activity.intake_filter import kept
+from costguard.runtime.source_health import HealthBook
 
 log = logging.getLogger(__name__)
 
@@ -42,15 +43,19 @@ class Intake:
                 queue = by_account[account].collectors.get(f"queue:{region}")
                 if queue is not None:
                     queue.delete(received)
+        for queue, messages in harvest.trail_files:
+            queue.delete(messages)
         for key, cursor in harvest.cursors.items():
             self.store.set_state(key, cursor.isoformat())
+        if harvest.coverage:
+            HealthBook(self.store).mark_coverage(harvest.coverage)
         if new:
             log.info("%d new events (%d delivered)", len(new), len(harvest.events))
         return len(new)
 
     def take_messages(self, queue: Any, received: list[Any], now: datetime) -> int:
         """The daemon's poller: one receive's messages, stored then deleted."""
-        events = [r.event for r in received if r.event is not None]
+        events = [e for r in received for e in r.events]
         new = self.store.record_events(kept(events, self.rules), received_at=now)
         queue.delete(received)
         return len(new)
