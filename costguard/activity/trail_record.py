@@ -3,8 +3,8 @@
 Sigma rules for AWS name the fields of the CloudTrail record itself (`eventName`,
 `userIdentity.type`, `requestParameters.ipPermissions.items.ipRanges.items.cidrIp`), so the
 record an ApiEvent came from is rebuilt here: from the fields the event keeps of it
-(`ApiEvent.extra` holds what the normalized fields leave out), or, for an event built by hand
-without them, from the normalized fields alone. Pure.
+(`ApiEvent.extra` holds what the normalized fields leave out), over what the normalized
+fields say (all an event built by hand, or kept as a sighting, has). Pure.
 
 A dotted name walks objects by key and every list on the way transparently, so one name can
 reach many values (every `cidrIp` of every permission); a rule item matches when any does.
@@ -29,7 +29,7 @@ def record_extra(record: Mapping[str, Any]) -> dict[str, Any]:
 
 def record_of(event: ApiEvent) -> dict[str, Any]:
     """The CloudTrail record `event` was read from (as close as the event allows)."""
-    base = dict(event.extra) if event.extra else _synthesized(event)
+    base = {**_synthesized(event), **event.extra}
     base["requestParameters"] = dict(event.request) or None
     base["responseElements"] = dict(event.response) or None
     return base

@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
+from fnmatch import fnmatchcase
 from typing import Any
 
-from costguard.activity.api_calls import service_of, unique
+from costguard.activity.api_calls import launched_instances, service_of, unique
 from costguard.activity.principals import ROOT_TYPE, new_address, sdk_agent
 from costguard.model import StrEnum
 from costguard.snapshot import ApiEvent, IngressRule
@@ -125,6 +126,20 @@ def new_agent(event: ApiEvent, history: Iterable[ApiEvent], days: float) -> bool
 def agent_family(agent: str | None) -> str:
     """A user agent without its version numbers: an upgraded CLI is the same tool."""
     return _DIGITS.sub("#", agent or "")
+
+
+def routine_launch(event: ApiEvent, history: Iterable[ApiEvent], days: float = 7) -> bool:
+    """Whether a RunInstances is a principal's everyday work: it launched instances before
+    (successfully, at least KNOWN_IP_MIN_AGE earlier and within `days`), this call carries no
+    signal, and it starts no GPU-class type. An autoscaling group's launches are."""
+    history = [h for h in history if h.principal_arn == event.principal_arn]
+    oldest, newest = event.time - timedelta(days=days), event.time - KNOWN_IP_MIN_AGE
+    before = any(h.name == "RunInstances" and not h.error_code and oldest <= h.time <= newest
+                 for h in history)
+    types = [i.instance_type or "" for i in launched_instances(event)]
+    gpu = any(fnmatchcase(t.lower(), g) for t in types for g in GPU_TYPES)
+    signals = raised_because(event, history, agent_patterns=SDK_AGENTS, known_ip_days=days)
+    return before and not gpu and not signals
 
 
 def suspicious(

@@ -25,6 +25,7 @@ from costguard.activity.watched_calls import (
     caller_name,
     merged_effects,
     raised_because,
+    routine_launch,
     suspicious,
     watched_kind,
 )
@@ -86,26 +87,22 @@ class SuspiciousApiParams(Params):
 
 class SuspiciousApi(Check):
     """The calls of a leaked-key attack, as they happen. Reported by what they did: many or
-    unapproved instances started (a refused launch of a `denied_types` type too), an admin
-    policy attached, CloudTrail stopped or deleted, GuardDuty deleted, a bucket made public,
-    an `admin_ports` port opened to the internet. Reported only with a signal (routine admin
+    unapproved instances started (a refused launch of a `denied_types` type too; a big
+    launch by a known launcher with no signal is an autoscaling group), an admin policy
+    attached, CloudTrail stopped or deleted, GuardDuty deleted, a bucket made public, an
+    `admin_ports` port opened to the internet. Reported only with a signal (routine admin
     work otherwise): a key pair, a security group, other ingress, IAM users, keys and
-    passwords (never a user given MFA within `mfa_within_minutes`). Signals
-    (`raised_because`): the root user, an address or user agent the principal has not used
-    in `known_ip_days` of history (at least an hour before), an SDK or CLI agent from a
-    principal that works in the console. A signal raises the severity one level.
+    passwords (never a user given MFA within `mfa_within_minutes`). Signals: the root user,
+    an address or user agent the principal has not used in `known_ip_days` (at least an hour
+    before), an SDK or CLI agent from a console user. A signal raises severity one level.
 
-    One finding per (call kind, resource it created or changed), re-derived on every scan and
-    dropped once current state shows the effect undone: the key pair, group or instances gone
-    (or the group neither open nor used), the world-open rule revoked, the user, key or password
-    deleted (by a credential report newer than the call), the trail logging or the detector
-    enabled again. Attachments and bucket policies cannot be seen in the collected state, and
-    failed calls created nothing: they clear `window_minutes` after the call. Every finding
-    also ends when its events leave the store's event lookback.
-
-    Resources: what the call created (the first instance's ARN, the key pair, group or user
-    ARN, the key id; the event id when a failed call created nothing), or the changed
-    resource's ARN, `#` and the call ("arn:aws:cloudtrail:...:trail/main#StopLogging").
+    One finding per (call kind, resource it created or changed), dropped once current state
+    shows the effect undone: the key pair, group or instances gone (or the group neither open
+    nor used), the world-open rule revoked, the user, key or password deleted (by a newer
+    credential report), the trail logging or the detector enabled again. Attachments, bucket
+    policies and failed calls clear `window_minutes` after the call. Resources: what the call
+    created (the first instance's ARN, the key pair, group or user ARN, the key id; the event
+    id when a failed call created nothing), or the changed resource's ARN, `#` and the call.
 
     ```yaml
     policies:
@@ -231,6 +228,9 @@ def _reported(call: Call | None, params: SuspiciousApiParams, state: State,
     reasons = raised_because(e, history.get(e.principal_arn or "", []),
                              agent_patterns=params.sdk_agent_patterns,
                              known_ip_days=params.known_ip_days)
+    if call.created.get("reasons") == ["count_above_max"] and routine_launch(
+            e, history.get(e.principal_arn or "", []), params.known_ip_days):
+        return None  # an autoscaling group scaling out: approved types, a known launcher
     wanted = call.kind in INHERENT or suspicious(
         call.kind, e, call.created, reasons, admin_ports=params.admin_ports, mfa=mfa,
         mfa_within=timedelta(minutes=params.mfa_within_minutes),
