@@ -9,10 +9,8 @@ costguard.incidents.grouping and the playbook is what an alert would carry.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
-
-import pytest
 
 from costguard.activity.callers import CALLER_KEY
 from costguard.alerts.routing import Notifier
@@ -133,7 +131,8 @@ def only_incident(found: list[Finding]) -> list[Finding]:
 
 def assert_first_step_contains_the_key(group: list[Finding]) -> None:
     step = first_step(group)
-    command = f"aws iam update-access-key --user-name dev --access-key-id {DEV_KEY} --status Inactive"
+    command = (f"aws iam update-access-key --user-name dev --access-key-id {DEV_KEY} "
+               "--status Inactive")
     assert step.split("```\n", 2)[1].startswith(command), step[:400]
     assert any(f"{CALLER_KEY}:{DEV_KEY}" in f.entities for f in group)
 
@@ -255,13 +254,11 @@ def test_a_day_of_routine_work_is_no_finding_above_low():
     assert [(f.check, f.title) for f in found if f.severity > Severity.LOW] == []
 
 
-@pytest.mark.parametrize("minutes", [10])
-def test_the_same_day_with_the_admin_s_key_stolen_is_found(minutes: int):
+def test_the_same_day_with_the_admin_s_key_stolen_is_found():
     """The control: one call of the same kinds from a new address is a finding."""
     events, state = benign_day()
-    stolen = replace(admin("CreateUser", ago(minutes=minutes),
+    stolen = replace(admin("CreateUser", ago(minutes=10),
                            request={"userName": "backup"}), source_ip=THIEF_IP,
                      user_agent=THIEF_AGENT, extra={})
     found = findings(snapshot(events=(*events, stolen), **clean_account(*state)))
     assert [f.check for f in found if f.severity > Severity.LOW] == ["suspicious_api"]
-    assert timedelta(minutes=minutes) > timedelta(0)
