@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from costguard.checks import default_registry
@@ -25,3 +26,12 @@ def test_readme_starts_with_the_two_commands() -> None:
 
 def test_ci_runs_make_test() -> None:
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_the_walk_of_one_finding_names_modules_that_exist_in_at_most_twelve_hops() -> None:
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    walk = text.split("## The walk of one finding", 1)[1].split("\n## ", 1)[0]
+    hops = re.findall(r"^\d+\. ", walk, flags=re.MULTILINE)
+    named = set(re.findall(r"`([a-z_/]+\.py)`", walk))
+    assert 0 < len(hops) <= 12
+    assert named and sorted(p for p in named if not (ROOT / "costguard" / p).is_file()) == []

@@ -11,15 +11,35 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from costguard.collectors.session import Aws
+    from costguard.settings.policies import Policy
 
 log = logging.getLogger(__name__)
 
 STOP_INSTANCES = "stop_instances"
 DEACTIVATE_KEY = "deactivate_access_key"
 _USER_ARN = re.compile(r"^arn:aws[\w-]*:iam::(\d{12}):user/(?:.*/)?([^/]+)$")
+
+
+class FindingFacts(Protocol):
+    """What planning reads of a finding (a StoredFinding has it; tests pass plain objects)."""
+
+    policy: str
+    account: str
+    region: str
+    entities: frozenset[str]
+    details: dict[str, Any]
+
+
+class Containing(Protocol):
+    """What planning reads of a policy: whether it contains, and how."""
+
+    auto_contain: bool | str
 
 
 @dataclass(frozen=True)
@@ -40,12 +60,13 @@ class Step:
         return f"deactivate access key {self.targets[0]} of IAM user {self.user} in {self.account}"
 
 
-def _mode(policy: Any) -> str | None:
+def _mode(policy: Containing | None) -> str | None:
     value = getattr(policy, "auto_contain", False)
     return "dry_run" if value == "dry_run" else ("on" if value is True else None)
 
 
-def plan(findings: Iterable[Any], policies: Mapping[str, Any]) -> tuple[list[Step], bool]:
+def plan(findings: Iterable[FindingFacts],
+         policies: Mapping[str, Containing]) -> tuple[list[Step], bool]:
     """Steps for the findings whose policy enables containment; and whether it is a dry run
     (any dry-run policy makes the whole plan a dry run: the cautious reading)."""
     chosen = [f for f in findings if _mode(policies.get(f.policy))]
@@ -63,7 +84,7 @@ def plan(findings: Iterable[Any], policies: Mapping[str, Any]) -> tuple[list[Ste
     return steps + list(keys.values()), dry
 
 
-def _key_steps(finding: Any) -> list[Step]:
+def _key_steps(finding: FindingFacts) -> list[Step]:
     """A non-root key named by the finding, with the IAM user it belongs to."""
     details = finding.details if isinstance(finding.details, dict) else {}
     match = _USER_ARN.match(str(details.get("principal_arn") or details.get("caller") or ""))
@@ -74,7 +95,7 @@ def _key_steps(finding: Any) -> list[Step]:
 
 
 def execute(
-    steps: Sequence[Step], aws_for: Callable[[str], Any], *, dry_run: bool,
+    steps: Sequence[Step], aws_for: Callable[[str], Aws], *, dry_run: bool,
     record: Callable[..., Any], incident_id: int | None, now: datetime,
 ) -> list[str]:
     """Carry out (or, in dry-run, describe) each step; every step is recorded, failed or not."""
@@ -98,7 +119,7 @@ def execute(
     return lines
 
 
-def _do(step: Step, aws: Any) -> None:
+def _do(step: Step, aws: Aws) -> None:
     if step.action == STOP_INSTANCES:
         aws.client("ec2", step.region).stop_instances(InstanceIds=list(step.targets))
     elif step.action == DEACTIVATE_KEY:
@@ -108,16 +129,47 @@ def _do(step: Step, aws: Any) -> None:
         raise ValueError(f"unknown containment action {step.action!r}")
 
 
-def contain_incidents(keeper: Any, store: Any, policies: Sequence[Any],
-                      aws_for: Callable[[str], Any]) -> None:
-    """Contain each incident this cycle created, as its findings' policies ask."""
+@dataclass(frozen=True)
+class ActionTaken:
+    """One containment step's record, for the caller to store with the incident."""
+
+    incident_id: int | None
+    at: datetime
+    action: str
+    target: str
+    dry_run: bool
+    ok: bool
+    result: str | None = None
+
+
+@dataclass(frozen=True)
+class ContainmentResult:
+    """What containment did (or, in dry-run, would do): one line per step for each incident's
+    first message, and the action rows to record."""
+
+    lines: Mapping[int, list[str]] = field(default_factory=dict)
+    actions: tuple[ActionTaken, ...] = ()
+
+
+def contain(
+    incidents_created: Sequence[int], findings_by_incident: Mapping[int, Sequence[FindingFacts]],
+    policies: Sequence[Policy], aws_for: Callable[[str], Aws], now: datetime,
+) -> ContainmentResult:
+    """Contain each new incident as its findings' policies ask; AWS is touched only when some
+    policy enables containment and an incident's findings name something to stop."""
     by_name = {p.name: p for p in policies}
-    for incident_id in keeper.changes.created:
-        steps, dry = plan(store.list_findings(incident_id=incident_id), by_name)
+    lines: dict[int, list[str]] = {}
+    actions: list[ActionTaken] = []
+
+    def record(**row: Any) -> None:
+        actions.append(ActionTaken(**row))
+
+    for incident_id in incidents_created:
+        steps, dry = plan(findings_by_incident.get(incident_id, ()), by_name)
         if steps:
-            keeper.contained[incident_id] = execute(
-                steps, aws_for, dry_run=dry, record=store.record_action,
-                incident_id=incident_id, now=keeper.now)
+            lines[incident_id] = execute(steps, aws_for, dry_run=dry, record=record,
+                                         incident_id=incident_id, now=now)
+    return ContainmentResult(lines, tuple(actions))
 
 
 CONTAIN_PERMISSIONS = ("ec2:StopInstances", "iam:UpdateAccessKey")

@@ -5,15 +5,19 @@ auto-containment write."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from costguard.actions.contain import CONTAIN_PERMISSIONS
 from costguard.checks.base import Registry
 from costguard.collectors.permissions import SETUP_PERMISSIONS
 
+if TYPE_CHECKING:
+    from costguard.settings.config import Config
+    from costguard.settings.policies import Policy
+
 
 def iam_policy_document(
-    config: Any, policies: Sequence[Any], registry: Registry
+    config: Config, policies: Sequence[Policy], registry: Registry
 ) -> dict[str, Any]:
     """The least-privilege policy: exactly the read calls the enabled policies' checks need."""
     reads = {a for p in policies if (c := registry.get(p.check)) for a in c.permissions}

@@ -114,16 +114,18 @@ def update_table(
     *,
     today: date | None = None,
     fetch: Iterable[str] | None = None,
+    previous: Path | None = None,
 ) -> TableUpdate:
     """Fetch the on-demand prices of `fetch` (default: every region) and rewrite the table at
-    `path` (atomically); regions not fetched keep their previous prices."""
+    `path` (atomically, after every fetch succeeded); regions not fetched keep the prices of
+    `previous` (default: `path` itself)."""
     regions, types = list(dict.fromkeys(regions)), list(dict.fromkeys(types))
     if BASE_REGION not in regions:
         raise PriceTableError(f"the table must list {BASE_REGION}: estimates start from it")
     asked = [r for r in regions if fetch is None or r in set(fetch)]
     api = {region: collector.region_prices(region) for region in asked}
     document, (from_api, kept, missing) = build_table(
-        api, read_table(path), regions, types, today or utcnow().date()
+        api, read_table(previous or path), regions, types, today or utcnow().date()
     )
     if not document["regions"][BASE_REGION]:
         raise PriceTableError(f"no {BASE_REGION} prices from the API or {path}; nothing written")

@@ -8,21 +8,27 @@ restart neither repeats nor skips a digest, and replicas share it.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
-from costguard.alerts.alert import Alert
+from costguard.alerts.alert import Alert, AlertFinding
 from costguard.model import AlertKind, Severity
+from costguard.settings.config import Route
+
+if TYPE_CHECKING:
+    from costguard.alerts.routing import Notifier
+    from costguard.store import Store
 
 PERIODS = {"daily": timedelta(days=1), "weekly": timedelta(days=7)}
 
 
-def _route_id(route: Any) -> str:
+def _route_id(route: Route) -> str:
     """A stable name for a route (its content), so reordering routes keeps their state."""
     return hashlib.sha256(route.model_dump_json().encode()).hexdigest()[:12]
 
 
-def send_digests(store: Any, notifier: Any, routes: Any, now: datetime) -> int:
+def send_digests(store: Store, notifier: Notifier, routes: Sequence[Route], now: datetime) -> int:
     """Queue each digest route's message when its period has passed; returns how many."""
     from costguard.alerts.routing import alert_finding, route_matches
 
@@ -49,7 +55,7 @@ def send_digests(store: Any, notifier: Any, routes: Any, now: datetime) -> int:
     return queued
 
 
-def _digest(route: Any, findings: list[Any], incidents: int, since: datetime,
+def _digest(route: Route, findings: list[AlertFinding], incidents: int, since: datetime,
             now: datetime) -> Alert:
     period = route.digest
     title = (f"{period.capitalize()} digest: {incidents} incident{'s' if incidents != 1 else ''}"

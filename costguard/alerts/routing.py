@@ -10,7 +10,7 @@ import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from costguard.alerts.alert import Alert, AlertFinding, RemediationStep
 from costguard.alerts.render import Renderer
@@ -20,6 +20,12 @@ from costguard.model import Message, Severity
 from costguard.settings.config import Config, Route
 from costguard.settings.policies import Policy
 
+if TYPE_CHECKING:
+    from costguard.notifiers.channel import Channel
+    from costguard.notifiers.delivery import DeliveryReport, Outbox
+    from costguard.store import Store
+    from costguard.store.records import StoredFinding
+
 log = logging.getLogger(__name__)
 
 DEFAULT_MIN_SEVERITY = Severity.MEDIUM
@@ -28,7 +34,7 @@ DEFAULT_MIN_SEVERITY = Severity.MEDIUM
 LOG_CHANNEL = "log"
 
 
-def alert_finding(f: Any, policy: Policy | None) -> AlertFinding:
+def alert_finding(f: StoredFinding, policy: Policy | None) -> AlertFinding:
     """A stored finding as a message shows it."""
     return AlertFinding(
         id=f.id, policy=f.policy, check=f.check, severity=f.severity, status=str(f.status),
@@ -73,7 +79,7 @@ class Notifier:
         self.policies = {p.name: p for p in policies}
         self.env = env
         self._renderer = renderer
-        self._channels: dict[str, Any] | None = None
+        self._channels: dict[str, Channel] | None = None
 
     @property
     def renderer(self) -> Renderer:
@@ -83,13 +89,13 @@ class Notifier:
         return self._renderer
 
     @property
-    def channels(self) -> dict[str, Any]:
+    def channels(self) -> dict[str, Channel]:
         """Channel objects by notifier name; the log channel when none are configured."""
         if self._channels is None:
             self._channels = self._build_channels()
         return self._channels
 
-    def _build_channels(self) -> dict[str, Any]:
+    def _build_channels(self) -> dict[str, Channel]:
         from costguard.notifiers import CHANNEL_TYPES
 
         if not self.config.notifiers:
@@ -135,7 +141,7 @@ class Notifier:
 
         return build_message(alert, self.renderer)
 
-    def enqueue(self, store: Any, alert: Alert, channels: Iterable[str], now: datetime) -> int:
+    def enqueue(self, store: Store, alert: Alert, channels: Iterable[str], now: datetime) -> int:
         """Store the message once per channel; returns how many were new."""
         names = list(channels)
         if not names:
@@ -144,7 +150,7 @@ class Notifier:
         added = [store.enqueue(key=alert.key, channel=n, message=message, now=now) for n in names]
         return sum(1 for a in added if a is not None)
 
-    def deliver(self, store: Any, now: datetime) -> Any:
+    def deliver(self, store: Outbox, now: datetime) -> DeliveryReport:
         """Send what is due through the outbox (retries, back-off, never twice)."""
         from costguard.notifiers.delivery import deliver_due
 

@@ -19,9 +19,10 @@ from costguard.snapshot import Snapshot
 
 
 class Params(BaseModel):
-    """Base of every check's parameters: unknown keys are errors, values are immutable."""
+    """Base of every check's parameters: unknown keys are errors, values are immutable, and a
+    number must be finite (`.inf` and `.nan` are typos, not thresholds)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class NoParams(Params):

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from costguard.activity.posture_causes import cause, detector_off_calls
 from costguard.checks.base import Check, Context, Params, Phase
+from costguard.checks.param_types import Region
 from costguard.model import Finding, Severity, Source
 from costguard.snapshot import DetectorStatus, Snapshot
 
@@ -16,7 +17,7 @@ from costguard.snapshot import DetectorStatus, Snapshot
 class GuardDutyEnabledParams(Params):
     """Parameters of `guardduty_enabled`."""
 
-    regions: tuple[str, ...] | None = Field(
+    regions: tuple[Region, ...] | None = Field(
         default=None,
         description="Only these regions must have GuardDuty on; every scanned region when unset.",
     )

@@ -9,6 +9,7 @@ from typing import Any, cast
 from pydantic import Field, model_validator
 
 from costguard.checks.base import Check, Context, Params, Phase
+from costguard.checks.param_types import InstanceTypeGlob, Region
 from costguard.model import Finding, Severity, Source, StrEnum
 from costguard.snapshot import Instance, Snapshot
 
@@ -29,8 +30,8 @@ class Reason(StrEnum):
 class RegionTypes(Params):
     """One region's lists; each replaces the global list of the same name in that region."""
 
-    allowed: tuple[str, ...] | None = Field(default=None, description=_ALLOWED)
-    denied: tuple[str, ...] | None = Field(default=None, description=_DENIED)
+    allowed: tuple[InstanceTypeGlob, ...] | None = Field(default=None, description=_ALLOWED)
+    denied: tuple[InstanceTypeGlob, ...] | None = Field(default=None, description=_DENIED)
 
     @model_validator(mode="after")
     def _one_list(self) -> RegionTypes:
@@ -42,9 +43,9 @@ class RegionTypes(Params):
 class InstanceTypesParams(Params):
     """Parameters of `instance_types`."""
 
-    allowed: tuple[str, ...] | None = Field(default=None, description=_ALLOWED)
-    denied: tuple[str, ...] | None = Field(default=None, description=_DENIED)
-    regions: dict[str, RegionTypes] = Field(
+    allowed: tuple[InstanceTypeGlob, ...] | None = Field(default=None, description=_ALLOWED)
+    denied: tuple[InstanceTypeGlob, ...] | None = Field(default=None, description=_DENIED)
+    regions: dict[Region, RegionTypes] = Field(
         default_factory=dict,
         description=(
             "Per-region `allowed`/`denied` lists, keyed by region name; a list given for a "

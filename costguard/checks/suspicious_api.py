@@ -33,6 +33,7 @@ from costguard.checks.base import Check, Context, Params, Phase
 from costguard.checks.instance_surge import InstanceStates
 from costguard.checks.instance_types import first_match
 from costguard.checks.open_admin_ports import ip_permission
+from costguard.checks.param_types import InstanceTypeGlob
 from costguard.checks.root_activity import shifted
 from costguard.model import GLOBAL_REGION, Finding, Severity, Source
 from costguard.snapshot import (
@@ -55,9 +56,9 @@ class SuspiciousApiParams(Params):
                                     description="The API calls to report (CloudTrail names).")
     max_instances: int = Field(default=5, ge=0, description="RunInstances starting more "
                                "instances than this in one call is reported.")
-    allowed_types: tuple[str, ...] | None = Field(default=None, description="Globs of instance "
-                                                  "types a RunInstances call may start; any "
-                                                  "other type is reported. Off when unset.")
+    allowed_types: tuple[InstanceTypeGlob, ...] | None = Field(
+        default=None, description="Globs of instance types a RunInstances call may start; any "
+        "other type is reported. Off when unset.")
     admin_policies: tuple[str, ...] = Field(
         default=("AdministratorAccess", "PowerUserAccess", "IAMFullAccess"),
         description="Policies (names or ARNs) whose AttachUserPolicy is reported.")

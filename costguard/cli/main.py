@@ -11,12 +11,15 @@ from typing import Any
 
 import click
 
+from costguard.cli.db_commands import db
 from costguard.cli.options import (
+    EXIT_BAD_INPUT,
     EXIT_FINDINGS,
     EXIT_INCOMPLETE,
     EXIT_OK,
     bad_input_exits_2,
     config_option,
+    fail,
     load,
 )
 from costguard.cli.setup_commands import prices, setup
@@ -161,7 +164,19 @@ def validate(config_path: str | None) -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="demo-out",
               show_default=True, help="where the received emails and the store are written")
 def demo(out_dir: str) -> None:
-    """Offline replay of the reference incident on an embedded AWS (moto)."""
+    """Offline replay of the reference incident on an embedded AWS (moto).
+
+    Exit codes: 0 detected and delivered; 1 not; 2 the `demo` extra (moto, aiosmtpd) is not
+    installed.
+    """
+    import importlib.util
+
+    missing = [m for m in ("moto", "aiosmtpd") if importlib.util.find_spec(m) is None]
+    if missing:
+        verb = "is" if len(missing) == 1 else "are"
+        fail(f"the demo needs {' and '.join(missing)}, which {verb} not installed: "
+             "pip install 'costguard[demo]' (from a checkout: pip install '.[demo]')",
+             EXIT_BAD_INPUT)
     from costguard.demo import run_demo
 
     sys.exit(EXIT_OK if run_demo(out_dir, echo=click.echo) else EXIT_FINDINGS)
@@ -190,5 +205,5 @@ def iam_policy(config_path: str | None) -> None:
     click.echo(json.dumps(document, indent=2))
 
 
-for _command in (setup, prices, findings, stats, sigma):
+for _command in (setup, prices, findings, stats, db, sigma):
     main.add_command(_command)

@@ -7,11 +7,13 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
-EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT, EXIT_INCOMPLETE = 0, 1, 2, 3
+EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT, EXIT_INCOMPLETE, EXIT_STORE_UNAVAILABLE = 0, 1, 2, 3, 4
+"""0 ok; 1 findings (or a failed send); 2 bad input or environment: config, policies, options,
+AWS credentials, region or endpoint; 3 scan incomplete; 4 the store cannot be opened."""
 
 config_option = click.option(
     "-c", "--config", "config_path", type=click.Path(dir_okay=False),
@@ -21,11 +23,14 @@ config_option = click.option(
 
 
 def bad_input_exits_2(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Print every config/policy problem on its own line and exit 2, never a traceback."""
+    """What goes wrong before a command can do its work ends in one line per problem and its
+    exit code, never a traceback: config and policy problems (each on its own line) and AWS
+    credential, region or endpoint errors exit 2; a store that cannot be opened exits 4."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from costguard.settings.problems import InvalidInput
+        from costguard.store import StoreUnavailable
 
         try:
             return func(*args, **kwargs)
@@ -33,8 +38,42 @@ def bad_input_exits_2(func: Callable[..., Any]) -> Callable[..., Any]:
             for problem in exc.problems:
                 click.echo(str(problem), err=True)
             sys.exit(EXIT_BAD_INPUT)
+        except StoreUnavailable as exc:
+            fail(str(exc), EXIT_STORE_UNAVAILABLE)
+        except Exception as exc:
+            problem = _aws_problem(exc)
+            if problem is None:
+                raise
+            fail(problem, EXIT_BAD_INPUT)
 
     return wrapper
+
+
+def fail(message: str, code: int) -> NoReturn:
+    """One line on stderr, then the exit code."""
+    click.echo(f"costguard: {message}", err=True)
+    sys.exit(code)
+
+
+def _aws_problem(exc: Exception) -> str | None:
+    if "botocore" not in sys.modules:  # nothing has touched AWS, so this is not about AWS
+        return None
+    from costguard.collectors.session import aws_problem
+
+    return aws_problem(exc)
+
+
+def regions_option(given: str | None) -> list[str] | None:
+    """`--regions a,b` as a list, each a known region; one line and exit 2 otherwise."""
+    if not given:
+        return None
+    from costguard.settings.regions import check_region
+
+    chosen = [r.strip() for r in given.split(",") if r.strip()]
+    try:
+        return [check_region(r) for r in chosen]
+    except ValueError as exc:
+        fail(f"--regions: {exc}", EXIT_BAD_INPUT)
 
 
 def load(config_path: str | None) -> Any:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import click
 
-from costguard.cli.options import bad_input_exits_2, config_option, load
+from costguard.cli.options import bad_input_exits_2, config_option, load, regions_option
 
 
 @click.group()
@@ -23,16 +22,20 @@ def setup() -> None:
 @click.option("--dry-run", is_flag=True, help="print what would change and change nothing")
 @bad_input_exits_2
 def setup_events_cmd(config_path: str | None, regions: str | None, dry_run: bool) -> None:
-    """Create (idempotently) the SQS queue, its policy and the EventBridge rules per region."""
+    """Create (idempotently) the SQS queue, its policy and the EventBridge rules per region.
+
+    Exit codes: 0 done; 2 bad config, options or AWS environment (no credentials, an unknown
+    region or endpoint, AWS refusing a call), reported in one line.
+    """
     from costguard.actions.event_pipeline import apply, plan, summary
     from costguard.collectors.ec2 import InventoryCollector
     from costguard.collectors.session import Aws
 
     setup_ = load(config_path)
+    given = _event_regions(setup_.config, regions)  # checked before AWS is asked anything
     aws = Aws.from_environment(setup_.config.aws.profile)
     account = aws.account_id()
-    chosen = _event_regions(setup_.config, regions,
-                            lambda: InventoryCollector(aws, account).regions())
+    chosen = given or InventoryCollector(aws, account).regions()
     actions = plan(aws, account, chosen, setup_.config.events.queue_name)
     if dry_run:
         for action in actions:
@@ -43,13 +46,11 @@ def setup_events_cmd(config_path: str | None, regions: str | None, dry_run: bool
     click.echo(summary(actions, applied=not dry_run))
 
 
-def _event_regions(config: Any, given: str | None, enabled: Callable[[], list[str]]) -> list[str]:
-    """The regions to set up: as given, else events.regions, else aws.regions, else every
-    enabled region, so every region a scan covers gets its events (an attacker's launch in a
-    region nobody uses must reach the queue too)."""
-    if given:
-        return [r.strip() for r in given.split(",") if r.strip()]
-    return list(config.events.regions or config.aws.regions or enabled())
+def _event_regions(config: Any, given: str | None) -> list[str]:
+    """The regions to set up: as given, else events.regions, else aws.regions; empty means
+    every region enabled for the account, so every region a scan covers gets its events (an
+    attacker's launch in a region nobody uses must reach the queue too)."""
+    return regions_option(given) or list(config.events.regions or config.aws.regions or [])
 
 
 @click.group()
@@ -64,7 +65,12 @@ def prices() -> None:
 @click.option("--regions", default=None, help="comma-separated; default: the table's regions")
 @bad_input_exits_2
 def prices_update(config_path: str | None, out: str | None, regions: str | None) -> None:
-    """Refresh the table from the AWS Price List API (Linux, shared tenancy, on demand)."""
+    """Refresh the table from the AWS Price List API (Linux, shared tenancy, on demand).
+
+    The table is written (atomically) only once every price has been fetched, so an AWS error
+    leaves the previous file as it was. Exit codes: 0 written; 2 bad config, options or AWS
+    environment (no credentials, an unknown region or endpoint, AWS refusing a call).
+    """
     from pathlib import Path
 
     from costguard.actions.price_refresh import read_table, update_table
@@ -77,12 +83,10 @@ def prices_update(config_path: str | None, out: str | None, regions: str | None)
     target = Path(out) if out else refreshed_price_table()
     source = target if target.is_file() else PriceBook().path
     table = read_table(source)
-    if not target.is_file():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(source.read_text())
-    chosen = [r.strip() for r in regions.split(",")] if regions else list(table)
+    chosen = regions_option(regions) or list(table)
     aws = Aws.from_environment(setup_.config.aws.profile)
     collector = PriceListCollector(aws, state_dir() / "prices")
-    done = update_table(collector, list(table), list(table["us-east-1"]), target, fetch=chosen)
+    done = update_table(collector, list(table), list(table["us-east-1"]), target, fetch=chosen,
+                        previous=source)
     click.echo(f"wrote {done.path}: {done.regions} regions, {done.from_api} prices from the "
                f"Price List API, {done.kept} kept from the previous table, {done.missing} missing")

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from costguard.settings.config import AwsConfig
+
+if TYPE_CHECKING:
+    from costguard.collectors.session import Aws
+
+C = TypeVar("C")
 
 
 @dataclass
@@ -14,12 +19,12 @@ class Target:
     """An account to scan, with the AWS identity that reaches it and its collectors."""
 
     account: str
-    aws: Any
+    aws: Aws
     name: str | None = None
     regions: list[str] = field(default_factory=list)
     collectors: dict[str, Any] = field(default_factory=dict)
 
-    def collector(self, kind: str, factory: Callable[[], Any]) -> Any:
+    def collector(self, kind: str, factory: Callable[[], C]) -> C:
         """One collector per kind and account, kept across cycles for its caches."""
         if kind not in self.collectors:
             self.collectors[kind] = factory()
@@ -30,7 +35,7 @@ class TargetError(RuntimeError):
     """An account in the config cannot be reached with the credentials at hand."""
 
 
-def resolve_targets(config: AwsConfig, base: Any) -> list[Target]:
+def resolve_targets(config: AwsConfig, base: Aws) -> list[Target]:
     """The configured accounts (assuming their roles), else the credentials' own account."""
     own = base.account_id()
     if not config.accounts:

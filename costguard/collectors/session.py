@@ -66,6 +66,31 @@ def error_message(exc: BaseException) -> str:
     return str(response.get("Error", {}).get("Message", ""))
 
 
+def aws_problem(exc: BaseException) -> str | None:
+    """One line for an error about the AWS environment (credentials, profile, region, endpoint,
+    or AWS refusing the call), which a command reports with exit code 2; None for anything else.
+    Matched by botocore's base classes, so no new botocore exception escapes as a traceback."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if isinstance(exc, ClientError):
+        code = error_code(exc) or "error"
+        operation = getattr(exc, "operation_name", "") or "a call"
+        message = " ".join(error_message(exc).split()) or code
+        return f"AWS refused {operation} ({code}): {message}"
+    if isinstance(exc, BotoCoreError):
+        hint = _HINTS.get(type(exc).__name__, "")
+        return f"AWS: {' '.join(str(exc).split())}{hint}"
+    return None
+
+
+_HINTS = {
+    "NoCredentialsError": " (set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run "
+    "where an instance or task role applies)",
+    "NoRegionError": " (set AWS_DEFAULT_REGION or aws.regions)",
+    "EndpointConnectionError": " (no network, a wrong region, or a wrong AWS_ENDPOINT_URL)",
+}
+
+
 class CallCounter:
     """A thread-safe tally of API calls, shared by an Aws and every Aws it assumes into."""
 

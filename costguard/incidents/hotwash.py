@@ -9,9 +9,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from costguard.incidents.stats import duration, time_to_fix, time_to_notify
+from costguard.store.records import StoredFinding, StoredIncident
+
+if TYPE_CHECKING:
+    from costguard.alerts.render import Renderer
+    from costguard.store.event_log import ActionRecord
 
 SCOPE_NAMES = (
     ("principals", "Principals"), ("access_keys", "Access keys"), ("source_ips", "Source IPs"),
@@ -21,7 +26,7 @@ SCOPE_NAMES = (
 )
 
 
-def _milestones(incident: Any) -> list[tuple[str, datetime, str]]:
+def _milestones(incident: StoredIncident) -> list[tuple[str, datetime, str]]:
     start = incident.detected_at
     rows = [("detected", incident.detected_at), ("notified", incident.notified_at),
             ("acknowledged", incident.acknowledged_at), ("escalated", incident.escalated_at),
@@ -31,7 +36,8 @@ def _milestones(incident: Any) -> list[tuple[str, datetime, str]]:
 
 
 def hotwash_context(
-    incident: Any, findings: list[Any], actions: list[Any], target: timedelta,
+    incident: StoredIncident, findings: list[StoredFinding], actions: list[ActionRecord],
+    target: timedelta,
     timeline: list[tuple[datetime, str]],
 ) -> dict[str, Any]:
     """What the template shows; pure, so it is tested without a store."""
@@ -53,7 +59,8 @@ def hotwash_context(
     }
 
 
-def incident_timeline(incident: Any, findings: list[Any]) -> list[tuple[datetime, str]]:
+def incident_timeline(incident: StoredIncident,
+                      findings: list[StoredFinding]) -> list[tuple[datetime, str]]:
     """Milestones and each finding's first sighting and resolution."""
     events = [(at, f"incident {label}") for label, at, _ in _milestones(incident)]
     for f in findings:
@@ -70,14 +77,13 @@ def incident_timeline(incident: Any, findings: list[Any]) -> list[tuple[datetime
     return sorted(set(events))
 
 
-def write_hotwash(store: Any, renderer: Any, incident_id: int, folder: Path,
+def write_hotwash(incident: StoredIncident, findings: list[StoredFinding],
+                  actions: list[ActionRecord], renderer: Renderer, folder: Path,
                   target: timedelta) -> Path:
     """Render the review for one resolved incident to `folder/incident-<id>.md`."""
-    incident = store.get_incident(incident_id)
-    findings = store.list_findings(incident_id=incident_id)
-    context = hotwash_context(incident, findings, list(store.actions(incident_id)), target,
+    context = hotwash_context(incident, findings, actions, target,
                               incident_timeline(incident, findings))
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"incident-{incident_id}.md"
+    path = folder / f"incident-{incident.id}.md"
     path.write_text(renderer.render("report/hotwash.md.j2", context))
     return path

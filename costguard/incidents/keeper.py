@@ -1,20 +1,31 @@
-"""Keeps incidents in step with findings: opens, grows and resolves them, and announces each
-change once (new, severity raised, resolved) through the notifier and the outbox.
+"""Keeps incidents in step with findings: opens, grows and resolves them within the cycle's unit
+of work, and writes the after-action review of each incident it resolves once that has committed.
+
+It reads what it needs once per cycle: the open incidents (one query), the fresh findings as the
+reconcile returned them, and every finding of the incidents it touches (one query, `Members`).
+Each write returns the incident as stored, which replaces the keeper's copy, so the announcer
+(`incidents.announcer`) works from the same copies without reading them again.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from costguard.alerts.alert import Alert
-from costguard.incidents.grouping import all_resolved, incident_title, plan_groups
-from costguard.model import AlertKind, Severity, Status
-from costguard.store.records import IncidentTime
-from costguard.text import money
+from costguard.incidents.grouping import Plan, all_resolved, incident_title, plan_groups
+from costguard.model import Severity, Status
+from costguard.store.records import IncidentTime, Reconciled, StoredFinding, StoredIncident
+
+if TYPE_CHECKING:
+    from costguard.alerts.render import Renderer
+    from costguard.checks.base import Registry
+    from costguard.settings.config import Config
+    from costguard.store import Store
+    from costguard.store.event_log import ActionRecord
 
 log = logging.getLogger(__name__)
 
@@ -28,17 +39,7 @@ ENTITY_SCOPE = (
 """Entity prefixes and the scope list each fills, in the order an analyst reads them."""
 
 
-def incident_key(incident: Any, kind: AlertKind, suffix: str = "") -> str:
-    """The outbox key of an incident's message of one kind: each is sent once per channel.
-
-    The detection time is part of it, so a new database (ids from 1 again) never produces a
-    key, and so an email Message-ID, that a mail client has seen before.
-    """
-    stamp = incident.detected_at.strftime("%Y%m%dT%H%M%S") if incident.detected_at else "0"
-    return f"incident-{incident.id}-{stamp}-{kind.value}" + (f"-{suffix}" if suffix else "")
-
-
-def scope_from(findings: Sequence[Any]) -> dict[str, list[str]]:
+def scope_from(findings: Sequence[StoredFinding]) -> dict[str, list[str]]:
     """The incident's scope lists from its findings' entities (and their details, when richer)."""
     scope: dict[str, list[str]] = {}
     for f in findings:
@@ -61,205 +62,160 @@ def scope_from(findings: Sequence[Any]) -> dict[str, list[str]]:
 
 
 @dataclass
-class _Changes:
+class Changes:
+    """What one cycle did to incidents: opened, raised (with the severity before), resolved."""
+
     created: list[int] = field(default_factory=list)
     raised: dict[int, Severity] = field(default_factory=dict)
     resolved: list[int] = field(default_factory=list)
 
 
-class IncidentKeeper:
-    """One cycle's incident bookkeeping; built per cycle with the cycle's `now`."""
+@dataclass(frozen=True)
+class Review:
+    """What an after-action review shows, gathered in the unit, written after its commit."""
 
-    def __init__(self, store: Any, notifier: Any, config: Any, now: datetime) -> None:
+    incident: StoredIncident
+    findings: tuple[StoredFinding, ...]
+    actions: tuple[ActionRecord, ...]
+
+
+class Members:
+    """Every finding of the incidents a cycle touches, each read from the store at most once."""
+
+    def __init__(self, store: Store) -> None:
         self.store = store
-        self.notifier = notifier
-        self.registry = notifier.registry
-        """The check registry the engine built the notifier with: titles and money read it."""
+        self._by_incident: dict[int, dict[int, StoredFinding]] = {}
+
+    def need(self, incident_ids: Iterable[int]) -> None:
+        """Load the findings of the incidents not loaded yet, in one query."""
+        missing = set(incident_ids) - set(self._by_incident)
+        if not missing:
+            return
+        for incident_id in missing:
+            self._by_incident[incident_id] = {}
+        for finding in self.store.list_findings(incident_ids=missing):
+            if finding.incident_id is not None:
+                self._by_incident[finding.incident_id][finding.id] = finding
+
+    def of(self, incident_id: int) -> list[StoredFinding]:
+        """The incident's findings, oldest first (loaded on first use)."""
+        self.need([incident_id])
+        return sorted(self._by_incident[incident_id].values(), key=lambda f: f.id)
+
+    def attach(self, incident_id: int, findings: Iterable[StoredFinding]) -> None:
+        """Mirror what the store just did: the findings now belong to `incident_id` (taken from
+        any incident they were in)."""
+        moved = []
+        for f in findings:
+            if f.incident_id is not None:
+                self._by_incident.get(f.incident_id, {}).pop(f.id, None)
+            moved.append(replace(f, incident_id=incident_id))
+        self._by_incident.setdefault(incident_id, {}).update((f.id, f) for f in moved)
+
+
+class IncidentKeeper:
+    """One cycle's incident bookkeeping; built per cycle with the cycle's unit and `now`."""
+
+    def __init__(self, store: Store, config: Config, registry: Registry, now: datetime) -> None:
+        self.store = store
         self.config = config
+        self.registry = registry
+        """The check registry: incident titles are worded by the checks' own phrases."""
         self.now = now
-        self.changes = _Changes()
-        self.hotwash: dict[int, Any] = {}
-        self.contained: dict[int, list[str]] = {}
-        """What auto-containment did (or would do) per new incident, for its first message."""
+        self.changes = Changes()
+        self.members = Members(store)
+        self.incidents: dict[int, StoredIncident] = {}
+        self.reviews: list[Review] = []
 
-    def update(self, reconciled: Any) -> list[Any]:
-        """Group fresh findings, resolve incidents whose findings are all fixed."""
+    def update(self, reconciled: Reconciled) -> list[StoredIncident]:
+        """Group fresh findings, resolve incidents whose findings are all fixed; returns the
+        incidents this cycle touched."""
+        self.incidents = {i.id: i for i in self.store.open_incidents()}
         fresh = [*reconciled.new, *reconciled.reopened, *reconciled.unmuted]
-        touched = {incident.id for incident in self._group(fresh)}
-        touched |= self._resolve({f.incident_id for f in reconciled.resolved} - {None})
-        return [self.store.get_incident(i) for i in sorted(touched)]
+        loose = [f for f in fresh if f.incident_id not in self.incidents]
+        plans = plan_groups(loose, list(self.incidents.values()), self.now)
+        candidates = {f.incident_id for f in reconciled.resolved} & set(self.incidents)
+        self.members.need({p.incident_id for p in plans if p.incident_id} | candidates)
+        by_id = {f.id: f for f in loose}
+        touched = {self._apply(p, [by_id[i] for i in p.finding_ids]).id for p in plans}
+        touched |= self._resolve(candidates)
+        return [self.incidents[i] for i in sorted(touched)]
 
-    def _group(self, fresh: Sequence[Any]) -> Iterable[Any]:
-        open_incidents = self.store.open_incidents()
-        open_ids = {i.id for i in open_incidents}
-        loose = [f for f in fresh if f.incident_id not in open_ids]
-        for plan in plan_groups(loose, open_incidents, self.now):
-            yield self._apply(plan)
+    def open_incidents(self) -> list[StoredIncident]:
+        """The incidents open now, in the order the store lists them."""
+        live = [i for i in self.incidents.values() if i.resolved_at is None]
+        return sorted(live, key=lambda i: (i.detected_at is not None, i.detected_at, i.id))
 
-    def _apply(self, plan: Any) -> Any:
+    def _apply(self, plan: Plan, joining: list[StoredFinding]) -> StoredIncident:
         if plan.incident_id is None:
-            findings = [self.store.get_finding(i) for i in plan.finding_ids]
-            incident = self.store.create_incident(
-                title=incident_title(findings, self.registry), severity=plan.severity,
-                accounts=plan.accounts, entities=plan.entities, detected_at=self.now,
-                finding_ids=plan.finding_ids, scope=scope_from(findings),
-            )
-            self.changes.created.append(incident.id)
-            return incident
-        before = self.store.get_incident(plan.incident_id)
-        self.store.update_incident(before.id, add_findings=plan.finding_ids)
-        findings = self.store.list_findings(incident_id=before.id)
+            return self._open(plan, joining)
+        before = self.incidents[plan.incident_id]
+        findings = sorted({f.id: f for f in [*self.members.of(before.id), *joining]}.values(),
+                          key=lambda f: f.id)
         severity = Severity.highest(f.severity for f in findings if f.status != Status.RESOLVED)
-        incident = self.store.update_incident(
+        incident = self._keep(self.store.update_incident(
             before.id, title=incident_title(findings, self.registry),
-            severity=max(severity, before.severity), entities=before.entities | plan.entities,
-            scope=scope_from(findings),
-        )
+            severity=max(severity, before.severity),
+            entities=before.entities | plan.entities, scope=scope_from(findings),
+            add_findings=plan.finding_ids,
+        ))
+        self.members.attach(incident.id, joining)
         if incident.severity > before.severity and before.notified_at is not None:
             self.changes.raised[incident.id] = before.severity
         return incident
 
-    def _resolve(self, candidates: set[int]) -> set[int]:
+    def _open(self, plan: Plan, findings: list[StoredFinding]) -> StoredIncident:
+        incident = self._keep(self.store.create_incident(
+            title=incident_title(findings, self.registry), severity=plan.severity,
+            accounts=plan.accounts, entities=plan.entities, detected_at=self.now,
+            finding_ids=plan.finding_ids, scope=scope_from(findings),
+        ))
+        self.members.attach(incident.id, findings)
+        self.changes.created.append(incident.id)
+        return incident
+
+    def _keep(self, incident: StoredIncident) -> StoredIncident:
+        self.incidents[incident.id] = incident
+        return incident
+
+    def _resolve(self, candidates: Collection[int]) -> set[int]:
         resolved = set()
         for incident_id in sorted(candidates):
-            incident = self.store.get_incident(incident_id)
-            if incident.resolved_at is not None:
+            findings = self.members.of(incident_id)
+            if not all_resolved(f.status for f in findings):
                 continue
-            findings = self.store.list_findings(incident_id=incident_id)
-            if all_resolved(f.status for f in findings):
-                self.store.set_incident_time(incident_id, IncidentTime.RESOLVED, self.now)
-                self.changes.resolved.append(incident_id)
-                resolved.add(incident_id)
-                self._hotwash(incident_id)
+            incident = self._keep(
+                self.store.set_incident_time(incident_id, IncidentTime.RESOLVED, self.now))
+            self.changes.resolved.append(incident_id)
+            resolved.add(incident_id)
+            actions = tuple(self.store.actions(incident_id))
+            self.reviews.append(Review(incident, tuple(findings), actions))
         return resolved
 
-    def _hotwash(self, incident_id: int) -> None:
-        """Write the after-action review; a failure is logged, never costs the cycle."""
+    def escalated(self, incident_id: int) -> None:
+        """Stamp the escalation time of an overdue incident (the announcer queued its message)."""
+        self._keep(self.store.set_incident_time(incident_id, IncidentTime.ESCALATED, self.now))
+
+    def write_reviews(self, renderer: Renderer) -> dict[int, Path]:
+        """Write the after-action review of every incident this cycle resolved (call it once
+        the unit has committed); a failure is logged, never costs the cycle."""
+        written = {}
+        for review in self.reviews:
+            path = self._write_review(review, renderer)
+            if path is not None:
+                written[review.incident.id] = path
+        return written
+
+    def _write_review(self, review: Review, renderer: Renderer) -> Path | None:
         from costguard.incidents.hotwash import write_hotwash
 
-        folder = self.config.reports_dir
+        incident_id = review.incident.id
+        target = timedelta(minutes=self.config.incidents.target_minutes)
         try:
-            target = timedelta(minutes=self.config.incidents.target_minutes)
-            path = write_hotwash(self.store, self.notifier.renderer, incident_id, folder, target)
+            path = write_hotwash(review.incident, list(review.findings), list(review.actions),
+                                 renderer, self.config.reports_dir, target)
         except Exception:
             log.exception("could not write the after-action review of incident %s", incident_id)
-            return
-        self.hotwash[incident_id] = path
+            return None
         log.info("incident %s resolved; after-action review: %s", incident_id, path)
-
-    # -- announcing ----------------------------------------------------------------------------
-
-    def announce(self) -> int:
-        """Queue a message for each change of this cycle; returns how many were queued.
-
-        An open incident never announced (seen first by `scan --no-notify`, or routed nowhere
-        then) is announced now: a finding must not lose its alert because of how it was seen.
-        """
-        queued = 0
-        for incident in self.store.open_incidents():
-            if not self.store.notifications_for(incident_key(incident, AlertKind.NEW)):
-                queued += self._queue(incident.id, AlertKind.NEW)
-        for incident_id, previous in self.changes.raised.items():
-            raised = f"raised-{self._sev(incident_id)}"
-            queued += self._queue(incident_id, AlertKind.ESCALATION, raised,
-                                  previous_severity=previous)
-        queued += self._escalate_overdue()
-        for incident_id in self.changes.resolved:
-            queued += self._queue(incident_id, AlertKind.RESOLVED)
-        return queued
-
-    def _sev(self, incident_id: int) -> str:
-        return self.store.get_incident(incident_id).severity.value
-
-    def _escalate_overdue(self) -> int:
-        """An incident notified but not fixed within the target goes to the escalation route."""
-        target = timedelta(minutes=self.config.incidents.target_minutes)
-        queued = 0
-        for incident in self.store.open_incidents():
-            start = incident.notified_at
-            if start is None or incident.escalated_at is not None or self.now - start <= target:
-                continue
-            minutes = round((self.now - start).total_seconds() / 60)
-            summary = (f"Incident #{incident.id} has been open for {minutes} minutes since its "
-                       f"alert, past the {self.config.incidents.target_minutes}-minute target.")
-            queued += self._queue(incident.id, AlertKind.ESCALATION, "overdue",
-                                  route=list(self.config.incidents.escalate_to), summary=summary)
-            self.store.set_incident_time(incident.id, IncidentTime.ESCALATED, self.now)
-        return queued
-
-    def _queue(self, incident_id: int, kind: AlertKind, suffix: str = "",
-               route: list[str] | None = None, **facts: Any) -> int:
-        alert = self.alert(incident_id, kind, suffix, **facts)
-        if route:
-            return self.notifier.enqueue(self.store, alert, route, self.now)
-        channels = self.notifier.destinations(alert.findings, alert.severity)
-        if kind is not AlertKind.NEW:
-            incident = self.store.get_incident(incident_id)
-            announced = self.store.notifications_for(incident_key(incident, AlertKind.NEW))
-            channels = [c for c in channels if c in {n.channel for n in announced}]
-        return self.notifier.enqueue(self.store, alert, channels, self.now)
-
-    def alert(self, incident_id: int, kind: AlertKind, suffix: str = "", **facts: Any) -> Alert:
-        """The alert for one incident event, with remediation rendered for its findings."""
-        from costguard.alerts.routing import alert_finding
-
-        incident = self.store.get_incident(incident_id)
-        stored = self.store.list_findings(incident_id=incident_id)
-        if kind is not AlertKind.RESOLVED:
-            stored = [f for f in stored if f.status != Status.RESOLVED] or stored
-        policies = self.notifier.policies
-        findings = tuple(alert_finding(f, policies.get(f.policy)) for f in stored)
-        facts = {**self._facts(incident, kind), **facts}
-        return Alert(
-            kind=kind, key=incident_key(incident, kind, suffix), title=incident.title,
-            severity=incident.severity, created_at=self.now, findings=findings,
-            remediation=self.notifier.remediation(findings) if kind is not AlertKind.RESOLVED
-            else (),
-            incident_id=incident_id, accounts=incident.accounts, scope=incident.scope,
-            facts=facts,
-        )
-
-    def _facts(self, incident: Any, kind: AlertKind) -> dict[str, Any]:
-        findings = self.store.list_findings(incident_id=incident.id)
-        facts: dict[str, Any] = incident_money(findings, self.registry)
-        if self.contained.get(incident.id):
-            facts["auto_contain"] = self.contained[incident.id]
-        if kind is not AlertKind.NEW:
-            facts["thread_key"] = incident_key(incident, AlertKind.NEW)
-        if kind is AlertKind.RESOLVED and incident.detected_at is not None:
-            start = incident.notified_at or incident.detected_at
-            facts["time_to_fix"] = self.now - start
-        return facts
-
-
-def incident_money(findings: Sequence[Any], registry: Any) -> dict[str, Any]:
-    """What the incident costs, from the findings of checks that report a burn rate
-    (`Check.burn_rate_facts`, looked up in `registry`): the $/hour the new instances add, what
-    they have cost so far, and the projection if nothing changes."""
-    burn = [f.details for f in findings
-            if getattr(registry.get(f.check), "burn_rate_facts", False)
-            and isinstance(f.details, dict) and "recent_usd_per_hour" in f.details]
-    if not burn:
-        return {}
-    added = sum(float(d.get("recent_usd_per_hour") or 0) for d in burn)
-    facts: dict[str, Any] = {
-        "burn_rate_added": f"{money(added)}/h",
-        "cost_so_far_usd": round(sum(float(d.get("cost_so_far_usd") or 0) for d in burn), 2),
-    }
-    month = [d.get("projected_usd_to_month_end") for d in burn]
-    if all(isinstance(m, int | float) for m in month):
-        facts["projected_to_month_end_usd"] = round(sum(month), 2)
-    return facts
-
-
-def record_delivery(store: Any, report: Any) -> None:
-    """Stamp `notified_at` on incidents whose first message went out in this delivery.
-
-    Called for every delivery, not only a cycle's: a message the outbox retries later (the
-    server was down) still starts the incident's alert-to-fix clock when it goes out.
-    """
-    for sent in getattr(report, "delivered", ()):
-        if sent.kind is AlertKind.NEW and sent.incident_id is not None:
-            incident = store.get_incident(sent.incident_id)
-            if incident.notified_at is None:
-                store.set_incident_time(incident.id, IncidentTime.NOTIFIED, sent.sent_at)
+        return path

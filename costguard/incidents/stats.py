@@ -11,9 +11,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Protocol
 
 from costguard.model import Severity
+
+
+class Timed(Protocol):
+    """What the figures read of an incident (a StoredIncident; tests pass plain objects)."""
+
+    severity: Severity
+    detected_at: datetime | None
+    notified_at: datetime | None
+    resolved_at: datetime | None
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -27,14 +36,14 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def time_to_notify(incident: Any) -> timedelta | None:
+def time_to_notify(incident: Timed) -> timedelta | None:
     """Detected -> notified, when it was notified."""
     if incident.notified_at is None or incident.detected_at is None:
         return None
     return incident.notified_at - incident.detected_at
 
 
-def time_to_fix(incident: Any) -> timedelta | None:
+def time_to_fix(incident: Timed) -> timedelta | None:
     """Notified (or detected, if never notified) -> resolved, when it was resolved."""
     start = incident.notified_at or incident.detected_at
     if incident.resolved_at is None or start is None:
@@ -62,7 +71,7 @@ class Row:
         return self.within_target / self.judged if self.judged else None
 
 
-def summarize(label: str, incidents: Sequence[Any], target: timedelta, now: datetime) -> Row:
+def summarize(label: str, incidents: Sequence[Timed], target: timedelta, now: datetime) -> Row:
     """One row of figures for `incidents`."""
     notify = [t.total_seconds() for i in incidents if (t := time_to_notify(i)) is not None]
     fix = [t.total_seconds() for i in incidents if (t := time_to_fix(i)) is not None]
@@ -75,7 +84,7 @@ def summarize(label: str, incidents: Sequence[Any], target: timedelta, now: date
                percentile(fix, 50), percentile(fix, 75), within, len(fix) + overdue)
 
 
-def stats_rows(incidents: Iterable[Any], target: timedelta, now: datetime) -> list[Row]:
+def stats_rows(incidents: Iterable[Timed], target: timedelta, now: datetime) -> list[Row]:
     """Overall, then one row per severity that has incidents, worst first."""
     items = list(incidents)
     rows = [summarize("all", items, target, now)]

@@ -21,7 +21,6 @@ from typing import Annotated, Any, ClassVar
 from pydantic import (
     BaseModel,
     ConfigDict,
-    StringConstraints,
     ValidationError,
     ValidatorFunctionWrapHandler,
     model_validator,
@@ -30,13 +29,15 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from costguard.clock import utcnow
 from costguard.model import Message
+from costguard.settings.problems import matching
 from costguard.text import oneline
 
 THREAD_KEY = "thread_key"
 """`Message.fields` entry holding the key of an incident's first message, for follow-ups to
 refer to (email threading); `costguard.alerts.compose` sets it."""
 
-EnvVarName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+EnvVarName = Annotated[str, matching(r"[A-Za-z_][A-Za-z0-9_]*",
+                                     "an environment variable name such as SMTP_PASSWORD")]
 """The name of an environment variable (never its value), for `*_env` keys."""
 
 
@@ -55,7 +56,8 @@ class SecretError(ValueError):
 class ChannelParams(BaseModel):
     """Base of every channel's settings: unknown keys are errors and secrets come by reference."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
+                              allow_inf_nan=False)
 
     @classmethod
     def secret_names(cls) -> tuple[str, ...]:
@@ -74,7 +76,9 @@ class ChannelParams(BaseModel):
             return handler(data)
         except ValidationError as exc:
             secrets = set(cls.secret_names())
-            errors = [_inline_secret_error(err, secrets) for err in exc.errors()]
+            if not any(_is_inline_secret(err, secrets) for err in exc.errors()):
+                raise
+            errors = [_rebuilt(err, secrets) for err in exc.errors()]
             raise ValidationError.from_exception_data(exc.title, errors) from None
 
     @model_validator(mode="after")
@@ -85,19 +89,27 @@ class ChannelParams(BaseModel):
         return self
 
 
-def _inline_secret_error(err: Any, secrets: set[str]) -> Any:
-    """The pydantic error for an inline secret key, rewritten; any other error unchanged."""
+def _is_inline_secret(err: Any, secrets: set[str]) -> bool:
     loc = err["loc"]
-    if err["type"] != "extra_forbidden" or len(loc) != 1 or loc[0] not in secrets:
-        return err
-    name = loc[0]
-    error = PydanticCustomError(
-        "inline_secret",
-        "Inline secrets are refused: put the {name} in an environment variable and name it in "
-        "{name}_env, or in a file and give its path in {name}_file",
-        {"name": name},
-    )
-    return InitErrorDetails(type=error, loc=loc, input="<redacted>")
+    return err["type"] == "extra_forbidden" and len(loc) == 1 and loc[0] in secrets
+
+
+def _rebuilt(err: Any, secrets: set[str]) -> Any:
+    """An error as `from_exception_data` takes it: the inline secret rewritten (input dropped),
+    every other one carried over as a custom error with its type and words, since not every
+    pydantic error type (`path_type`, say) can be rebuilt from its name."""
+    if _is_inline_secret(err, secrets):
+        name = err["loc"][0]
+        error = PydanticCustomError(
+            "inline_secret",
+            "Inline secrets are refused: put the {name} in an environment variable and name it "
+            "in {name}_env, or in a file and give its path in {name}_file",
+            {"name": name},
+        )
+        return InitErrorDetails(type=error, loc=err["loc"], input="<redacted>")
+    words = err["msg"].replace("{", "{{").replace("}", "}}")
+    error = PydanticCustomError(err["type"], words, err.get("ctx"))
+    return InitErrorDetails(type=error, loc=err["loc"], input=err.get("input"))
 
 
 def resolve_secret(

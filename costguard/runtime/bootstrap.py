@@ -14,13 +14,18 @@ from pathlib import Path
 from costguard.activity.sigma_match import RuleSet
 from costguard.activity.sigma_rules import compile_rules, severities
 from costguard.checks import Registry, default_registry
+from costguard.checks.param_types import REGION_CHECK
 from costguard.notifiers import CHANNEL_TYPES
 from costguard.settings.config import Config, find_config, load_config
 from costguard.settings.paths import shipped_dir
 from costguard.settings.policies import Policy, load_policies
-from costguard.settings.problems import InvalidInput, Problem
+from costguard.settings.problems import InvalidInput
+from costguard.settings.regions import check_region
 from costguard.settings.sigma_files import read_rules, rule_paths
 from costguard.store import Store
+
+PARAMS_CONTEXT = {REGION_CHECK: check_region}
+"""What check params are validated with: region names against botocore's endpoint data."""
 
 
 @dataclass(frozen=True)
@@ -42,17 +47,19 @@ def load_setup(
     """Config and policies, validated; raises InvalidInput listing every problem."""
     registry = registry or default_registry()
     config = load_config(find_config(explicit, env), env, channel_types=CHANNEL_TYPES)
-    problems: list[Problem] = []
+    failed: list[InvalidInput] = []
     try:
-        policies = load_policies(config.policy_paths, registry, _template_exists(config))
+        policies = load_policies(config.policy_paths, registry, _template_exists(config),
+                                 PARAMS_CONTEXT)
     except InvalidInput as exc:
-        problems += exc.problems
+        failed.append(exc)
     try:
         rules = load_sigma(config)
     except InvalidInput as exc:
-        problems += exc.problems
-    if problems:
-        raise InvalidInput(problems)
+        failed.append(exc)
+    if failed:  # both reported in one run; one alone as it was raised (already cut to size)
+        raise failed[0] if len(failed) == 1 else InvalidInput(
+            [p for exc in failed for p in exc.problems])
     return Setup(config, policies, registry, rules)
 
 
@@ -65,6 +72,13 @@ def load_sigma(config: Config) -> RuleSet:
     if found.problems or problems:
         raise InvalidInput([*found.problems, *problems])
     return rules
+
+
+def find_and_read_config(explicit: str | Path | None,
+                         env: Mapping[str, str] = os.environ) -> Config:
+    """The config a command finds (-c, $COSTGUARD_CONFIG, the search path), without policies:
+    for commands that need only the store, which a bad policy file must not lock out."""
+    return load_config(find_config(explicit, env), env, channel_types=CHANNEL_TYPES)
 
 
 def read_config(path: str | Path | None, env: Mapping[str, str] = os.environ) -> Config:

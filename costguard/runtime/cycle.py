@@ -2,10 +2,11 @@
 
 The engine keeps the latest data of each source between cycles (`Latest`), so the daemon can
 poll each source at its own pace and still evaluate every check on a whole picture. A cycle
-reads AWS in two phases: first what needs no store (inventory, IAM, trails, detectors, the event
-queues), then, with the store open, what depends on it (Cost Explorer's budget and cache,
-CloudTrail and GuardDuty history from stored cursors). A one-shot scan frees boto3's parsed
-service models between the two, so the store's imports reuse that memory.
+reads AWS first, in two phases (`runtime.collect`), and prices the inventory; then it opens the
+store's unit of work once and concludes in it (`runtime.conclude`), so findings, incidents and
+the messages they imply commit together. Delivery follows the commit, through the outbox, with
+a transaction per message (a send and its record cannot share one). A one-shot scan frees
+boto3's parsed service models after collecting, so the store's imports reuse that memory.
 """
 
 from __future__ import annotations
@@ -15,50 +16,53 @@ import threading
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
-from costguard.checks.evaluate import Evaluation, evaluate
+from costguard.checks.evaluate import Evaluation
 from costguard.clock import utcnow
 from costguard.collectors.accounts import Target
 from costguard.model import GLOBAL_REGION, Source
-from costguard.runtime.gather import Gathered, gather
+from costguard.runtime.collect import EVENT_SOURCES, Collected, PhaseOne
+from costguard.runtime.gather import Gathered
 from costguard.runtime.latest import Latest
-from costguard.runtime.snapshot_builder import event_window
 from costguard.settings.config import Config
 from costguard.settings.policies import Policy
-from costguard.snapshot import Snapshot
+
+if TYPE_CHECKING:
+    from costguard.activity.sigma_match import RuleSet
+    from costguard.alerts.routing import Notifier
+    from costguard.checks import Registry
+    from costguard.collectors.event_queue import EventQueue, Received
+    from costguard.collectors.session import Aws
+    from costguard.notifiers.delivery import DeliveryReport
+    from costguard.runtime.conclude import Conclusion, Rules
+    from costguard.runtime.snapshot_builder import Priced
+    from costguard.snapshot import SourceHealth
+    from costguard.spend.ce_budget import CeBudget
+    from costguard.spend.prices import PriceBook
+    from costguard.store import Store, Unit
+    from costguard.store.records import Reconciled, ScanRecord, StoredIncident
 
 log = logging.getLogger(__name__)
-
-EVENT_SOURCES = frozenset({Source.CLOUDTRAIL, Source.GUARDDUTY})
-
 
 
 @dataclass
 class CycleResult:
     """What one cycle did, for the CLI's output and the daemon's log line."""
 
-    scan: Any
+    scan: ScanRecord
     gathered: Gathered
     evaluation: Evaluation
-    reconciled: Any
-    incidents: list[Any] = field(default_factory=list)
+    reconciled: Reconciled
+    incidents: list[StoredIncident] = field(default_factory=list)
     enqueued: int = 0
-    delivery: Any = None
+    delivery: DeliveryReport | None = None
     new_events: int = 0
 
     @property
     def complete(self) -> bool:
         """Every attempted source collected and every check ran."""
         return bool(self.scan.complete)
-
-
-@dataclass
-class _Collected:
-    gathered: Gathered
-    harvest: Any
-    targets: list[Target]
-    api_calls: int = 0
 
 
 class Engine:
@@ -68,14 +72,14 @@ class Engine:
         self,
         config: Config,
         policies: Sequence[Policy],
-        store: Any,
+        store: Store | Callable[[], Store] | None,
         *,
-        aws: Any = None,
+        aws: Aws | None = None,
         clock: Callable[[], datetime] = utcnow,
-        notifier: Any = None,
-        registry: Any = None,
+        notifier: Notifier | None = None,
+        registry: Registry | None = None,
         live_prices: bool = False,
-        sigma_rules: Any = None,
+        sigma_rules: RuleSet | None = None,
     ) -> None:
         self.config = config
         self.live_prices = live_prices
@@ -88,21 +92,23 @@ class Engine:
         self._sigma = sigma_rules
         self._targets: list[Target] | None = None
         self.latest = Latest()
-        self._prices: Any = None
-        self._budget: Any = None
+        self._prices: PriceBook | None = None
+        self._budget: CeBudget | None = None
         self.lock = threading.RLock()
 
     # -- wiring --------------------------------------------------------------------------------
 
     @property
-    def store(self) -> Any:
+    def store(self) -> Store:
         """The store; given as a factory, it is opened only once AWS data is in (see run_cycle)."""
         if callable(self._store):
             self._store = self._store()
+        if self._store is None:
+            raise RuntimeError("this engine was made without a store")
         return self._store
 
     @property
-    def aws(self) -> Any:
+    def aws(self) -> Aws:
         """The base AWS identity, created on first use from the standard credential chain."""
         if self._aws is None:
             from costguard.collectors.session import Aws
@@ -121,7 +127,7 @@ class Engine:
         gc.collect()
 
     @property
-    def registry(self) -> Any:
+    def registry(self) -> Registry:
         """The check registry (every shipped check unless a test injects its own)."""
         if self._registry is None:
             from costguard.checks import default_registry
@@ -130,7 +136,7 @@ class Engine:
         return self._registry
 
     @property
-    def sigma_rules(self) -> Any:
+    def sigma_rules(self) -> RuleSet:
         """The Sigma rules of `events.sigma` (the `sigma` check's; the intake's read filter)."""
         if self._sigma is None:
             from costguard.runtime.bootstrap import load_sigma
@@ -139,7 +145,7 @@ class Engine:
         return self._sigma
 
     @property
-    def notifier(self) -> Any:
+    def notifier(self) -> Notifier:
         """Routing and the outbox hand-off, built on first use."""
         if self._notifier is None:
             from costguard.alerts.routing import Notifier
@@ -148,7 +154,7 @@ class Engine:
         return self._notifier
 
     @property
-    def prices(self) -> Any:
+    def prices(self) -> PriceBook:
         """On-demand prices: the table (`costguard prices update`'s copy when there is one);
         with `live_prices` (the daemon) the Price List API first, cached on disk for a day."""
         if self._prices is None:
@@ -166,7 +172,7 @@ class Engine:
         return self._prices
 
     @property
-    def budget(self) -> Any:
+    def budget(self) -> CeBudget:
         """Cost Explorer's request budget, kept in the store so restarts and replicas share it."""
         if self._budget is None:
             from costguard.spend.ce_budget import CeBudget
@@ -191,12 +197,16 @@ class Engine:
             self._sigma = None
             self.latest.keep_only(config.aws.regions)
 
-    def deliver(self) -> Any:
-        """Send what the outbox holds that is due (between cycles, for retries)."""
-        from costguard.incidents.keeper import record_delivery
+    def deliver(self) -> DeliveryReport:
+        """Send what the outbox holds that is due (between cycles, for retries); then, in one
+        unit, stamp the incidents whose first message went out."""
+        from costguard.incidents.announcer import record_delivery
+        from costguard.model import AlertKind
 
         report = self.notifier.deliver(self.store, self.clock())
-        record_delivery(self.store, report)
+        if any(sent.kind is AlertKind.NEW for sent in report.delivered):
+            with self.store.unit() as unit:
+                record_delivery(unit, report)
         return report
 
     def send_digests(self) -> int:
@@ -204,12 +214,13 @@ class Engine:
         from costguard.alerts.digest import send_digests
 
         with self.lock:
-            queued = send_digests(self.store, self.notifier, self.config.routes, self.clock())
+            with self.store.unit() as unit:
+                queued = send_digests(unit, self.notifier, self.config.routes, self.clock())
             if queued:
                 self.deliver()
             return queued
 
-    def health(self) -> tuple[Any, ...]:
+    def health(self) -> tuple[SourceHealth, ...]:
         """Each source's stored health (for /healthz and the metrics)."""
         from costguard.runtime.source_health import HealthBook
 
@@ -247,52 +258,47 @@ class Engine:
             now = self.clock()
             wanted = set(sources) if sources is not None else self.sources_needed()
             wanted &= self.sources_needed()
-            collected = self._collect(wanted, progress, should_stop, now, lean=release_aws)
+            collected = self._collect(wanted, now, PhaseOne(progress, should_stop, release_aws))
             if release_aws:
                 self.release_aws()
             self.latest.remember(collected.gathered, collected.harvest)
-            scan_id = self.store.start_scan(now)
-            new_events = self._with_store(collected, wanted, now)
-            return self._conclude(scan_id, collected, wanted, now, notify, new_events)
+            self._collect_with_store(collected, wanted, now)
+            return self._conclude(collected, wanted, now, notify)
 
     def evaluate_events(self, *, notify: bool = True) -> CycleResult:
-        """A cycle without AWS reads: the daemon's queue poller calls it after storing events,
-        so an attacker's call reaches the inbox seconds after EventBridge delivers it."""
+        """A cycle without AWS reads: the event checks on what the store holds."""
         with self.lock:
-            now = self.clock()
             wanted = set(EVENT_SOURCES) & self.sources_needed()
-            gathered = Gathered()
-            targets = self._targets or []
-            for target in targets:
-                for region in [*self._event_regions(target), GLOBAL_REGION]:
-                    for source in wanted:
-                        gathered.complete.add((source, target.account, region))
-            collected = _Collected(gathered, None, targets)
-            scan_id = self.store.start_scan(now)
-            return self._conclude(scan_id, collected, wanted, now, notify, 0)
+            return self._conclude(self._event_scopes(wanted), wanted, self.clock(), notify)
 
-    def ingest(self, queue: Any, received: list[Any]) -> CycleResult | None:
-        """The daemon's poller hands over one receive: store it, delete it, then evaluate the
-        event checks at once when anything was new."""
-        from costguard.runtime.intake import Intake
+    def ingest(self, queue: EventQueue, received: list[Received]) -> CycleResult | None:
+        """The daemon's poller hands over one receive: store it and, when anything was new,
+        evaluate the event checks at once, all in one unit; the messages are deleted after its
+        commit. An attacker's call reaches the inbox seconds after EventBridge delivers it."""
+        from costguard.runtime.intake import take_messages
         from costguard.runtime.source_health import HealthBook
 
         with self.lock:
             now = self.clock()
-            new = Intake(self.store, self.sigma_rules).take_messages(queue, received, now)
-            HealthBook(self.store).mark_events([(queue.account, queue.region)], now)
-            return self.evaluate_events() if new else None
+            wanted = set(EVENT_SOURCES) & self.sources_needed()
+            collected, priced = self._event_scopes(wanted), self._price(Gathered(), wanted, now)
+            with self.store.unit() as unit:
+                new = take_messages(unit, queue, received, now, self.sigma_rules)
+                HealthBook(unit).mark_events([(queue.account, queue.region)], now)
+                conclusion = (self._conclude_in(unit, collected, wanted, priced, now, True)
+                              if new else None)
+            return self._finish(conclusion, collected, wanted, True) if conclusion else None
 
-    def event_queues(self) -> list[Any]:
+    def event_queues(self) -> list[EventQueue]:
         """One EventQueue per account and event region, for the daemon's pollers."""
         from costguard.collectors.event_queue import EventQueue
+        from costguard.runtime.collect import prepare_regions
+        from costguard.runtime.gather_events import trail_file_queues
 
         with self.lock:
             failures = Gathered()
             targets = self.targets(failures)
-            self._prepare_regions(targets, failures, set(EVENT_SOURCES))
-            from costguard.runtime.gather_events import trail_file_queues
-
+            prepare_regions(targets, failures, set(EVENT_SOURCES), self.config)
             return [
                 EventQueue(t.aws, t.account, region, self.config.events.queue_name)
                 for t in targets for region in self._event_regions(t)
@@ -303,129 +309,86 @@ class Engine:
 
         return event_regions(self.config, target)
 
-    def _collect(self, wanted: set[Source], progress: Callable | None,
-                 should_stop: Callable | None, now: datetime, lean: bool = False) -> _Collected:
+    def _event_scopes(self, wanted: set[Source]) -> Collected:
+        """What an events-only cycle counts as collected: the event sources everywhere."""
+        gathered = Gathered()
+        targets = self._targets or []
+        for target in targets:
+            for region in [*self._event_regions(target), GLOBAL_REGION]:
+                gathered.complete.update((source, target.account, region) for source in wanted)
+        return Collected(gathered, None, targets)
+
+    def _collect(self, wanted: set[Source], now: datetime, how: PhaseOne) -> Collected:
         """Phase one: every AWS read that needs no store."""
+        from costguard.runtime.collect import collect_without_store
+
         calls_before = self.aws.total_calls
         failures = Gathered()
         targets = self.targets(failures)
-        self._prepare_regions(targets, failures, wanted)
-        gathered = gather(
-            targets, wanted, known_types=self.prices.known_types(), progress=progress,
-            should_stop=should_stop, lean=lean,
-        )
-        gathered.errors[:0] = failures.errors
-        gathered.attempted |= failures.attempted
-        gathered.failed |= failures.failed
-        harvest = None
-        if wanted & EVENT_SOURCES:
-            from costguard.runtime.gather_events import harvest as harvest_events
+        collected = collect_without_store(targets, failures, wanted, self.config,
+                                          self.prices.known_types(), now, how)
+        collected.api_calls = self.aws.total_calls - calls_before
+        return collected
 
-            harvest = harvest_events(gathered, targets, wanted, self.config, now)
-        return _Collected(gathered, harvest, targets, self.aws.total_calls - calls_before)
-
-    def _with_store(self, collected: _Collected, wanted: set[Source], now: datetime) -> int:
-        """Phase two: cost within its budget, event history from cursors, then event intake."""
-        from costguard.runtime.gather import gather_cost
+    def _collect_with_store(self, collected: Collected, wanted: set[Source],
+                            now: datetime) -> None:
+        """Phase two (see runtime.collect): before the unit, with the store's own sessions."""
+        from costguard.runtime.collect import collect_with_store
 
         calls_before = self.aws.total_calls
-        gathered, harvest = collected.gathered, collected.harvest
-        if Source.COST in wanted:
-            gather_cost(gathered, collected.targets, self.store, self.budget)
-        new_events = 0
-        if harvest is not None:
-            from costguard.runtime.gather_events import look_back
-            from costguard.runtime.intake import Intake
-
-            look_back(gathered, harvest, {t.account: t for t in collected.targets}, wanted,
-                      Intake(self.store).cursor, now)
-            new_events = Intake(self.store, self.sigma_rules).take(harvest, collected.targets, now)
-        self.latest.remember(gathered, None)
+        collect_with_store(collected, wanted, self.store, lambda: self.budget, now)
+        self.latest.remember(collected.gathered, None)
         collected.api_calls += self.aws.total_calls - calls_before
-        return new_events
 
-    def _conclude(self, scan_id: int, collected: _Collected, wanted: set[Source],
-                  now: datetime, notify: bool, new_events: int) -> CycleResult:
-        """Evaluate, reconcile, group, announce, deliver and record the scan."""
-        from costguard.incidents.keeper import IncidentKeeper
-        from costguard.runtime.source_health import HealthBook
+    def _price(self, gathered: Gathered, wanted: set[Source], now: datetime) -> Priced:
+        """Before the unit: a live price book may ask the Price List API."""
+        from costguard.runtime.snapshot_builder import price
 
-        gathered, harvest, targets = collected.gathered, collected.harvest, collected.targets
-        queues = [(a, r) for (a, r) in (harvest.received if harvest else {})]
-        received = [key for key, items in (harvest.received if harvest else {}).items() if items]
-        health = HealthBook(self.store).update(gathered, queues, received, now)
-        snapshot = self._snapshot(now, gathered, wanted, health)
-        evaluation = evaluate(
-            self.policies, snapshot, fresh=wanted, complete=gathered.resolvable,
-            registry=self.registry, options=self._check_options(),
-        )
-        reconciled = self.store.reconcile(
-            scan_id=scan_id, findings=evaluation.findings, scopes=evaluation.scopes, now=now
-        )
-        keeper = IncidentKeeper(self.store, self.notifier, self.config, now)
-        incidents = keeper.update(reconciled)
-        self._contain(keeper)
-        enqueued = keeper.announce() if notify else 0
-        delivery = self.deliver() if notify else None
-        accounts = [t.account for t in targets]
-        complete = gathered.is_complete and not evaluation.errors and bool(accounts)
-        scan = self.store.finish_scan(
-            scan_id, finished_at=self.clock(), complete=complete, api_calls=collected.api_calls,
-            errors=[*gathered.errors, *evaluation.errors], accounts=accounts,
-            regions=sorted({r for t in targets for r in t.regions}),
-        )
-        self._log_cycle(wanted, scan, evaluation, reconciled, enqueued, new_events)
-        return CycleResult(scan, gathered, evaluation, reconciled, incidents, enqueued,
-                           delivery, new_events)
+        return price(self.latest, self.prices, gathered, wanted, now)
 
-    def _check_options(self) -> dict[str, Any]:
-        return {"monthly_budget_usd": self.config.cost.monthly_budget_usd,
-                "sigma_rules": self.sigma_rules}
+    def _conclude(self, collected: Collected, wanted: set[Source], now: datetime,
+                  notify: bool) -> CycleResult:
+        """Price, conclude in one unit of work, then deliver what it queued."""
+        priced = self._price(collected.gathered, wanted, now)
+        with self.store.unit() as unit:
+            conclusion = self._conclude_in(unit, collected, wanted, priced, now, notify)
+        return self._finish(conclusion, collected, wanted, notify)
 
-    def _contain(self, keeper: Any) -> None:
-        """Auto-containment for new incidents whose policies ask for it (off by default)."""
-        if any(p.auto_contain for p in self.policies):
-            from costguard.actions.contain import contain_incidents
+    def _conclude_in(self, unit: Unit, collected: Collected, wanted: set[Source],
+                     priced: Priced, now: datetime, notify: bool) -> Conclusion:
+        from costguard.runtime.conclude import conclude
 
-            contain_incidents(keeper, self.store, self.policies, self._aws_for)
+        return conclude(unit, self._rules(), collected, wanted, priced, now, notify=notify)
 
-    def _aws_for(self, account: str) -> Any:
-        return next((t.aws for t in self._targets or () if t.account == account), self.aws)
-
-    def _prepare_regions(self, targets: list[Target], gathered: Gathered, wanted: set[Source]):
-        """Regions per account: the config's list, else every enabled region (asked once)."""
-        if not wanted & ({Source.INVENTORY} | EVENT_SOURCES):
-            return
-        for target in targets:
-            if target.regions:
-                continue
-            if self.config.aws.regions:
-                target.regions = list(self.config.aws.regions)
-                continue
-            from costguard.collectors.ec2 import InventoryCollector
-
-            try:
-                target.regions = InventoryCollector(target.aws, target.account).regions()
-            except Exception as exc:  # the account's inventory is then incomplete
-                scope = (Source.INVENTORY, target.account, "*")
-                gathered.attempted.add(scope)
-                gathered.fail(scope, exc)
-
-    def _snapshot(self, now: datetime, gathered: Gathered, wanted: set[Source],
-                  health: tuple[Any, ...]) -> Snapshot:
-        from costguard.runtime.snapshot_builder import build_snapshot
+    def _rules(self) -> Rules:
+        from costguard.runtime.conclude import Rules
+        from costguard.runtime.snapshot_builder import event_window
 
         window = event_window(self.policies) if self.sources_needed() & EVENT_SOURCES else None
-        return build_snapshot(self.latest, self.store, self.prices, gathered, wanted, health,
-                              now, event_window=window)
+        return Rules(self.config, self.policies, self.registry, self.notifier, self.latest,
+                     self._aws_for, self.clock, window, self.sigma_rules)
 
-    def _log_cycle(self, wanted, scan, evaluation, reconciled, enqueued, new_events) -> None:
-        names = ",".join(sorted(s.value for s in wanted)) or "nothing"
-        log.info(
-            "cycle %s: %s in %.1fs, %d api calls, %d new events, %d findings (%d new, "
-            "%d resolved), %d messages queued%s",
-            scan.id, names, (scan.finished_at - scan.started_at).total_seconds(),
-            scan.api_calls, new_events, len(evaluation.findings), len(reconciled.new),
-            len(reconciled.resolved), enqueued,
-            "" if scan.complete else f", INCOMPLETE: {'; '.join(scan.errors)}",
-        )
+    def _finish(self, conclusion: Conclusion, collected: Collected, wanted: set[Source],
+                notify: bool) -> CycleResult:
+        """After the commit: deliver, log the cycle, report it."""
+        delivery = self.deliver() if notify else None
+        result = CycleResult(conclusion.scan, collected.gathered, conclusion.evaluation,
+                             conclusion.reconciled, conclusion.incidents, conclusion.enqueued,
+                             delivery, conclusion.new_events)
+        _log_cycle(wanted, result)
+        return result
+
+    def _aws_for(self, account: str) -> Aws:
+        return next((t.aws for t in self._targets or () if t.account == account), self.aws)
+
+
+def _log_cycle(wanted: set[Source], result: CycleResult) -> None:
+    scan, names = result.scan, ",".join(sorted(s.value for s in wanted)) or "nothing"
+    log.info(
+        "cycle %s: %s in %.1fs, %d api calls, %d new events, %d findings (%d new, "
+        "%d resolved), %d messages queued%s",
+        scan.id, names, ((scan.finished_at or scan.started_at) - scan.started_at).total_seconds(),
+        scan.api_calls, result.new_events, len(result.evaluation.findings),
+        len(result.reconciled.new), len(result.reconciled.resolved), result.enqueued,
+        "" if scan.complete else f", INCOMPLETE: {'; '.join(scan.errors)}",
+    )

@@ -14,9 +14,16 @@ import signal
 import socket
 import threading
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from costguard.model import Source
+
+if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
+    from costguard.runtime.bootstrap import Setup
+    from costguard.runtime.cycle import Engine
+    from costguard.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +50,8 @@ def sd_notify(state: str, env: dict[str, str] | None = None) -> bool:
 class Daemon:
     """Schedules the engine's cycles until told to stop."""
 
-    def __init__(self, config_path: str | None, setup: Any, *, store: Any = None,
-                 engine: Any = None) -> None:
+    def __init__(self, config_path: str | None, setup: Setup, *, store: Store | None = None,
+                 engine: Engine | None = None) -> None:
         from costguard.runtime.bootstrap import open_store
         from costguard.runtime.cycle import Engine
 
@@ -60,7 +67,7 @@ class Daemon:
         from costguard.runtime.pollers import Pollers
 
         self.pollers = Pollers(self.engine)
-        self.metrics_server: Any = None
+        self.metrics_server: WSGIServer | None = None
 
     def _scheduler(self) -> Any:
         from apscheduler.executors.pool import ThreadPoolExecutor
@@ -144,11 +151,16 @@ class Daemon:
         if not listen:
             return
         from costguard.runtime.metrics import serve
+        from costguard.settings.config import problem_at
+        from costguard.settings.problems import InvalidInput
 
         try:
             self.metrics_server = serve(self.engine, listen)
-        except OSError as exc:  # a port in use must not stop the guard itself
-            log.error("cannot serve metrics on %s: %s", listen, exc)
+        except OSError as exc:  # before anything started: one line and exit 2, not a loop
+            message = (f"cannot listen on {listen}: {exc.strerror or exc}; free the port, "
+                       "choose another, or set listen: null to turn the endpoint off")
+            raise InvalidInput([problem_at(self.setup.config, ["metrics", "listen"], message)]
+                               ) from None
 
     def _start_pollers(self) -> None:
         """Long-poll the event queues when an enabled check reads events."""
@@ -170,12 +182,17 @@ class Daemon:
         signal.signal(signal.SIGHUP, lambda *_: self.reload_event.set())
 
     def run(self) -> None:
-        """Start the jobs and wait for signals; returns after a clean stop."""
+        """Start the jobs and wait for signals; returns after a clean stop. The metrics port is
+        bound first: when it cannot be, InvalidInput says so and nothing has started."""
+        try:
+            self._serve_metrics()
+        except BaseException:
+            self.store.close()
+            raise
         self.install_signals()
         self.schedule()
         self.scheduler.start()
         self._start_pollers()
-        self._serve_metrics()
         sd_notify("READY=1")
         log.info("costguard running: %d policies, sources %s", len(self.setup.policies),
                  ", ".join(s.value for s in sorted(self.engine.sources_needed(),

@@ -10,11 +10,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from costguard.collectors.accounts import Target
 from costguard.model import GLOBAL_REGION, Source
-from costguard.snapshot import CostData, IamSnapshot, RegionInventory
+from costguard.snapshot import CostData, CostForecast, IamSnapshot, RegionInventory
+
+if TYPE_CHECKING:
+    from costguard.collectors.cost_explorer import CostCollector, CostStore
+    from costguard.spend.ce_budget import CeBudget
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +35,7 @@ class Gathered:
     inventory: list[RegionInventory] = field(default_factory=list)
     iam: list[IamSnapshot] = field(default_factory=list)
     cost: list[CostData] = field(default_factory=list)
-    forecasts: list[Any] = field(default_factory=list)
+    forecasts: list[CostForecast] = field(default_factory=list)
     vcpus: dict[str, int] = field(default_factory=dict)
     complete: set[Scope] = field(default_factory=set)
     attempted: set[Scope] = field(default_factory=set)
@@ -58,7 +64,7 @@ class Gathered:
         log.warning("could not collect %s for %s: %s", source, where, reason)
 
 
-def attempt(gathered: Gathered, scope: Scope, work: Callable[[], Any]) -> Any:
+def attempt(gathered: Gathered, scope: Scope, work: Callable[[], T]) -> T | None:
     """Run one collection; a failure marks the scope incomplete instead of ending the cycle."""
     gathered.attempted.add(scope)
     if gathered.should_stop():
@@ -141,7 +147,8 @@ def _iam(gathered: Gathered, target: Target, options: dict[str, Any]) -> None:
         gathered.iam.append(snapshot)
 
 
-def gather_cost(gathered: Gathered, targets: Iterable[Target], store: Any, budget: Any) -> None:
+def gather_cost(gathered: Gathered, targets: Iterable[Target], store: CostStore,
+                budget: CeBudget | None) -> None:
     """Cost Explorer for every target, within the persistent request budget."""
     from costguard.collectors.cost_explorer import CostCollector
 
@@ -150,7 +157,7 @@ def gather_cost(gathered: Gathered, targets: Iterable[Target], store: Any, budge
             t.aws, t.account, store=store, budget=budget))
         scope = (Source.COST, target.account, GLOBAL_REGION)
 
-        def read(c: Any = collector) -> tuple[list[CostData], Any]:
+        def read(c: CostCollector = collector) -> tuple[list[CostData], CostForecast]:
             hourly = c.hourly()
             return [c.daily(), *([hourly] if hourly is not None else [])], c.forecast()
 

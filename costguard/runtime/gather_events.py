@@ -1,7 +1,7 @@
 """Collecting the event sources: the queue where it exists, else CloudTrail's event history
 and GuardDuty's findings from a stored cursor; plus trail and detector state (self-watch).
 
-Two phases, so a one-shot scan can read AWS before the store is open (see engine.run_cycle):
+Two phases, so a one-shot scan can read AWS before the store is open (see runtime/collect.py):
 `harvest` needs no store (queue drains, trails, detectors, and which regions have no queue);
 `look_back` reads the history of regions without a queue, from cursors the store keeps.
 """
@@ -12,12 +12,18 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from costguard.collectors.accounts import Target
 from costguard.model import GLOBAL_REGION, Source
 from costguard.runtime.gather import Gathered, attempt
+from costguard.settings.config import Config
 from costguard.snapshot import ApiEvent, DetectorStatus, GuardDutyFinding, TrailStatus
+
+if TYPE_CHECKING:
+    from costguard.collectors.event_queue import EventQueue, Received
+    from costguard.collectors.guardduty_detectors import GuardDutyCollector
+    from costguard.collectors.s3_trail import TrailFileQueue
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +36,13 @@ class Harvest:
     """What the event sources yielded this cycle, and what must happen once it is stored."""
 
     events: list[ApiEvent | GuardDutyFinding] = field(default_factory=list)
-    received: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
+    received: dict[tuple[str, str], list[Received]] = field(default_factory=dict)
     trails: list[TrailStatus] = field(default_factory=list)
     detectors: list[DetectorStatus] = field(default_factory=list)
     without_queue: list[tuple[str, str]] = field(default_factory=list)
     cursors: dict[str, datetime] = field(default_factory=dict)
     drained_at: dict[tuple[str, str], datetime] = field(default_factory=dict)
-    trail_files: list[tuple[Any, list[Any]]] = field(default_factory=list)
+    trail_files: list[tuple[TrailFileQueue, list[Received]]] = field(default_factory=list)
     """(queue, messages) of the S3 trail source, deleted once their events are stored."""
     coverage: dict[tuple[str, str], bool] = field(default_factory=dict)
     """Per (account, region): whether a queue or the S3 trail source delivers its events."""
@@ -47,12 +53,12 @@ def cursor_key(source: Source, account: str, region: str) -> str:
     return f"cursor:{source.value}:{account}:{region}"
 
 
-def event_regions(config: Any, target: Target) -> list[str]:
+def event_regions(config: Config, target: Target) -> list[str]:
     """Where queues and rules live: events.regions, else the regions scanned."""
     return list(config.events.regions or target.regions)
 
 
-def trail_region(config: Any, target: Target) -> str | None:
+def trail_region(config: Config, target: Target) -> str | None:
     """Where the S3 trail source's queue is (None: no such source)."""
     s3 = config.events.s3_trail
     if s3 is None:
@@ -61,7 +67,7 @@ def trail_region(config: Any, target: Target) -> str | None:
 
 
 def harvest(
-    gathered: Gathered, targets: Iterable[Target], sources: set[Source], config: Any,
+    gathered: Gathered, targets: Iterable[Target], sources: set[Source], config: Config,
     now: datetime,
 ) -> Harvest:
     """Phase one: drain queues, read trail and detector state. Never raises for AWS errors."""
@@ -82,7 +88,7 @@ def harvest(
     return result
 
 
-def trail_file_queues(config: Any, targets: list[Target]) -> list[Any]:
+def trail_file_queues(config: Config, targets: list[Target]) -> list[EventQueue]:
     """The S3 trail source's queue, for the daemon's pollers (none when not configured)."""
     from costguard.collectors.s3_trail import TrailFileQueue
 
@@ -100,7 +106,7 @@ def _trail_covers(result: Harvest, account: str, region: str) -> bool:
                or t.home_region == region) for t in result.trails)
 
 
-def _trail_files(gathered: Gathered, result: Harvest, target: Target, config: Any) -> bool:
+def _trail_files(gathered: Gathered, result: Harvest, target: Target, config: Config) -> bool:
     """Drain the S3 trail source's queue (the first account's: the bucket is one); whether
     it could be read."""
     from costguard.collectors.s3_trail import TrailFileQueue
@@ -137,21 +143,21 @@ def _detectors(gathered: Gathered, result: Harvest, target: Target, regions: lis
             result.detectors.append(status)
 
 
-def _guardduty(target: Target, region: str) -> Any:
+def _guardduty(target: Target, region: str) -> GuardDutyCollector:
     from costguard.collectors.guardduty_detectors import GuardDutyCollector
 
     return target.collector(f"guardduty:{region}",
                             lambda: GuardDutyCollector(target.aws, target.account, region))
 
 
-def _queue(target: Target, region: str, queue_name: str) -> Any:
+def _queue(target: Target, region: str, queue_name: str) -> EventQueue:
     from costguard.collectors.event_queue import EventQueue
 
     return target.collector(f"queue:{region}",
                             lambda: EventQueue(target.aws, target.account, region, queue_name))
 
 
-def _drain(gathered: Gathered, result: Harvest, target: Target, region: str, config: Any,
+def _drain(gathered: Gathered, result: Harvest, target: Target, region: str, config: Config,
            now: datetime) -> None:
     """Drain the region's queue; a missing queue sends the region to the history look-back."""
     from costguard.collectors.event_queue import QueueMissing

@@ -47,6 +47,11 @@ class Latest:
         if harvest is not None:
             self._remember_state(harvest.trails, harvest.detectors)
 
+    def remember_stored(self, samples: Iterable[BurnSample]) -> None:
+        """Note the burn samples just committed: the next ones are compared with these."""
+        for sample in samples:
+            self.stored_burn[(sample.account, sample.region)] = sample
+
     def _remember_state(self, trails: Iterable[TrailStatus],
                         detectors: Iterable[DetectorStatus]) -> None:
         fresh: dict[str, list[TrailStatus]] = {}

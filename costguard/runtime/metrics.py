@@ -11,18 +11,37 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+if TYPE_CHECKING:
+    from costguard.snapshot import SourceHealth
+    from costguard.spend.ce_budget import CeBudget
+    from costguard.store import Store
+
 log = logging.getLogger(__name__)
+
+
+class Watched(Protocol):
+    """What the endpoint reads of the engine: its store, its Cost Explorer budget, and the
+    health of its sources."""
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def budget(self) -> CeBudget: ...
+
+    def health(self) -> tuple[SourceHealth, ...]: ...
 
 
 class StoreCollector:
     """Turns the store's current state into Prometheus metric families."""
 
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, engine: Watched) -> None:
         self.engine = engine
 
     def collect(self) -> Iterable[Any]:
@@ -63,7 +82,7 @@ class StoreCollector:
                                 "What costguard spent on Cost Explorer this month",
                                 value=spent["usd_month"])
 
-    def _outbox(self, store: Any) -> Iterable[Any]:
+    def _outbox(self, store: Store) -> Iterable[Any]:
         from prometheus_client.core import GaugeMetricFamily
 
         family = GaugeMetricFamily("costguard_notifications", "Messages in the outbox",
@@ -86,7 +105,7 @@ class StoreCollector:
         yield failures
 
 
-def health_report(engine: Any) -> tuple[bool, dict[str, Any]]:
+def health_report(engine: Watched) -> tuple[bool, dict[str, Any]]:
     """Healthy when no source failed its last cycle; the body names the failing ones."""
     failing = [h.last_error or f"{h.source} {h.account}/{h.region}: failed"
                for h in engine.health() if h.consecutive_failures > 0]
@@ -98,7 +117,7 @@ class _Quiet(WSGIRequestHandler):
         log.debug(format, *args)
 
 
-def app(engine: Any) -> Callable[..., Any]:
+def app(engine: Watched) -> Callable[..., Any]:
     """The WSGI app: /metrics, /healthz, 404 for anything else."""
     from prometheus_client import CollectorRegistry, make_wsgi_app
 
@@ -121,10 +140,20 @@ def app(engine: Any) -> Callable[..., Any]:
     return route
 
 
-def serve(engine: Any, listen: str) -> WSGIServer:
-    """Start the endpoint on `host:port` in a daemon thread; returns the server (to stop it)."""
-    host, _, port = listen.rpartition(":")
-    server = make_server(host or "127.0.0.1", int(port), app(engine), handler_class=_Quiet)
+class _Server6(WSGIServer):
+    address_family = socket.AF_INET6
+
+
+def serve(engine: Watched, listen: str) -> WSGIServer:
+    """Start the endpoint on `host:port` (or `[v6]:port`) in a daemon thread; returns the server
+    (to stop it). A port that cannot be bound raises OSError before any thread starts."""
+    from costguard.settings.addresses import parse_listen
+
+    host, port = parse_listen(listen)
+    host = host or "127.0.0.1"
+    server_class = _Server6 if ":" in host else WSGIServer
+    server = make_server(host, port, app(engine), server_class=server_class,
+                         handler_class=_Quiet)
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
-    log.info("metrics on http://%s:%s/metrics", host or "127.0.0.1", server.server_port)
+    log.info("metrics on http://%s:%s/metrics", host, server.server_port)
     return server

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from costguard.collectors.event_queue import EventQueue, Received
+    from costguard.runtime.cycle import Engine
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +31,7 @@ MISSING_RETRY_S = 300.0
 class QueuePoller(threading.Thread):
     """Long-polls one queue until told to stop."""
 
-    def __init__(self, engine: Any, queue: Any, stop: threading.Event) -> None:
+    def __init__(self, engine: Engine, queue: EventQueue, stop: threading.Event) -> None:
         super().__init__(name=f"poll-{queue.account}-{queue.region}", daemon=True)
         self.engine = engine
         self.queue = queue
@@ -51,7 +55,7 @@ class QueuePoller(threading.Thread):
             if received and not self.stop.is_set():
                 self._handle(received)
 
-    def _handle(self, received: list[Any]) -> None:
+    def _handle(self, received: list[Received]) -> None:
         try:
             self.engine.ingest(self.queue, received)
             self.batches += 1
@@ -62,7 +66,7 @@ class QueuePoller(threading.Thread):
 class Pollers:
     """Starts one poller per event queue and stops them all."""
 
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.stop_event = threading.Event()
         self.threads: list[QueuePoller] = []

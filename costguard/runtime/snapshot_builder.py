@@ -1,65 +1,98 @@
 """The snapshot a cycle evaluates: the latest data of every source, this cycle's burn samples
-with their stored history, and the events within the checks' look-back."""
+with their stored history, and the events within the checks' look-back.
+
+Nothing here reads or writes the store. The cycle prices the inventory first (`price`: a live
+price book may ask the Price List API, so this happens before the unit of work opens), reads
+what the snapshot needs from its unit (`Stored`), and gets back the snapshot and the burn
+samples worth storing (`Built`), which it stores in the same unit.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from costguard.model import Source
+from costguard.runtime.gather import Gathered
 from costguard.runtime.latest import Latest
 from costguard.settings.policies import Policy
-from costguard.snapshot import BurnSample, Snapshot
+from costguard.snapshot import ApiEvent, BurnSample, GuardDutyFinding, Snapshot, SourceHealth
+from costguard.spend.burn import Prices
 
 BURN_HISTORY = timedelta(weeks=4, hours=1)
 """Stored burn-rate history the baselines read: four weeks for the same hour of the week."""
 
 
-def build_snapshot(
-    latest: Latest, store: Any, prices: Any, gathered: Any, wanted: set[Source],
-    health: tuple[Any, ...], now: datetime, *, event_window: timedelta | None,
-) -> Snapshot:
-    """Everything the checks see this cycle; stores the burn samples worth keeping."""
-    from costguard.spend import burn
-    from costguard.spend import burn_series as series
+@dataclass(frozen=True)
+class Priced:
+    """This cycle's burn samples and the $/hour of every instance type seen."""
 
-    inventory = tuple(latest.inventory.values())
-    history: list[BurnSample] = []
+    samples: tuple[BurnSample, ...] = ()
+    instance_prices: Mapping[tuple[str, str], float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What the snapshot needs from the store: burn history, recent events, source health."""
+
+    burn: Sequence[BurnSample] = ()
+    events: Sequence[ApiEvent] = ()
+    guardduty: Sequence[GuardDutyFinding] = ()
+    health: tuple[SourceHealth, ...] = ()
+
+
+@dataclass(frozen=True)
+class Built:
+    """The snapshot, and the samples that change the stored step function (see burn_series)."""
+
+    snapshot: Snapshot
+    keep: tuple[BurnSample, ...] = ()
+
+
+def price(latest: Latest, prices: Prices, gathered: Gathered, wanted: set[Source],
+          now: datetime) -> Priced:
+    """Burn samples of this cycle's inventory and prices of every type in the latest one."""
+    from costguard.spend import burn
+
     samples: list[BurnSample] = []
     if Source.INVENTORY in wanted:
         samples = burn.burn_samples(gathered.inventory, prices, latest.vcpus, now)
-        stored = store.burn_samples(since=now - BURN_HISTORY - series.STALE)
-        history = series.hourly(stored, now - BURN_HISTORY, now)
-        store_burn(latest, store, samples)
-    events, findings = (), ()
-    if event_window is not None:
-        events, findings = store.recent_events(since=now - event_window)
-    return Snapshot(
-        now=now, accounts=latest.accounts(), inventory=inventory,
+    inventory = tuple(latest.inventory.values())
+    return Priced(tuple(samples), burn.instance_prices(inventory, prices, latest.vcpus))
+
+
+def history_since(now: datetime) -> datetime:
+    """How far back the stored burn samples are read."""
+    from costguard.spend.burn_series import STALE
+
+    return now - BURN_HISTORY - STALE
+
+
+def build_snapshot(latest: Latest, priced: Priced, stored: Stored, now: datetime) -> Built:
+    """Everything the checks see this cycle, and the burn samples worth storing."""
+    from costguard.spend.burn_series import hourly
+
+    history = hourly(stored.burn, now - BURN_HISTORY, now)
+    snapshot = Snapshot(
+        now=now, accounts=latest.accounts(), inventory=tuple(latest.inventory.values()),
         iam=tuple(latest.iam.values()), cost=tuple(latest.cost.values()),
-        events=tuple(events), guardduty=tuple(findings),
-        burn=tuple(samples), burn_history=tuple(history),
-        instance_vcpus=dict(latest.vcpus),
-        instance_prices=burn.instance_prices(inventory, prices, latest.vcpus),
+        events=tuple(stored.events), guardduty=tuple(stored.guardduty),
+        burn=priced.samples, burn_history=tuple(history),
+        instance_vcpus=dict(latest.vcpus), instance_prices=priced.instance_prices,
         trails=tuple(t for ts in latest.trails.values() for t in ts),
         detectors=tuple(latest.detectors.values()),
-        forecasts=tuple(latest.forecasts.values()), health=health,
+        forecasts=tuple(latest.forecasts.values()), health=stored.health,
     )
+    return Built(snapshot, worth_keeping(latest, priced.samples))
 
 
-def store_burn(latest: Latest, store: Any, samples: Sequence[BurnSample]) -> None:
-    """Store samples that change the step function (see series.py), not every poll."""
+def worth_keeping(latest: Latest, samples: Sequence[BurnSample]) -> tuple[BurnSample, ...]:
+    """Samples that change the step function (see burn_series.py), not every poll."""
     from costguard.spend.burn_series import worth_storing
 
-    keep = []
-    for sample in samples:
-        key = (sample.account, sample.region)
-        if worth_storing(sample, latest.stored_burn.get(key)):
-            keep.append(sample)
-            latest.stored_burn[key] = sample
-    if keep:
-        store.add_burn_samples(keep)
+    return tuple(s for s in samples
+                 if worth_storing(s, latest.stored_burn.get((s.account, s.region))))
 
 
 def event_window(policies: Sequence[Policy]) -> timedelta:

@@ -9,9 +9,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from costguard.runtime.gather import Gathered
 from costguard.snapshot import SourceHealth
+
+if TYPE_CHECKING:
+    from costguard.store import Store
 
 STATE_KEY = "health"
 QUEUE_SOURCE = "events"
@@ -29,7 +33,7 @@ def _key(source: str, account: str, region: str) -> str:
 class HealthBook:
     """Reads, updates and writes the health of every (source, account, region)."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
 
     def _load(self) -> dict[str, dict[str, Any]]:
@@ -40,7 +44,7 @@ class HealthBook:
             return {}
         return value if isinstance(value, dict) else {}
 
-    def update(self, gathered: Any, queues: Iterable[tuple[str, str]],
+    def update(self, gathered: Gathered, queues: Iterable[tuple[str, str]],
                received: Iterable[tuple[str, str]], now: datetime) -> tuple[SourceHealth, ...]:
         """Count this cycle's outcome per scope; mark queues that delivered messages now."""
         book = self._load()

@@ -6,16 +6,30 @@ keys are errors), then meaning (names unique across files, templates exist and c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+)
 
 from costguard.model import Severity
-from costguard.settings.problems import InvalidInput, Problem, from_validation_error, matching
-from costguard.settings.yaml_loader import Located, LocatedList, YamlError, load_file
+from costguard.settings.problems import (
+    InvalidInput,
+    Problem,
+    field_path,
+    from_validation_error,
+    matching,
+    type_name,
+)
+from costguard.settings.yaml_loader import Located, LocatedList, YamlError, read_file, shown
 
 
 class CheckSpec(Protocol):
@@ -57,6 +71,15 @@ def _contain_mode(value: Any) -> bool | str:
     raise ValueError(f"expected true, false or dry_run, got {value!r}")
 
 
+def _inside_template_folders(name: str) -> str:
+    """A template path relative to the template folders; Jinja refuses `..` and absolute
+    paths when rendering, so they are refused here, where the mistake is still a line."""
+    if name.startswith("/") or ".." in name.split("/"):
+        raise ValueError(f"expected a path inside the template folders such as "
+                         f"remediation/root_mfa.md.j2, got {shown(name)}")
+    return name
+
+
 class _Entry(BaseModel):
     """The structure of one entry under `policies:`; params are checked by the check's model."""
 
@@ -64,11 +87,11 @@ class _Entry(BaseModel):
 
     name: Annotated[
         str, matching(r"[a-z0-9]+(-[a-z0-9]+)*", "a kebab-case name such as 'no-gpu'")
-    ] = Field(description="unique, kebab-case")
+    ] = Field(max_length=64, description="unique, kebab-case")  # the store keeps 200
     check: str
     severity: Severity | None = None
     params: dict[str, Any] = Field(default_factory=dict)
-    remediation: str | None = None
+    remediation: Annotated[str, AfterValidator(_inside_template_folders)] | None = None
     references: list[str] = Field(default_factory=list)
     description: str | None = None
     enabled: bool = True
@@ -115,10 +138,14 @@ class PolicyLoader:
     """Loads policy files against a check registry, collecting problems instead of stopping."""
 
     def __init__(
-        self, registry: CheckCatalog, template_exists: Callable[[str], bool] | None = None
+        self, registry: CheckCatalog, template_exists: Callable[[str], bool] | None = None,
+        params_context: Mapping[str, Any] | None = None,
     ) -> None:
         self.registry = registry
         self.template_exists = template_exists
+        # Handed to every check's params model: how the caller checks region names, say
+        # (`checks.param_types`), which checks and settings may not import themselves.
+        self.params_context = dict(params_context or {})
         self.problems: list[Problem] = []
         self._names: dict[str, tuple[str, int, int]] = {}  # name -> file, index, line
 
@@ -137,18 +164,19 @@ class PolicyLoader:
             self.problems.append(Problem(file, (1, 1), "policy file not found"))
             return []
         try:
-            doc = load_file(path)
+            document = read_file(path)
         except YamlError as exc:
             self.problems.append(Problem(file, exc.pos, exc.message))
             return []
+        self.problems.extend(Problem(file, d.pos, d.message) for d in document.problems)
+        doc = document.data
         entries = doc.get("policies") if isinstance(doc, Located) else None
         # Unknown keys first: a misspelt `policies:` is the likely reason it is missing.
         for key in (k for k in doc if k != "policies") if isinstance(doc, Located) else ():
-            self.problems.append(Problem(file, doc.key_pos[key], "unknown key", "", str(key)))
+            self.problems.append(Problem(file, doc.key_pos[key], "unknown key", "",
+                                         field_path([key])))
         if not isinstance(entries, LocatedList):
-            pos = getattr(doc, "pos", (1, 1))
-            pos = doc.key_pos.get("policies", pos) if isinstance(doc, Located) else pos
-            self.problems.append(Problem(file, pos, "expected a top-level 'policies:' list"))
+            self.problems.append(_not_a_list(file, doc))
             return []
         sites = (_Site(file, doc, i, _subject(item, i)) for i, item in enumerate(entries))
         return [p for p in map(self._entry, sites) if p is not None]
@@ -186,7 +214,7 @@ class PolicyLoader:
             )
             return None
         try:
-            return check.Params.model_validate(raw)
+            return check.Params.model_validate(raw, context=self.params_context)
         except ValidationError as exc:
             self.problems.extend(site.from_error(exc, "params"))
             return None
@@ -205,15 +233,29 @@ class PolicyLoader:
             self.problems.append(site.problem("remediation", message))
 
 
+def _not_a_list(file: str, doc: Any) -> Problem:
+    """Where the `policies:` list should be, and what is there instead."""
+    expected = "expected a top-level 'policies:' list"
+    if doc is None:
+        return Problem(file, (1, 1), f"{expected}, got an empty file")
+    if not isinstance(doc, Located):
+        return Problem(file, getattr(doc, "pos", (1, 1)), f"{expected}, got {type_name(doc)}")
+    if "policies" not in doc:
+        return Problem(file, doc.pos, expected)
+    got = type_name(doc["policies"])
+    return Problem(file, doc.key_pos["policies"], f"{expected}, got {got} under it")
+
+
 def _subject(raw: Any, index: int) -> str:
     name = raw.get("name") if isinstance(raw, dict) else None
-    return f"policy {name!r}" if isinstance(name, str) else f"policy #{index + 1}"
+    return f"policy {shown(name)}" if isinstance(name, str) else f"policy #{index + 1}"
 
 
 def load_policies(
     paths: Sequence[Path],
     registry: CheckCatalog,
     template_exists: Callable[[str], bool] | None = None,
+    params_context: Mapping[str, Any] | None = None,
 ) -> list[Policy]:
     """Load and validate policies against the checks `registry` holds; raises InvalidInput."""
-    return PolicyLoader(registry, template_exists).load(paths)
+    return PolicyLoader(registry, template_exists, params_context).load(paths)

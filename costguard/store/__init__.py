@@ -1,6 +1,7 @@
 """Persistence: the only package that touches SQLAlchemy. Callers get frozen records back."""
 
-from costguard.store.db import Store
+from costguard.store.access import StoreUnavailable
+from costguard.store.db import Store, Unit
 from costguard.store.lifecycle import Reason
 from costguard.store.migrate import HEAD
 from costguard.store.records import (
@@ -26,8 +27,10 @@ __all__ = [
     "Reconciled",
     "ScanRecord",
     "Store",
+    "StoreUnavailable",
     "StoredFinding",
     "StoredIncident",
     "StoredNotification",
     "Transition",
+    "Unit",
 ]

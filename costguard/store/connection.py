@@ -113,7 +113,7 @@ def writer(engine: Engine) -> Engine:
 
 
 @contextmanager
-def _plain_value_errors() -> Iterator[None]:
+def plain_value_errors() -> Iterator[None]:
     """Re-raises a bad argument (a naive datetime) as the ValueError it is, not SQLAlchemy's
     StatementError wrapper, so callers handle it like any other invalid input."""
     try:
@@ -145,13 +145,13 @@ class SessionBase:
     @contextmanager
     def _write(self) -> Iterator[Session]:
         """A session in one transaction, committed on success, rolled back on error."""
-        with _plain_value_errors(), self._writes.begin() as session:
+        with plain_value_errors(), self._writes.begin() as session:
             yield session
 
     @contextmanager
     def _read(self) -> Iterator[Session]:
         """A session for reading; its transaction is rolled back when done."""
-        with _plain_value_errors(), self._reads() as session:
+        with plain_value_errors(), self._reads() as session:
             yield session
 
     def _insert(self) -> Any:

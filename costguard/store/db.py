@@ -1,18 +1,33 @@
-"""The Store: the one object the engine, daemon and CLI use to reach the database."""
+"""The Store: the one object the engine, daemon and CLI use to reach the database.
+
+Outside a unit of work every Store method is one short transaction of its own, which is what a
+CLI command or a read from another thread wants. A cycle instead opens one unit (`Store.unit`)
+and hands it down: the unit has every method of the Store, all running in the unit's one
+session, and what they write commits together when the unit ends (or not at all).
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import TracebackType
 
-from costguard.store.connection import create_engine
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from costguard.store.access import StoreUnavailable, engine_url, guarded, masked
+from costguard.store.connection import create_engine, plain_value_errors
 from costguard.store.event_log import EventsMixin
 from costguard.store.findings import FindingsMixin
 from costguard.store.incidents import IncidentsMixin
-from costguard.store.migrate import ensure_schema
+from costguard.store.migrate import SchemaTooNew, ensure_schema
 from costguard.store.outbox import OutboxMixin
 from costguard.store.scans import ScansMixin
 from costguard.store.state import StateMixin
 from costguard.store.time_series import SamplesMixin
+
+log = logging.getLogger(__name__)
 
 
 class Store(
@@ -26,14 +41,37 @@ class Store(
 
     @classmethod
     def open(cls, url: str) -> Store:
-        """Connects to `url` (making a SQLite file's folder), migrating it to the newest schema."""
-        engine = create_engine(url)
+        """Connects to `url` (making a SQLite file's folder), migrating it to the newest schema.
+
+        Any failure to reach or read the database is a one-line StoreUnavailable (the CLI's
+        exit code 4); a corrupt or newer database is left exactly as it was.
+        """
+        target = engine_url(url)
+        engine = guarded(target, lambda: create_engine(target.render_as_string(False)))
         try:
-            ensure_schema(engine)
+            guarded(target, lambda: ensure_schema(engine))
+        except SchemaTooNew as exc:
+            engine.dispose()
+            raise StoreUnavailable(f"cannot use the store {masked(target)}: {exc}") from None
         except BaseException:
             engine.dispose()
             raise
         return cls(engine)
+
+    @contextmanager
+    def unit(self) -> Iterator[Unit]:
+        """One unit of work: a Store whose methods share one transaction, committed when the
+        block ends and rolled back when it raises; then its after-commit hooks run.
+
+        The transaction is a writer's: on SQLite it takes the write lock with its first
+        statement (BEGIN IMMEDIATE), so another process's `findings ack` waits for the unit to
+        end. Keep slow work (AWS calls) outside the block.
+        """
+        with self._writes() as session:
+            unit = Unit(self._engine, session)
+            with plain_value_errors(), session.begin():
+                yield unit
+        unit.run_hooks()
 
     def close(self) -> None:
         """Closes every pooled connection."""
@@ -49,3 +87,51 @@ class Store(
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class Unit(Store):
+    """The Store inside a unit of work: every method runs in the unit's session.
+
+    A writing method runs in a SAVEPOINT, so one that fails (an unknown id, a refused
+    transition) leaves nothing half-done in the unit, as it would leave nothing outside one.
+    Reads see what the unit wrote before them.
+    """
+
+    def __init__(self, engine: Engine, session: Session) -> None:
+        super().__init__(engine)
+        self._session = session
+        self._hooks: list[Callable[[], object]] = []
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        with plain_value_errors(), self._session.begin_nested():
+            yield self._session
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        with plain_value_errors():
+            yield self._session
+
+    @contextmanager
+    def unit(self) -> Iterator[Unit]:
+        """Already in one: code handed a unit that asks for a unit joins it."""
+        yield self
+
+    def after_commit(self, hook: Callable[[], object]) -> None:
+        """Run `hook` once the unit has committed (never when it rolls back): side effects
+        that must follow the commit, such as deleting queue messages whose events it stored."""
+        self._hooks.append(hook)
+
+    def run_hooks(self) -> None:
+        """Run the after-commit hooks in order. The commit stands whatever they do, so a
+        failing hook is logged and the others still run; hooks are for effects whose failure
+        the protocol tolerates (an undeleted message comes back, and is deduplicated)."""
+        hooks, self._hooks = self._hooks, []
+        for hook in hooks:
+            try:
+                hook()
+            except Exception:
+                log.exception("after-commit step %r failed", hook)
+
+    def close(self) -> None:
+        """A unit's connection is its Store's: closing is the owner's business."""

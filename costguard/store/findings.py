@@ -161,8 +161,11 @@ class _Buckets:
         bucket.append(row)
 
     def result(self) -> Reconciled:
+        copies: dict[int, StoredFinding] = {}  # a new finding is also a seen one: copy it once
+
         def records(rows: list[FindingRow]) -> list[StoredFinding]:
-            return [finding_record(row) for row in rows]
+            return [copies.get(row.id) or copies.setdefault(row.id, finding_record(row))
+                    for row in rows]
 
         return Reconciled(
             new=records(self.new),
@@ -235,8 +238,10 @@ class FindingsMixin(SessionBase):
         statuses: Iterable[Status] | None = None,
         min_severity: Severity | None = None,
         incident_id: int | None = None,
+        incident_ids: Collection[int] | None = None,
     ) -> list[StoredFinding]:
-        """Findings filtered by status, lowest severity and incident, oldest first."""
+        """Findings filtered by status, lowest severity and incident (one, or any of several
+        in one query), oldest first."""
         query = select(FindingRow).order_by(FindingRow.id)
         if statuses is not None:
             query = query.where(FindingRow.status.in_([Status(s).value for s in statuses]))
@@ -245,6 +250,8 @@ class FindingsMixin(SessionBase):
             query = query.where(FindingRow.severity.in_(allowed))
         if incident_id is not None:
             query = query.where(FindingRow.incident_id == incident_id)
+        if incident_ids is not None:
+            query = query.where(FindingRow.incident_id.in_(sorted(incident_ids)))
         with self._read() as session:
             return [finding_record(row) for row in session.scalars(query)]
 

@@ -47,11 +47,39 @@ def _read_revision(connection: sa.Connection) -> str | None:
     return connection.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
 
 
+def known_revisions() -> list[str]:
+    """The revisions this costguard ships, oldest first: the `NNNN_*.py` files' ids (a test
+    checks they are Alembic's), read without importing Alembic."""
+    return sorted(p.name.split("_")[0] for p in (MIGRATIONS / "versions").glob("[0-9]*_*.py"))
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was migrated by a newer costguard: reading or "upgrading" it would be a
+    guess, and creating a fresh schema would hide its data."""
+
+    def __init__(self, revision: str) -> None:
+        super().__init__(
+            f"its schema is at revision {revision}, newer than this costguard knows (up to "
+            f"{HEAD}): upgrade costguard, or restore a backup made by this version"
+        )
+        self.revision = revision
+
+
 def ensure_schema(engine: Engine) -> bool:
     """Upgrades the database to `HEAD` if needed; True when an upgrade ran."""
-    if current_revision(engine) == HEAD:
+    revision = current_revision(engine)
+    if revision == HEAD:
         return False
+    if revision is not None and revision not in known_revisions():
+        raise SchemaTooNew(revision)
     return upgrade(engine)
+
+
+def upgrade_explicitly(engine: Engine) -> tuple[str | None, str]:
+    """`costguard db upgrade`: (the revision before, the revision after), for its report."""
+    before = current_revision(engine)
+    ensure_schema(engine)
+    return before, HEAD
 
 
 def upgrade(engine: Engine) -> bool:

@@ -189,6 +189,18 @@ class OutboxMixin(SessionBase):
         with self._read() as session:
             return [_record(row) for row in session.scalars(query)]
 
+    def channels_for(self, keys: Iterable[str]) -> dict[str, set[str]]:
+        """The channels each message key was queued for (absent: never queued), in one read."""
+        wanted = sorted(set(keys))
+        found: dict[str, set[str]] = {}
+        if not wanted:
+            return found
+        query = select(_N.key, _N.channel).where(_N.key.in_(wanted))
+        with self._read() as session:
+            for key, channel in session.execute(query):
+                found.setdefault(key, set()).add(channel)
+        return found
+
     def delivery_attempts(self, notification_id: int) -> list[DeliveryAttempt]:
         """Every send tried for one notification, oldest first."""
         query = (

@@ -10,7 +10,15 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from costguard.actions.contain import DEACTIVATE_KEY, STOP_INSTANCES, Step, execute, plan
+from costguard.actions.contain import (
+    DEACTIVATE_KEY,
+    STOP_INSTANCES,
+    ActionTaken,
+    Step,
+    contain,
+    execute,
+    plan,
+)
 from costguard.collectors.session import Aws
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
@@ -29,6 +37,7 @@ class F:
 @dataclass
 class P:
     auto_contain: Any
+    name: str = ""
 
 
 def test_plan_takes_only_findings_of_containing_policies() -> None:
@@ -117,3 +126,24 @@ def test_a_failing_step_is_recorded_and_the_rest_still_run(aws: Aws) -> None:
             incident_id=None, now=NOW)
     assert [r["ok"] for r in recorded] == [False, True]
     assert "InvalidInstanceID" in recorded[0]["result"]
+
+
+def test_contain_takes_its_inputs_and_returns_the_lines_and_the_rows_to_record(aws: Aws) -> None:
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    [instance] = ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1,
+                                   InstanceType="c5.4xlarge")["Instances"]
+    iid = instance["InstanceId"]
+    findings = {7: [F("types", "us-east-1", frozenset({f"instance:{iid}"}))],
+                8: [F("quiet", "us-east-1", frozenset({"instance:i-other"}))]}
+    policies = [P(True, name="types"), P(False, name="quiet")]
+
+    result = contain([7, 8], findings, policies, lambda _account: aws, NOW)
+
+    assert result.lines == {7: [f"done: stop 1 instance(s) in {ACCOUNT}/us-east-1: {iid}"]}
+    assert result.actions == (ActionTaken(7, NOW, STOP_INSTANCES, iid, False, True, "done"),)
+
+
+def test_nothing_to_contain_touches_no_account(aws: Aws) -> None:
+    findings = {1: [F("quiet", "us-east-1", frozenset({"instance:i-1"}))]}
+    result = contain([1], findings, [P(False, name="quiet")], lambda _a: aws, NOW)
+    assert (result.lines, result.actions, aws.total_calls) == ({}, (), 0)

@@ -31,7 +31,7 @@ CHECKS_DIR = Path(costguard.checks.__file__).parent
 BANNED = {"boto3", "botocore", "sqlalchemy", "socket", "smtplib", "urllib", "requests"}
 POLICY_KEYS = {"name", "check", "severity", "params", "remediation", "references"}
 YAML_BLOCK = re.compile(r"```yaml\n(.*?)```", re.DOTALL)
-MACHINERY = {"__init__", "base", "evaluate", "catalog", "reference_snapshot"}
+MACHINERY = {"__init__", "base", "evaluate", "catalog", "reference_snapshot", "param_types"}
 """Modules of the checks package that run, list or sample checks rather than being one."""
 KEBAB = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 IAM_ACTION = re.compile(r"^[a-z0-9-]+:[A-Z][A-Za-z0-9]+$")

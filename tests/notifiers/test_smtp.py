@@ -207,7 +207,7 @@ def test_an_inline_password_is_refused_without_echoing_it():
             {"username": "u", "password_env": "P", "password_file": "/run/p"},
             "set password_env or password_file, not both",
         ),
-        ({"password_env": "my pass!"}, "String should match pattern"),
+        ({"password_env": "my pass!"}, "expected an environment variable name"),
         ({"to": []}, "should have at least 1 item"),
         ({"to": ["secops"]}, "'secops' is not an email address"),
         ({"username": "b\u00e4r", "password_env": "P"}, "must be ASCII"),

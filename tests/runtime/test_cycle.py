@@ -1,4 +1,4 @@
-"""Whole cycles of the engine (costguard/engine.py) on moto, a SQLite store and a real SMTP server.
+"""Whole cycles of the engine (runtime/cycle.py) on moto, a SQLite store and a real SMTP server.
 
 What moto lacks: root-user state. Its credential report has no `<root_account>` row and its
 GetAccountSummary always reports no root key and no MFA, so the root key is set through
@@ -453,3 +453,89 @@ def test_a_crash_between_storing_and_sending_delivers_once_after_restart(
     # the next cycle of a restarted engine does not announce the incident again
     assert restarted.run_cycle().enqueued == 0
     assert len(inbox.handler.received) == 1
+
+
+# -- one unit of work per cycle ----------------------------------------------------------------
+
+CONCLUDED = ("findings", "finding_transitions", "incidents", "scans", "burn_samples", "events")
+"""Tables only a cycle's conclusion writes (delivery stamps incidents' notified_at, after it)."""
+
+
+def test_a_cycles_conclusion_commits_in_one_transaction(account, inbox, tmp_path, make_engine,
+                                                         ledger):
+    engine = make_engine(write_setup(tmp_path, inbox.port))
+    engine.run_cycle()
+    account.attack()
+
+    with ledger(engine.store) as seen:
+        detected = engine.run_cycle()
+
+    assert (len(detected.reconciled.new), detected.enqueued) == (13, 2)
+    unit = next(t for t in seen.transactions if t.wrote(*CONCLUDED))
+    assert unit.writer
+    assert {("INSERT", "findings"), ("INSERT", "incidents"), ("INSERT", "notifications"),
+            ("INSERT", "scans"), ("UPDATE", "scans")} <= set(unit.writes)
+    at = seen.transactions.index(unit)
+    before, after = seen.transactions[:at], seen.transactions[at + 1:]
+    # before: Cost Explorer's own bookkeeping (phase two); after: delivery, one row at a time,
+    # then one small unit stamping the incident's notified_at
+    assert {table for t in before for _, table in t.writes} <= {"state", "cost_points"}
+    assert {w for t in after for w in t.writes} <= {
+        ("UPDATE", "notifications"), ("INSERT", "notification_attempts"),
+        ("UPDATE", "incidents")}
+    assert [t for t in after if t.wrote("incidents")] == [after[-1]]
+
+
+def test_the_store_is_opened_once_per_cycle_however_many_findings(account, inbox, tmp_path,
+                                                                   make_engine, ledger):
+    engine = make_engine(write_setup(tmp_path, inbox.port))
+    account.attack(count=1)
+    seen_per_cycle = []
+    for more in (0, 30):
+        if more:
+            boto3.client("ec2", region_name=EAST).run_instances(
+                ImageId=AMI, MinCount=more, MaxCount=more, InstanceType="c5.4xlarge")
+        with ledger(engine.store) as seen:
+            result = engine.run_cycle({Source.INVENTORY}, notify=False)
+        seen_per_cycle.append((len(result.reconciled.new), len(seen)))
+
+    assert seen_per_cycle == [(2, 1), (31, 1)]
+
+
+def test_the_keeper_reads_an_incidents_findings_once_when_resolving_it(account, inbox, tmp_path,
+                                                                       make_engine, ledger):
+    engine = make_engine(write_setup(tmp_path, inbox.port))
+    attack = account.attack()
+    engine.run_cycle()
+    account.fix(attack)
+
+    with ledger(engine.store) as seen:  # the sources the fix shows in: no Cost Explorer
+        fixed = engine.run_cycle({Source.INVENTORY, Source.CREDENTIAL_REPORT}, notify=False)
+
+    assert len(fixed.reconciled.resolved) == 13
+    (unit,) = seen.writing(*CONCLUDED)
+    whole_rows = [s for s in unit.reads if "findings.fingerprint" in s]
+    # the reconcile's (active findings, then any seen again) and the keeper's (the incident's)
+    assert len(whole_rows) <= 3
+    assert len(seen) == 1
+
+
+def test_a_failure_while_concluding_leaves_the_store_as_it_was(account, inbox, tmp_path,
+                                                                make_engine, monkeypatch):
+    from costguard.incidents.announcer import Announcer
+
+    engine = make_engine(write_setup(tmp_path, inbox.port))
+    account.attack(count=1)
+
+    def fail(_self: Any) -> int:
+        raise RuntimeError("the templates are broken")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Announcer, "announce", fail)
+        with pytest.raises(RuntimeError):
+            engine.run_cycle()
+    assert (engine.store.list_findings(), engine.store.list_incidents()) == ([], [])
+    assert (engine.store.last_scans(5), engine.store.notifications()) == ([], [])
+
+    again = engine.run_cycle()
+    assert (len(again.reconciled.new), len(again.incidents), again.enqueued) == (3, 1, 2)

@@ -50,6 +50,7 @@ def write_config(folder: Path, policies: str = ONE_POLICY) -> Path:
     path.write_text(f"aws: {{regions: [{REGION}]}}\n"
                     f"database: {{url: 'sqlite:///{folder}/cg.db'}}\n"
                     "schedule: {inventory: 1s}\n"
+                    "metrics: {listen: '127.0.0.1:0'}\n"  # any free port: tests run in parallel
                     "policies: [policies.yml]\n")
     return path
 
@@ -121,7 +122,7 @@ def test_a_bad_reload_keeps_the_running_config(tmp_path, daemon_for, caplog):
     assert [p.name for p in daemon.engine.policies] == [
         "unapproved-instance-types", "open-admin-ports"]
     assert set(jobs(daemon)) == {"collect-inventory", "deliver"}
-    assert f"reload refused: {config}:5:1: " in caplog.text
+    assert f"reload refused: {config}:6:1: " in caplog.text
     assert "keeping the previous config and 2 policies" in caplog.text
 
 

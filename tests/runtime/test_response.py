@@ -111,10 +111,9 @@ def test_an_incident_open_past_its_target_escalates_once(make_engine) -> None:
     assert len(sent(engine, "manager")) == 1  # once
 
 
-def test_the_same_event_delivered_twice_changes_nothing(make_engine) -> None:
-    engine, _ = make_engine()
-    apply(plan(engine.aws, engine.aws.account_id(), ["us-east-1"], "costguard-events"))
-    record = {
+def import_key_pair_record() -> dict[str, Any]:
+    """A CloudTrail record of mallory importing a key pair at T0."""
+    return {
         "eventVersion": "1.09", "eventTime": T0.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "eventSource": "ec2.amazonaws.com", "eventName": "ImportKeyPair",
         "awsRegion": "us-east-1", "eventID": "5c8e7a4e-0000-4000-8000-000000000001",
@@ -124,9 +123,14 @@ def test_the_same_event_delivered_twice_changes_nothing(make_engine) -> None:
         "requestParameters": {"keyName": "k"}, "responseElements": {"keyName": "k"},
         "readOnly": False,
     }
+
+
+def test_the_same_event_delivered_twice_changes_nothing(make_engine) -> None:
+    engine, _ = make_engine()
+    apply(plan(engine.aws, engine.aws.account_id(), ["us-east-1"], "costguard-events"))
     bus = boto3.client("events", region_name="us-east-1")
     entry = {"Source": "aws.ec2", "DetailType": "AWS API Call via CloudTrail",
-             "Detail": json.dumps(record)}
+             "Detail": json.dumps(import_key_pair_record())}
     bus.put_events(Entries=[entry, entry])  # SQS delivers at least once: here, twice
 
     first = engine.run_cycle({Source.CLOUDTRAIL})
@@ -165,3 +169,47 @@ def test_auto_contain_stops_the_instances_or_only_says_so(make_engine, mode, exp
     [new] = [n for n in engine.store.notifications() if n.key.endswith("-new")]
     said = "dry run: would stop" if dry else "done: stop"
     assert f"Auto contain: {said} 2 instance(s) in 123456789012/us-east-1: " in new.message.text
+
+
+def test_the_pollers_intake_stores_evaluates_and_commits_once_then_deletes(make_engine,
+                                                                          ledger) -> None:
+    engine, _ = make_engine()
+    apply(plan(engine.aws, engine.aws.account_id(), ["us-east-1"], "costguard-events"))
+    entry = {"Source": "aws.ec2", "DetailType": "AWS API Call via CloudTrail",
+             "Detail": json.dumps(import_key_pair_record())}
+    boto3.client("events", region_name="us-east-1").put_events(Entries=[entry])
+    [queue] = engine.event_queues()
+    received = queue.receive(0)
+    stored_at_delete: list[int] = []
+    delete = queue.delete
+
+    def delete_after_commit(messages: Any) -> Any:
+        stored_at_delete.append(len(engine.store.recent_events(since=T0)[0]))  # another session
+        return delete(messages)
+
+    queue.delete = delete_after_commit  # type: ignore[method-assign]
+    with ledger(engine.store) as seen:
+        result = engine.ingest(queue, received)
+
+    assert result is not None and [f.check for f in result.reconciled.new] == ["suspicious_api"]
+    assert stored_at_delete == [1]
+    unit = seen.transactions[0]
+    assert {("INSERT", "events"), ("INSERT", "findings"), ("INSERT", "notifications"),
+            ("INSERT", "scans")} <= set(unit.writes)
+    assert seen.writing("events", "findings", "scans") == [unit]
+    assert queue.receive(0) == []
+
+    queue.delete = delete  # type: ignore[method-assign]
+    with ledger(engine.store) as again:  # SQS hands the same message over again: nothing new
+        assert engine.ingest(queue, received) is None
+    assert len(again) == 1
+    assert len(engine.store.last_scans(5)) == 1
+
+
+def test_an_events_only_evaluation_is_one_transaction(make_engine, ledger) -> None:
+    engine, _ = make_engine()
+    engine.event_queues()  # the daemon resolves the accounts before its pollers start
+    with ledger(engine.store) as seen:
+        result = engine.evaluate_events(notify=False)
+    assert result.scan.complete
+    assert len(seen) == 1

@@ -21,6 +21,7 @@ from costguard.checks.hourly_spend import HourlySpendParams
 from costguard.checks.instance_types import InstanceTypesParams
 from costguard.cli.main import main
 from costguard.model import Finding, Severity, Source
+from costguard.runtime.bootstrap import PARAMS_CONTEXT
 from costguard.settings.paths import default_policy_file, shipped_dir
 from costguard.settings.policies import Policy, PolicyLoader, load_policies, policy_files
 from costguard.settings.problems import InvalidInput
@@ -68,7 +69,8 @@ def test_bad_policy_file_is_reported_line_by_line_exactly(
     source = Path(expected.stem) if (BAD / expected.stem).is_dir() else Path(expected.stem + ".yml")
 
     with pytest.raises(InvalidInput) as caught:
-        load_policies([source], REGISTRY, template_exists=shipped_template)
+        load_policies([source], REGISTRY, template_exists=shipped_template,
+                      params_context=PARAMS_CONTEXT)
 
     lines = expected_lines(expected)
     assert [str(p) for p in caught.value.problems] == lines

@@ -63,7 +63,7 @@ def message_for(**data: Any) -> str:
         ({"label": None}, "expected a string, got nothing"),
         ({"extra": 1}, "unknown key"),
         ({"kebab": "Not_Kebab"}, "expected a kebab-case name, got 'Not_Kebab'"),
-        ({"positive": 0}, "input should be greater than 0"),  # pydantic's words, lower-cased
+        ({"positive": 0}, "must be greater than 0, got 0"),
     ],
 )
 def test_each_error_kind_reads_as_a_short_sentence(data, message):

@@ -21,7 +21,7 @@ from costguard.model import Finding, Severity
 from costguard.store import Store
 
 PG_URL = os.environ.get(
-    "COSTGUARD_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+    "COSTGUARD_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 PG_START = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
 ACCOUNT = "111122223333"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from costguard.store import HEAD, Store
+from costguard.store import HEAD, Store, StoreUnavailable
+from costguard.store import backup as backup_module
 from costguard.store import migrate as migrate_module
+from costguard.store.access import engine_url
+from costguard.store.connection import create_engine
 from costguard.store.migrate import alembic_config, current_revision
 from costguard.store.models import Base
 
@@ -176,3 +180,89 @@ def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(tmp_path: Pa
         assert pragma("PRAGMA journal_mode").scalar() == "wal"
         assert pragma("PRAGMA foreign_keys").scalar() == 1
         assert pragma("PRAGMA busy_timeout").scalar() == 30_000
+
+
+# -- upgrading a database that holds data, from every earlier revision ---------------------------
+
+AT = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+EARLIER = migrate_module.known_revisions()[:-1]
+
+
+def test_the_revision_files_are_alembics_revisions_oldest_first() -> None:
+    """`known_revisions` (what a newer database is told apart by) reads file names, not Alembic."""
+    scripts = ScriptDirectory.from_config(alembic_config())
+    alembic_order = [s.revision for s in reversed(list(scripts.walk_revisions()))]
+    assert migrate_module.known_revisions() == alembic_order
+    assert alembic_order[-1] == HEAD
+
+
+def _at_revision(db_url: str, revision: str) -> sa.Engine:
+    """An engine on a database migrated to `revision` only, as an older costguard left it."""
+    engine = create_engine(engine_url(db_url).render_as_string(False))  # makes SQLite's folder
+    with engine.begin() as connection:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+    return engine
+
+
+def _old_rows(engine: sa.Engine) -> None:
+    """An incident, its finding and the finding's transition, written with the tables of 0001
+    (a later migration that changes these tables must extend this)."""
+    tables = Base.metadata.tables
+    with engine.begin() as connection:
+        connection.execute(tables["incidents"].insert().values(
+            id=7, title="Root key in use", severity="critical", status="open",
+            accounts=["111122223333"], entities=["key:AKIA"], scope={}, detected_at=AT))
+        connection.execute(tables["findings"].insert().values(
+            id=3, fingerprint="f" * 64, policy="root-access-key", check_id="root_access_key",
+            severity="critical", status="acknowledged", account="111122223333",
+            region="global", resource="arn:aws:iam::111122223333:root", title="Root key",
+            details={"key": "AKIA"}, entities=["key:AKIA"], first_seen=AT, last_seen=AT,
+            acknowledged_at=AT, incident_id=7))
+        connection.execute(tables["finding_transitions"].insert().values(
+            finding_id=3, from_status="open", to_status="acknowledged", at=AT, reason="on it"))
+
+
+@pytest.mark.parametrize("revision", EARLIER)
+def test_open_upgrades_a_database_with_data_from_every_earlier_revision(db_url, revision):
+    engine = _at_revision(db_url, revision)
+    _old_rows(engine)
+    engine.dispose()
+
+    with Store.open(db_url) as store:
+        finding = store.get_finding(3)
+        (transition,) = store.transitions(3)
+        incident = store.get_incident(7)
+        assert current_revision(store.engine) == HEAD
+
+    assert (finding.fingerprint, finding.status.value, finding.details) == (
+        "f" * 64, "acknowledged", {"key": "AKIA"})
+    assert (finding.first_seen, finding.acknowledged_at, finding.incident_id) == (AT, AT, 7)
+    assert (transition.to_status.value, transition.reason, transition.at) == (
+        "acknowledged", "on it", AT)
+    assert (incident.title, incident.accounts) == ("Root key in use", ("111122223333",))
+
+
+@pytest.mark.parametrize("revision", EARLIER)
+def test_db_upgrade_reports_the_revisions_it_went_through(db_url, revision):
+    _at_revision(db_url, revision).dispose()
+
+    assert backup_module.upgrade(db_url) == (revision, HEAD)
+    assert backup_module.upgrade(db_url) == (HEAD, HEAD)
+
+
+def test_a_database_newer_than_this_costguard_is_refused_and_left_alone(db_url):
+    Store.open(db_url).close()
+    engine = sa.create_engine(engine_url(db_url))
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE alembic_version SET version_num = '0999'"))
+
+    with pytest.raises(StoreUnavailable, match=r"revision 0999, newer than this costguard "
+                                                r"knows \(up to \d+\): upgrade costguard"):
+        Store.open(db_url)
+
+    with engine.connect() as connection:
+        assert current_revision(engine) == "0999"
+        assert set(sa.inspect(connection).get_table_names()) == TABLES
+    engine.dispose()

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from costguard.checks import default_registry
-from costguard.incidents.keeper import incident_money
+from costguard.incidents.announcer import incident_money
 
 REGISTRY = default_registry()
 BURN = {"recent_usd_per_hour": 6.8, "cost_so_far_usd": 0.11,

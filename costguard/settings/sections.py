@@ -1,0 +1,253 @@
+"""The sections of costguard.yml as pydantic models: every key, its type and its default.
+
+`config.py` reads the file and validates the whole document with `_Document`; docs/configuration
+.md has a reference row for every field here (a test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from costguard.model import Severity, Source
+from costguard.settings.addresses import check_database_url, parse_listen
+from costguard.settings.problems import matching
+from costguard.settings.regions import Region
+from costguard.settings.yaml_loader import shown
+
+NOT_IMPLEMENTED_YET = {
+    "aws.organization": "scanning an AWS Organization's member accounts",
+    "schedule.weekly_report": "the scheduled weekly compliance email",
+}
+"""Keys the schema describes but no code acts on yet. Setting one is an error rather than a
+silent no-op; whoever implements one removes its line here (and the note in its docs row)."""
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+MAX_DURATION_S = 100 * 365 * 86400.0
+"""Longer is a typo (and past what a date can hold once added to now)."""
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from `90`, `"90s"`, `"5m"`, `"4h"` or `"1d"`; anything else is a clear error."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 60s, 5m or 4h")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError(f"expected a duration such as 60s, 5m or 4h, got {shown(value)}")
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if math.isnan(seconds):
+        raise ValueError("expected a duration such as 60s, 5m or 4h, got .nan")
+    if seconds <= 0:
+        raise ValueError("a duration must be positive")
+    if not math.isfinite(seconds) or seconds > MAX_DURATION_S:
+        raise ValueError("a duration must be under 100 years")
+    return seconds
+
+
+MIN_INTERVAL_S, MAX_INTERVAL_S = 1.0, 7 * 86400.0
+"""A poll interval's bounds: below a second is a busy loop, above a week a typo."""
+
+
+def _interval(seconds: float) -> float:
+    if not MIN_INTERVAL_S <= seconds <= MAX_INTERVAL_S:
+        raise ValueError("an interval must be between 1s and 7d")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration), AfterValidator(_interval)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+_ROLE_ARN = "a role ARN such as arn:aws:iam::123456789012:role/costguard"
+AccountId = Annotated[str, matching(r"\d{12}", "a 12-digit account id")]
+EnvName = Annotated[str, matching(r"[A-Za-z_][A-Za-z0-9_]*",
+                                  "an environment variable name such as COSTGUARD_DATABASE_URL")]
+
+
+class AccountConfig(_Strict):
+    """An account to scan; `role_arn` is assumed from the daemon's own credentials."""
+
+    id: AccountId = Field(description="12-digit AWS account id")
+    name: str | None = Field(None, description="a label shown in alerts")
+    role_arn: (
+        Annotated[str, matching(r"arn:aws[\w-]*:iam::\d{12}:role/.+", _ROLE_ARN)] | None
+    ) = Field(None, description="the role to assume in that account")
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _quoted_id(cls, value: Any) -> Any:
+        # YAML reads unquoted digits as a number and drops leading zeros (or reads them as octal).
+        if isinstance(value, int) and not isinstance(value, bool):
+            raise ValueError('write the account id in quotes, e.g. "012345678901"')
+        return value
+
+
+class OrganizationConfig(_Strict):
+    """Scan every active account of the AWS Organization through a role of this name."""
+
+    role_name: str = "OrganizationAccountAccessRole"
+    exclude: list[str] = Field(default_factory=list)
+
+
+class AwsConfig(_Strict):
+    """Which accounts and regions to scan and with which credentials."""
+
+    profile: str | None = Field(None, description="a named profile; default: the standard chain")
+    regions: list[Region] | None = Field(None, description="exactly these; default: every enabled")
+    accounts: list[AccountConfig] = Field(default_factory=list)
+    organization: OrganizationConfig | None = None
+
+
+class DatabaseConfig(_Strict):
+    """Where findings, samples and the outbox live."""
+
+    url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite in the state dir")
+    url_env: EnvName | None = Field(None, description="environment variable holding the URL")
+
+    @field_validator("url")
+    @classmethod
+    def _no_password(cls, url: str | None) -> str | None:
+        # A field validator, so the problem points at the `url:` line rather than `database:`.
+        if url and re.search(r"://[^/@]*:[^/@]+@", url):
+            raise ValueError("the URL holds a password: put the URL in an environment "
+                             "variable and name it in url_env")
+        return check_database_url(url) if url is not None else None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DatabaseConfig:
+        if self.url and self.url_env:
+            raise ValueError("give url or url_env, not both")
+        return self
+
+
+_WEEKLY = r"(mon|tue|wed|thu|fri|sat|sun) \d\d:\d\d"
+
+
+class ScheduleConfig(_Strict):
+    """How often each source is polled."""
+
+    inventory: Duration = 60.0
+    cloudtrail: Duration = 60.0
+    guardduty: Duration = 300.0
+    credential_report: Duration = 4 * 3600.0
+    cost: Duration = 6 * 3600.0
+    weekly_report: Annotated[str, matching(_WEEKLY, "a day and time such as 'mon 08:00'")] = (
+        "mon 08:00"
+    )
+
+    def interval(self, source: Source) -> float:
+        """The poll interval of a source, in seconds."""
+        return float(getattr(self, source.value))
+
+
+class RouteMatch(_Strict):
+    """Which findings a route takes; every given condition must hold."""
+
+    severity: list[Severity] | None = None
+    check: list[str] | None = None
+    account: list[AccountId] | None = None
+    tag: dict[str, str] | None = None
+
+
+class Route(_Strict):
+    """Sends matching incidents to notifiers, now or in a digest."""
+
+    match: RouteMatch = Field(default_factory=RouteMatch)
+    notify: list[str] = Field(min_length=1)
+    digest: Literal["daily", "weekly"] | None = None
+
+
+_QUEUE_NAME = matching(r"[\w-]{1,80}", "an SQS queue name (letters, digits, - and _, at most 80)")
+
+
+class SigmaConfig(_Strict):
+    """Sigma rules evaluated on every CloudTrail event (the `sigma` check)."""
+
+    rules: list[str] | None = Field(None, description="rule files or folders (recursive); "
+                                    "default: the rules costguard ships")
+    exclude: list[str] = Field(default_factory=list, description="rule ids (or titles) to skip")
+    levels: dict[Literal["informational", "low", "medium", "high", "critical"], Severity] = (
+        Field(default_factory=dict, description="a rule level -> the severity of its findings"))
+
+
+class S3TrailConfig(_Strict):
+    """The trail's log files, announced by S3 event notifications on an SQS queue."""
+
+    queue_name: Annotated[str, _QUEUE_NAME] = Field(
+        description="the SQS queue the trail bucket notifies")
+    region: Region | None = Field(None, description="the queue's region; default: the first "
+                                  "event region")
+
+
+class EventsConfig(_Strict):
+    """The EventBridge -> SQS pipeline, its polling fallback, the trail's files, Sigma rules."""
+
+    queue_name: Annotated[str, _QUEUE_NAME] = "costguard-events"
+    regions: list[Region] | None = None
+    lookup_fallback: bool = True
+    sigma: SigmaConfig = Field(default_factory=SigmaConfig)
+    s3_trail: S3TrailConfig | None = None
+
+
+class CostConfig(_Strict):
+    """Cost Explorer usage: every request costs $0.01."""
+
+    max_calls_per_day: int = Field(12, ge=0)
+    monthly_budget_usd: float | None = Field(None, gt=0)
+
+
+class IncidentsConfig(_Strict):
+    """Alert-to-fix targets and escalation."""
+
+    target_minutes: int = Field(30, gt=0)
+    escalate_to: list[str] = Field(default_factory=list)
+    reports_dir: str | None = Field(None, description="where after-action reviews are written")
+
+
+class MetricsConfig(_Strict):
+    """The daemon's /metrics and /healthz endpoint."""
+
+    listen: str | None = Field("127.0.0.1:9465",
+                               description="host:port; null turns the endpoint off")
+
+    @field_validator("listen")
+    @classmethod
+    def _address(cls, listen: str | None) -> str | None:
+        if listen is not None:
+            parse_listen(listen)
+        return listen
+
+
+class _Document(_Strict):
+    """The whole file; notifiers are checked per channel type afterwards."""
+
+    aws: AwsConfig = Field(default_factory=AwsConfig)
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    policies: list[str] | None = None
+    templates: list[str] = Field(default_factory=list)
+    notifiers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    routes: list[Route] | None = None
+    events: EventsConfig = Field(default_factory=EventsConfig)
+    cost: CostConfig = Field(default_factory=CostConfig)
+    incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
