@@ -212,9 +212,7 @@ def test_setup_permissions_are_exactly_the_calls_setup_makes(aws):
 
     used = {authorizing_action(c) for c in aws.calls}
 
-    # The command lists the enabled regions itself when none are configured
-    # (tests/cli/test_setup_commands.py); the plan is given them.
-    assert used == set(SETUP_PERMISSIONS) - {"ec2:DescribeRegions"}
+    assert used == set(SETUP_PERMISSIONS)
 
 
 def test_queue_policy_and_partition():

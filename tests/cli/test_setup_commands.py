@@ -57,14 +57,23 @@ def test_without_regions_every_enabled_region_is_set_up(tmp_path: Path) -> None:
         assert "ap-south-1" in planned
 
 
+def test_the_s3_trail_source_adds_reading_the_trail_s_log_files(tmp_path: Path) -> None:
+    config = tmp_path / "costguard.yml"
+    config.write_text("events:\n  s3_trail: {queue_name: trail-objects}\n")
+    doc = json.loads(CliRunner().invoke(main, ["iam-policy", "-c", str(config)]).output)
+    statements = {s["Sid"]: s for s in doc["Statement"]}
+    assert statements["CostguardTrailFiles"]["Action"] == ["s3:GetObject"]
+
+
 def test_iam_policy_has_a_separate_setup_statement() -> None:
     result = CliRunner().invoke(main, ["iam-policy"])
     doc = json.loads(result.output)
     statements = {s["Sid"]: s for s in doc["Statement"]}
     assert statements["CostguardSetupEvents"]["Action"] == list(SETUP_PERMISSIONS)
     read = statements["CostguardRead"]["Action"]
-    # The daemon reads these too.
-    assert set(read) & set(SETUP_PERMISSIONS) == {"sqs:GetQueueUrl", "ec2:DescribeRegions"}
+    assert set(read) & set(SETUP_PERMISSIONS) == {"sqs:GetQueueUrl"}  # the daemon reads it too
+    assert statements["CostguardSetupRegions"]["Action"] == ["ec2:DescribeRegions"]
+    assert "CostguardTrailFiles" not in statements
     writes = ("Create", "Put", "Set", "Delete", "Update", "Stop", "Attach")
     assert [a for a in read if a.split(":")[1].startswith(writes)] == ["sqs:DeleteMessage"]
     assert "CostguardAutoContain" not in statements
