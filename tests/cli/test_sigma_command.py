@@ -84,3 +84,21 @@ def test_log_files_are_read_gzipped_or_plain():
     assert [e.name for e in log_file_events(gzip.compress(data)).events] == ["StopLogging"]
     assert [e.name for e in log_file_events(data).events] == ["StopLogging"]
     assert log_file_events(b"\x1f\x8bnot gzip").skipped == 1
+
+
+def test_validate_reports_a_bad_rule_of_the_config_and_exits_2(tmp_path: Path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "good.yml").write_text(RULE)
+    bad = rules / "bad.yml"
+    bad.write_text(RULE.replace("eventName:", "eventName|nope:").replace("2e7d", "3e7d"))
+    config = tmp_path / "costguard.yml"
+    config.write_text("events:\n  sigma:\n    rules: [rules, policies/sigma]\n")
+
+    result = CliRunner().invoke(main, ["validate", "-c", str(config)])
+
+    assert result.exit_code == 2
+    assert result.output == f"{bad}:9:9: rule 'Security group opened to the world': " \
+                            "Unknown modifier 'nope'\n"
+    bad.unlink()
+    assert CliRunner().invoke(main, ["validate", "-c", str(config)]).exit_code == 0
