@@ -139,6 +139,7 @@ class AlertKind(StrEnum):
     """Why a message is sent."""
 
     NEW = "new"
+    UPDATE = "update"
     RESOLVED = "resolved"
     ESCALATION = "escalation"
     DIGEST = "digest"

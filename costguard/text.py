@@ -8,21 +8,59 @@ from __future__ import annotations
 
 import re
 import shlex
+import unicodedata
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
+_BIDI = re.compile(r"[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+"""Bidirectional controls: they reorder what a reader sees ("Trojan Source"), so one-line text
+shows each as its code point instead."""
+
+SHORT = 200
+"""Longest value a list or sentence of a message shows; commands always keep the whole value."""
 
 
 def oneline(value: Any) -> str:
-    """A value fit for a subject or other one-line field: control characters become a space."""
-    return _CONTROL.sub(" ", str(value)).strip()
+    """A value fit for a subject or other one-line field: control characters become a space,
+    bidirectional controls are shown as their code point (`<U+202E>`)."""
+    text = _CONTROL.sub(" ", str(value)).strip()
+    return _BIDI.sub(lambda m: f"<U+{ord(m.group()):04X}>", text)
+
+
+def short(value: Any, limit: int = SHORT) -> str:
+    """`oneline`, cut to `limit` characters with an ellipsis: an attacker's 10,000-character
+    tag must not bury the message it appears in."""
+    text = oneline(value)
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 def sh(value: Any) -> str:
-    """Quote a value for a POSIX shell so an attacker-chosen name cannot inject a command."""
-    return shlex.quote(str(value))
+    """Quote a value for the shell so an attacker-chosen name cannot inject a command.
+
+    Printable values get POSIX single quotes. A value holding control or format characters
+    (a line break, a bidirectional override) gets ANSI-C quoting (`$'...'`, bash and zsh), so
+    the command still names exactly that value while the reader sees every such character as
+    an escape instead of a reordered or broken line.
+    """
+    text = str(value)
+    if not any(unicodedata.category(c) in _HIDDEN for c in text):
+        return shlex.quote(text)
+    return "$'" + "".join(_ansi_c(c) for c in text) + "'"
+
+
+_HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
+def _ansi_c(char: str) -> str:
+    if char in "\\'":
+        return "\\" + char
+    if unicodedata.category(char) not in _HIDDEN:
+        return char
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x80 else (
+        f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
 
 
 def ts(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S UTC") -> str:

@@ -1,8 +1,14 @@
-"""Tables for terminals and pipes: fit the terminal's width, never cut when piped."""
+"""Tables for terminals and pipes: fit the terminal's width, never cut when piped; and names an
+attacker chose: one line and capped where shown, quoted whole where run."""
 
 from __future__ import annotations
 
-from costguard.text import MIN_COLUMN, money, table
+import shutil
+import subprocess
+
+import pytest
+
+from costguard.text import MIN_COLUMN, SHORT, money, oneline, sh, short, table
 
 ARN = "arn:aws:ec2:us-east-1:123456789012:security-group/sg-0123456789abcdef0"
 TITLE = "Security group open to the internet on port 22 (SSH) and 3389 (RDP) from 0.0.0.0/0"
@@ -43,3 +49,41 @@ def test_cells_are_one_line_whatever_they_hold():
 def test_money_has_one_spelling():
     assert money(4896) == "$4,896.00"
     assert money(None) == "unknown"
+
+
+# --- untrusted names: one line, capped, quoted whole ------------------------------------------
+
+BIDI = "evil\u202egpj.exe"
+NAMES = ["plain", "x'; rm -rf / #", "a\r\nBcc: evil@x", BIDI, "tab\there", "{{ 7*7 }}",
+         "caf\u00e9 \u2028 line", "\x00nul", "back\\slash 'q'", "k" * 10_000]
+
+
+def test_bidirectional_controls_are_shown_not_obeyed():
+    assert oneline(BIDI) == "evil<U+202E>gpj.exe"
+    assert "\u202e" not in short(BIDI)
+
+
+def test_short_keeps_one_line_and_at_most_200_characters():
+    long = short("k" * 10_000)
+
+    assert len(long) == SHORT and long.endswith("\u2026")
+    assert short("a\r\nb") == "a b"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_sh_is_printable_on_one_line(name):
+    quoted = sh(name)
+
+    assert quoted.isprintable()  # line breaks and controls become visible escapes
+    assert "\n" not in quoted and "\r" not in quoted and "\u202e" not in quoted
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash to run the quoted word")
+@pytest.mark.parametrize("name", [n for n in NAMES if "\x00" not in n])
+def test_sh_gives_bash_back_exactly_the_value(name):
+    """Quoted whole: the shell hands the command the very name, byte for byte (a NUL can be
+    no command's argument at all, so it is left out)."""
+    script = f"printf '%s' {sh(name)}"
+    out = subprocess.run(["bash", "-c", script], capture_output=True, check=True).stdout
+
+    assert out.decode("utf-8") == name

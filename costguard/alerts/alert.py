@@ -1,8 +1,8 @@
 """What one notification is about, as plain data the templates render.
 
-The engine builds an `Alert` per incident event (new, resolved, escalated); `render.py` turns it
-into a `Message`; the outbox stores the message before any channel sends it, so a retry sends
-exactly what was first rendered.
+The engine builds an `Alert` per incident event (new, update, escalated, resolved);
+`compose.py` turns it into a `Message`; the outbox stores the message before any channel sends
+it, so a retry sends exactly what was first rendered.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from costguard.alerts.playbook import Action
 from costguard.model import AlertKind, Severity
 
 
@@ -32,6 +33,9 @@ class AlertFinding:
     first_seen: datetime | None = None
     last_seen: datetime | None = None
     references: tuple[str, ...] = ()
+    entities: frozenset[str] = frozenset()
+    """What ties the finding to its incident (`instance:i-...`, `sg:...`): the merged playbook
+    reads these, never the check id."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,15 @@ class RemediationStep:
 
 
 @dataclass(frozen=True)
+class Playbook:
+    """What a responder does: the merged first actions, then one step per check with the
+    details (and the commands no first action gives), in response order."""
+
+    actions: tuple[Action, ...] = ()
+    steps: tuple[RemediationStep, ...] = ()
+
+
+@dataclass(frozen=True)
 class Alert:
     """Everything a message about one incident (or one digest) says."""
 
@@ -58,6 +71,8 @@ class Alert:
     created_at: datetime
     findings: tuple[AlertFinding, ...] = ()
     remediation: tuple[RemediationStep, ...] = ()
+    actions: tuple[Action, ...] = ()
+    """The merged first actions (`costguard.alerts.playbook`), shown before everything else."""
     incident_id: int | None = None
     accounts: tuple[str, ...] = ()
     scope: Mapping[str, Any] = field(default_factory=dict)

@@ -1,47 +1,56 @@
 """An `Alert` rendered into the `Message` every channel sends: subject, text and HTML.
 
 Pure: the only input besides the alert is the templates the `Renderer` reads. Everything the
-email templates show is prepared here as plain strings and tuples, so templates stay declarative
-and never trip StrictUndefined on a fact an alert does not carry.
+email templates show is prepared here (and in `message_parts`) as plain strings and tuples, so
+templates stay declarative and never trip StrictUndefined on a fact an alert does not carry.
+
+A message leads with what a responder needs on the first screen: what happened and where, the
+money (`costguard.alerts.money`), and the merged first actions as runnable commands; then the
+compact findings list, the per-check details, scope, facts and timeline.
 
 What `alert.facts` may hold, beyond numbers shown as they are:
 `summary` (replaces the generated "what happened" sentence), `regions`, `first_activity`
-(datetime), `time_to_fix` (timedelta or seconds), `previous_severity` (escalations),
-`thread_key` (follow-ups: the key of the incident's first message, so email clients thread them).
-Keys ending in `_usd` are dollar amounts; datetimes and timedeltas are formatted as such.
+(datetime), `time_to_fix` (timedelta or seconds), `previous_severity` (escalations), `new`
+(updates: what is new since the last message, a mapping of lists), the money facts
+(`costguard.alerts.money.FACT_KEYS`), `thread_key` (follow-ups: the key of the incident's first
+message, so email clients thread them). Keys ending in `_usd` are dollar amounts; datetimes and
+timedeltas are formatted as such.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from costguard.alerts.alert import Alert, AlertFinding
-from costguard.alerts.render import Renderer, money, oneline, ts
+from costguard.alerts.message_parts import (
+    WHO_KEYS,
+    WHO_MAX,
+    duration,
+    fact_rows,
+    finding_groups,
+    new_rows,
+    scope_rows,
+    strings,
+    who_line,
+)
+from costguard.alerts.money import FACT_KEYS, money_rows
+from costguard.alerts.playbook import covered
+from costguard.alerts.render import Renderer, oneline, ts
 from costguard.model import AlertKind, Message, Severity
 from costguard.notifiers.channel import THREAD_KEY
+from costguard.text import short
 
 SUBJECT_MAX = 150
 """Longest subject, in characters; mail clients cut far shorter, so the start must carry it."""
 
 SUMMARY = "summary"
+NEW = "new"
 
 _SHOWN_ELSEWHERE = frozenset(
-    {THREAD_KEY, SUMMARY, "regions", "first_activity", "previous_severity"}
+    {THREAD_KEY, SUMMARY, NEW, "regions", "first_activity", "previous_severity", *FACT_KEYS}
 )
-
-SCOPE_LABELS: tuple[tuple[str, str], ...] = (
-    ("principals", "Principals"),
-    ("access_keys", "Access keys"),
-    ("source_ips", "Source IPs"),
-    ("user_agents", "User agents"),
-    ("key_pairs", "Key pairs"),
-    ("security_groups", "Security groups"),
-    ("instances", "Instances"),
-    ("api_calls", "API calls"),
-)
-"""`alert.scope` keys the emails know, in the order they are shown; others follow."""
 
 SEVERITY_COLORS: Mapping[Severity, str] = {
     Severity.CRITICAL: "#b42318",
@@ -54,6 +63,7 @@ SEVERITY_COLORS: Mapping[Severity, str] = {
 
 _TIME_LABELS = {
     AlertKind.NEW: "Detected at",
+    AlertKind.UPDATE: "Updated at",
     AlertKind.RESOLVED: "Resolved at",
     AlertKind.ESCALATION: "Escalated at",
 }
@@ -95,12 +105,12 @@ def one_line_subject(text: str) -> str:
 
 def email_context(alert: Alert) -> dict[str, Any]:
     """What the email templates see: the alert, plus its parts prepared for showing."""
-    accounts = _accounts(alert)
-    regions = _regions(alert)
+    accounts, regions = _accounts(alert), _regions(alert)
     first = alert.facts.get("first_activity") or _earliest(alert)
     previous = alert.facts.get("previous_severity")
     return {
         "alert": alert,
+        "title": short(alert.title, 300),
         "kind": str(alert.kind),
         "severity": str(alert.severity).upper(),
         "previous_severity": str(previous).upper() if previous else None,
@@ -108,20 +118,27 @@ def email_context(alert: Alert) -> dict[str, Any]:
         "colors": SEVERITY_COLORS,
         "accounts_label": accounts_label(accounts),
         "incident": f"incident #{alert.incident_id}" if alert.incident_id else "this incident",
-        "headline": headline(alert, accounts),
+        "headline": headline(alert, accounts, regions),
         "summary": summary(alert, accounts, regions, first),
-        "facts": fact_rows(alert, accounts, regions, first),
-        "scope": scope_rows(alert.scope),
-        "findings": tuple(sorted(alert.findings, key=lambda f: -f.severity.rank)),
+        "who": who_line(alert.scope) if alert.kind is not AlertKind.RESOLVED else "",
+        "money": money_rows(alert.facts, alert.kind),
+        "actions": alert.actions,
+        "new": new_rows(alert.facts.get(NEW)) if alert.kind is AlertKind.UPDATE else (),
+        "groups": finding_groups(alert),
+        "findings": alert.findings,
+        "mix": severity_counts(alert.findings),
+        "facts": _fact_rows(alert, first),
+        "scope": scope_rows(_beyond_who(alert)),
         "finding_ids": tuple(f.id for f in alert.findings if f.id is not None),
         "remediation": alert.remediation,
-        "timeline": tuple(sorted(alert.timeline, key=lambda event: event[0])),
+        "timeline": tuple((at, short(what)) for at, what in
+                          sorted(alert.timeline, key=lambda event: event[0])),
     }
 
 
-def headline(alert: Alert, accounts: tuple[str, ...]) -> str:
-    """The line under the title: "Incident #42 in account 1", or just where for a digest."""
-    where = accounts_label(accounts)
+def headline(alert: Alert, accounts: tuple[str, ...], regions: tuple[str, ...] = ()) -> str:
+    """The line under the title, where it happened: "Incident #42 in account 1 (us-east-1)"."""
+    where = accounts_label(accounts) + (f" ({', '.join(map(short, regions))})" if regions else "")
     if alert.incident_id is None:
         return where[:1].upper() + where[1:]
     return f"Incident #{alert.incident_id}" + (f" in {where}" if where else "")
@@ -143,29 +160,33 @@ def summary(
 ) -> str:
     """The "what happened" paragraph: the facts' own summary, else one built from the numbers."""
     if alert.facts.get(SUMMARY):
-        return oneline(alert.facts[SUMMARY])
+        return short(alert.facts[SUMMARY], 1000)
     where = accounts_label(accounts) or "your accounts"
-    where += f" ({', '.join(regions)})" if regions else ""
     count = _plural(len(alert.findings), "finding")
     incident = f"incident #{alert.incident_id}" if alert.incident_id else "this incident"
+    mix = severity_counts(alert.findings)
     if alert.kind is AlertKind.RESOLVED:
         return _resolved_summary(alert, incident, where)
-    mix = severity_counts(alert.findings)
     if alert.kind is AlertKind.ESCALATION:
         previous = alert.facts.get("previous_severity")
         rose = f"rose from {str(previous).upper()} to" if previous else "rose to"
-        return (
-            f"The severity of {incident} {rose} {str(alert.severity).upper()}. "
-            f"It now has {count} in {where}: {mix}."
-        )
-    grouped = f" and grouped them into {incident}" if alert.incident_id else ""
-    text = f"costguard found {count} in {where}{grouped}: {mix}."
+        return (f"The severity of {incident} {rose} {str(alert.severity).upper()}. "
+                f"It now has {count} in {where}: {mix}.")
+    if alert.kind is AlertKind.UPDATE:
+        return (f"{incident[:1].upper() + incident[1:]} grew since its last message: "
+                f"{_growth(alert.facts.get(NEW))}. It now has {count} in {where}: {mix}.")
+    text = f"{count} ({mix}) in {where}."
     if first is not None and alert.kind is AlertKind.NEW:
-        text += (
-            f" The first related activity was at {ts(first)}; "
-            f"costguard raised this alert at {ts(alert.created_at)}."
-        )
+        text += f" First activity {ts(first)}, alert {ts(alert.created_at)}."
     return text
+
+
+def _growth(new: Any) -> str:
+    """"2 instances, 1 region": how much an update adds, by kind."""
+    rows = new.items() if isinstance(new, Mapping) else ()
+    counts = [(len(strings(v)), str(k).replace("_", " ")) for k, v in rows]
+    return ", ".join(f"{n} new {what[:-1] if n == 1 and what.endswith('s') else what}"
+                     for n, what in counts if n) or "new findings"
 
 
 def _resolved_summary(alert: Alert, incident: str, where: str) -> str:
@@ -189,75 +210,40 @@ def severity_counts(findings: Iterable[AlertFinding]) -> str:
     return ", ".join(f"{counts[s]} {s}" for s in worst_first) or "nothing open"
 
 
-def fact_rows(
-    alert: Alert, accounts: tuple[str, ...], regions: tuple[str, ...], first: datetime | None
-) -> tuple[tuple[str, str], ...]:
-    """(label, value) rows: where, when, then the alert's own facts; empty values left out."""
-    rows = [
-        ("Accounts", ", ".join(accounts)),
-        ("Regions", ", ".join(regions)),
-        (_TIME_LABELS.get(alert.kind, "Generated at"), ts(alert.created_at)),
-        ("First activity", ts(first) if first else ""),
-    ]
-    for key, value in alert.facts.items():
-        if key not in _SHOWN_ELSEWHERE:
-            rows.append((_label(key), fact_value(key, value)))
-    return tuple((label, value) for label, value in rows if value)
+def _fact_rows(alert: Alert, first: datetime | None) -> tuple[tuple[str, str], ...]:
+    """When (detected, first activity; a new incident's summary says both already), then the
+    alert's own facts not shown elsewhere."""
+    when = ((_TIME_LABELS.get(alert.kind, "Generated at"), ts(alert.created_at)),
+            ("First activity", ts(first) if first else ""))
+    shown = () if alert.kind is AlertKind.NEW else tuple(r for r in when if r[1])
+    return shown + fact_rows(alert.facts, _SHOWN_ELSEWHERE)
 
 
-def fact_value(key: str, value: Any) -> str:
-    """One fact as text: money for `*_usd`, durations, timestamps, lists joined."""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if key.endswith("_usd") and isinstance(value, int | float):
-        return money(value)
-    if isinstance(value, timedelta) or (key == "time_to_fix" and isinstance(value, int | float)):
-        return duration(value)
-    if isinstance(value, datetime):
-        return ts(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, list | tuple | set | frozenset):
-        return ", ".join(map(str, value))
-    return "" if value is None else str(value)
+def _beyond_who(alert: Alert) -> Mapping[str, Any]:
+    """The scope values neither the "Who" line nor a first action shows already."""
+    if alert.kind is AlertKind.RESOLVED:
+        return alert.scope
+    done = covered(alert.actions)
+    kept = {}
+    for key, values in alert.scope.items():
+        listed = strings(values)
+        if key in WHO_KEYS and len(listed) <= WHO_MAX:
+            continue
+        prefix = _COVERED_PREFIX.get(key)
+        kept[key] = [v for v in listed if not prefix or not _done(done, prefix, v)]
+    return kept
 
 
-def duration(value: timedelta | float) -> str:
-    """A span as people say it: "40 s", "47 min", "2 h 5 min", "3 d 4 h"."""
-    seconds = int(value.total_seconds() if isinstance(value, timedelta) else value)
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes = seconds // 60
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if hours else f"{days} d"
+_COVERED_PREFIX = {"instances": "instance:", "security_groups": "sg:", "key_pairs": "keypair:",
+                   "access_keys": "access_key:"}
 
 
-def scope_rows(scope: Mapping[str, Any]) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """(label, values) for each non-empty scope list: the known ones in order, then the rest."""
-    known = dict(SCOPE_LABELS)
-    keys = [k for k, _ in SCOPE_LABELS if k in scope] + [k for k in scope if k not in known]
-    rows = ((known.get(k) or _label(k), _strings(scope[k])) for k in keys)
-    return tuple((label, values) for label, values in rows if values)
-
-
-def _strings(value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,) if value else ()
-    if isinstance(value, Iterable) and not isinstance(value, Mapping):
-        return tuple(str(v) for v in value)
-    return (str(value),)
-
-
-def _label(key: str) -> str:
-    words = key.removesuffix("_usd").replace("_", " ").strip()
-    return words[:1].upper() + words[1:]
+def _done(done: frozenset[str], prefix: str, value: str) -> bool:
+    """Whether a first action acts on this scope value (key pairs are named by their last
+    part, `keypair:ACCOUNT:REGION:NAME`)."""
+    if prefix == "keypair:":
+        return any(e.startswith(prefix) and e.endswith(":" + value) for e in done)
+    return prefix + value in done
 
 
 def _plural(n: int, word: str) -> str:
@@ -271,7 +257,7 @@ def _accounts(alert: Alert) -> tuple[str, ...]:
 def _regions(alert: Alert) -> tuple[str, ...]:
     given = alert.facts.get("regions")
     if given:
-        return _strings(given)
+        return strings(given)
     return tuple(sorted({f.region for f in alert.findings}))
 
 

@@ -2,8 +2,9 @@
 
 Tag values, user names and key names are chosen by whoever holds the credentials, so templates
 never get to run arbitrary Python (sandbox), HTML output escapes everything by default, shell
-commands quote every interpolated value (`sh` filter) and one-line fields lose control characters
-(`oneline` filter).
+commands quote every interpolated value whole (`sh` filter), one-line fields lose control
+characters (`oneline` filter) and names in sentences and lists are also cut to 200 characters
+(`short` filter).
 """
 
 from __future__ import annotations
@@ -13,14 +14,21 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound, pass_context
+from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
 from costguard.settings.paths import shipped_dir
-from costguard.text import money, oneline, sh, ts
+from costguard.text import money, oneline, sh, short, ts
 
-_PRE = '<pre style="white-space:pre-wrap;word-wrap:break-word"><code>'
-"""Long commands (ten instance ids) must wrap in Gmail and Outlook, which ignore <style>."""
+CODE_STYLE = (
+    "margin:4px 0 8px 0;padding:8px;background-color:#f2f4f7;border:1px solid #eaecf0;"
+    "font-family:Consolas,Menlo,monospace;font-size:12px;line-height:17px;color:#101828;"
+    "white-space:pre-wrap;word-wrap:break-word;overflow-wrap:anywhere;word-break:break-all;"
+)
+"""Long commands (ten instance ids, an ARN) must wrap at 390 px in Gmail and Outlook, which
+ignore <style>: inline, and every wrapping property some client honours."""
+_PRE = f'<pre style="{CODE_STYLE}"><code>'
 
 
 def text_to_html(text: str) -> str:
@@ -52,6 +60,17 @@ def text_to_html(text: str) -> str:
     return "".join(out)
 
 
+@pass_context
+def uncovered(context: Context, values: Any, prefix: str) -> list[Any]:
+    """The values no first action of the message acts on: `ids|uncovered('instance:')`.
+
+    A remediation template rendered for an alert gets `covered` (the entities the merged first
+    actions handle) and leaves out its own command for those; rendered alone, nothing is
+    covered and every command stays."""
+    done = context.get("covered") or frozenset()
+    return [v for v in values if f"{prefix}{v}" not in done]
+
+
 def _environment(dirs: Sequence[Path], autoescape: bool) -> SandboxedEnvironment:
     env = SandboxedEnvironment(
         loader=FileSystemLoader([str(d) for d in dirs]),
@@ -61,7 +80,9 @@ def _environment(dirs: Sequence[Path], autoescape: bool) -> SandboxedEnvironment
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(oneline=oneline, sh=sh, ts=ts, money=money, text_to_html=text_to_html)
+    env.filters.update(oneline=oneline, sh=sh, short=short, ts=ts, money=money,
+                       text_to_html=text_to_html, uncovered=uncovered)
+    env.globals["code_style"] = CODE_STYLE
     return env
 
 
@@ -92,4 +113,4 @@ class Renderer:
     def remediation(self, check: str, context: Mapping[str, Any], template: str | None) -> str:
         """A check's remediation text: the policy's template if it names one, else the check's."""
         name = template or self.pick("remediation", check, ".md.j2")
-        return self.render(name, context).strip() + "\n"
+        return self.render(name, {"covered": frozenset(), **context}).strip() + "\n"

@@ -12,7 +12,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from costguard.alerts.alert import Alert, AlertFinding, RemediationStep
+from costguard.alerts.alert import Alert, AlertFinding, Playbook, RemediationStep
+from costguard.alerts.evidence import phase_lookup
+from costguard.alerts.playbook import build_actions, covered
 from costguard.alerts.render import Renderer
 from costguard.checks import Registry, default_registry
 from costguard.checks.base import Phase
@@ -41,6 +43,7 @@ def alert_finding(f: StoredFinding, policy: Policy | None) -> AlertFinding:
         account=f.account, region=f.region, resource=f.resource, title=f.title,
         details=dict(f.details), first_seen=f.first_seen, last_seen=f.last_seen,
         references=policy.references if policy else (),
+        entities=frozenset(getattr(f, "entities", ()) or ()),
     )
 
 
@@ -118,22 +121,31 @@ class Notifier:
                 names.extend(n for n in route.notify if n not in names)
         return names
 
-    def remediation(self, findings: Sequence[AlertFinding]) -> tuple[RemediationStep, ...]:
-        """The playbook: one step per check in response order (each check's `phase` and
-        `playbook_rank`; checks the registry does not know come last), then verify."""
+    def remediation(self, findings: Sequence[AlertFinding]) -> Playbook:
+        """The playbook: the merged first actions (`costguard.alerts.playbook`), then one step
+        per check in response order (each check's `phase` and `playbook_rank`; checks the
+        registry does not know come last) with the details and the commands no first action
+        gives, then verify."""
+        as_of = max((t for f in findings for t in (f.last_seen, f.first_seen) if t), default=None)
+        actions = build_actions(findings, phase_lookup(self.registry), as_of)
+        steps = self._steps(findings, covered(actions))
+        if len(steps) > 1:
+            steps.append(RemediationStep(check="verify", title="Verify", body=VERIFY))
+        return Playbook(actions=actions, steps=tuple(steps))
+
+    def _steps(self, findings: Sequence[AlertFinding], done: frozenset[str],
+               ) -> list[RemediationStep]:
+        """One step per check (and policy template), each told what the actions cover."""
         by_check: dict[tuple[str, str | None], list[AlertFinding]] = {}
         for f in sorted(findings, key=lambda f: _playbook_position(self.registry, f.check)):
             policy = self.policies.get(f.policy)
             by_check.setdefault((f.check, policy.remediation if policy else None), []).append(f)
         steps = []
         for (check, template), group in by_check.items():
-            context = {"findings": group, "account": group[0].account}
+            context = {"findings": group, "account": group[0].account, "covered": done}
             body = self.renderer.remediation(check, context, template)
-            title = _step_title(self.registry, check, group)
-            steps.append(RemediationStep(check=check, title=title, body=body))
-        if len(steps) > 1:
-            steps.append(RemediationStep(check="verify", title="Verify", body=VERIFY))
-        return tuple(steps)
+            steps.append(RemediationStep(check, _step_title(self.registry, check, group), body))
+        return steps
 
     def message(self, alert: Alert) -> Message:
         """Render an alert into the message every channel sends."""

@@ -16,6 +16,8 @@ from typing import Any
 from jinja2 import TemplateError, TemplateSyntaxError
 
 from costguard.alerts.alert import Alert, AlertFinding
+from costguard.alerts.evidence import phase_lookup
+from costguard.alerts.playbook import build_actions
 from costguard.alerts.render import Renderer
 from costguard.checks import Registry, default_registry
 from costguard.checks.base import Context
@@ -47,7 +49,7 @@ def _sample_findings(
                      status=Status.OPEN.value, account=f.account, region=f.region,
                      resource=f.resource, title=f.title, details=dict(f.details),
                      first_seen=snapshot.now, last_seen=snapshot.now,
-                     references=policy.references)
+                     references=policy.references, entities=f.entities)
         for n, f in enumerate(found)
     ]
 
@@ -97,11 +99,12 @@ def validate_templates(
     problems = list(remediations.problems)
     everything = [f for found in remediations.findings.values() for f in found]
     rendered = len(policies)
-    for kind in (AlertKind.NEW, AlertKind.RESOLVED, AlertKind.ESCALATION):
+    actions = build_actions(everything, phase_lookup(registry or default_registry()), NOW)
+    for kind in (AlertKind.NEW, AlertKind.UPDATE, AlertKind.RESOLVED, AlertKind.ESCALATION):
         alert = Alert(kind=kind, key=f"validate-{kind}", title="Sample incident",
                       severity=Severity.highest(f.severity for f in everything),
                       created_at=NOW, findings=tuple(everything), incident_id=1,
-                      accounts=(ACCOUNT,))
+                      accounts=(ACCOUNT,), actions=actions)
         try:
             build_message(alert, renderer)
             rendered += 3

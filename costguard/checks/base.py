@@ -129,7 +129,7 @@ class Check(abc.ABC):
     """AWS Security Hub (Foundational Security Best Practices) control ids ("IAM.4")."""
     burn_rate_facts: ClassVar[bool] = False
     """Whether its findings' details carry the burn rate an incident's message leads with
-    (`recent_usd_per_hour`, `cost_so_far_usd`, `projected_usd_to_month_end`)."""
+    (`usd_per_hour` of the account and region, `recent_usd_per_hour`, `sampled_at`)."""
 
     @abc.abstractmethod
     def evaluate(self, snapshot: Snapshot, ctx: Context) -> Iterable[Finding]:

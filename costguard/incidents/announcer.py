@@ -11,15 +11,14 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from costguard.alerts.alert import Alert
+from costguard.alerts.alert import Alert, Playbook
+from costguard.alerts.money import incident_money
 from costguard.incidents.keeper import IncidentKeeper
 from costguard.model import AlertKind, Severity, Status
 from costguard.store.records import IncidentTime, StoredFinding, StoredIncident
-from costguard.text import money
 
 if TYPE_CHECKING:
     from costguard.alerts.routing import Notifier
-    from costguard.checks.base import Registry
     from costguard.notifiers.delivery import DeliveryReport
     from costguard.store import Store
 
@@ -113,18 +112,19 @@ class Announcer:
         policies = self.notifier.policies
         findings = tuple(alert_finding(f, policies.get(f.policy)) for f in shown)
         facts = {**self._facts(incident, kind, stored), **facts}
+        playbook = self.notifier.remediation(findings) if kind is not AlertKind.RESOLVED else (
+            Playbook())
         return Alert(
             kind=kind, key=incident_key(incident, kind, suffix), title=incident.title,
             severity=incident.severity, created_at=self.now, findings=findings,
-            remediation=self.notifier.remediation(findings) if kind is not AlertKind.RESOLVED
-            else (),
+            remediation=playbook.steps, actions=playbook.actions,
             incident_id=incident_id, accounts=incident.accounts, scope=incident.scope,
             facts=facts,
         )
 
     def _facts(self, incident: StoredIncident, kind: AlertKind,
                findings: Sequence[StoredFinding]) -> dict[str, Any]:
-        facts: dict[str, Any] = incident_money(findings, self.notifier.registry)
+        facts: dict[str, Any] = incident_money(findings, self.notifier.registry, self.now)
         if self.contained.get(incident.id):
             facts["auto_contain"] = list(self.contained[incident.id])
         if kind is not AlertKind.NEW:
@@ -133,26 +133,6 @@ class Announcer:
             start = incident.notified_at or incident.detected_at
             facts["time_to_fix"] = self.now - start
         return facts
-
-
-def incident_money(findings: Sequence[StoredFinding], registry: Registry) -> dict[str, Any]:
-    """What the incident costs, from the findings of checks that report a burn rate
-    (`Check.burn_rate_facts`, looked up in `registry`): the $/hour the new instances add, what
-    they have cost so far, and the projection if nothing changes."""
-    burn = [f.details for f in findings
-            if getattr(registry.get(f.check), "burn_rate_facts", False)
-            and isinstance(f.details, dict) and "recent_usd_per_hour" in f.details]
-    if not burn:
-        return {}
-    added = sum(float(d.get("recent_usd_per_hour") or 0) for d in burn)
-    facts: dict[str, Any] = {
-        "burn_rate_added": f"{money(added)}/h",
-        "cost_so_far_usd": round(sum(float(d.get("cost_so_far_usd") or 0) for d in burn), 2),
-    }
-    month = [d.get("projected_usd_to_month_end") for d in burn]
-    if all(isinstance(m, int | float) for m in month):
-        facts["projected_to_month_end_usd"] = round(sum(month), 2)
-    return facts
 
 
 def record_delivery(store: Store, report: DeliveryReport) -> None:

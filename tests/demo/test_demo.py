@@ -82,6 +82,23 @@ def test_exactly_one_alert_and_one_resolution_threaded_to_it(demo):
     assert str(alert["To"]) == str(resolution["To"]) == "secops@demo.invalid"
 
 
+def test_the_alert_leads_with_one_command_per_region_and_stays_short(demo):
+    """Issue 8: what happened and the first commands on the first screen; one stop per region."""
+    text = parse(demo["out"] / "outbox" / "001.eml").get_body(("plain",)).get_content()
+    lines = text.splitlines()
+
+    assert len(lines) <= 150
+    assert next(n for n, line in enumerate(lines, 1) if line.lstrip().startswith("aws ")) <= 40
+    [stop] = [line.split() for line in lines if "stop-instances" in line]
+    assert sorted(w for w in stop if w.startswith("i-")) == sorted(demo["instances"])
+
+
+def test_the_resolution_says_what_the_incident_cost_up_to_the_fix(demo):
+    text = parse(demo["out"] / "outbox" / "002.eml").get_body(("plain",)).get_content()
+
+    assert "Cost up to the fix: $" in text and "Cost so far" not in text
+
+
 def test_the_timeline_tells_the_story_in_order(demo):
     lines = [line for chunk in demo["printed"] for line in chunk.splitlines()]
     story = [
