@@ -114,7 +114,7 @@ def test_regions_with_neither_a_queue_nor_the_trail_source_are_health_findings(
     assert uncovered == {EAST, SOUTH}
     assert {f.severity.value for f in health.values()} == {"medium"}
     assert "costguard setup events --regions ap-south-1" in (
-        cg.notifier.remediation([_alert_finding(health[SOUTH])])[0].body)
+        cg.notifier.remediation([_alert_finding(health[SOUTH])]).steps[0].body)
     cg.store.close()
 
 
