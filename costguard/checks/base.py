@@ -67,6 +67,10 @@ class Context:
         )
 
 
+Resource = tuple[str, str, str]
+"""(account, region, resource) of one thing a check judged: the identity its finding has."""
+
+
 class Phase(StrEnum):
     """Where a check's remediation falls in a responder's playbook; members are in the order a
     responder works in (`rank`)."""
@@ -127,6 +131,9 @@ class Check(abc.ABC):
     """CIS AWS Foundations Benchmark v3.0.0 recommendations this check covers ("1.4")."""
     security_hub: ClassVar[tuple[str, ...]] = ()
     """AWS Security Hub (Foundational Security Best Practices) control ids ("IAM.4")."""
+    fix_summary: ClassVar[str] = ""
+    """One sentence on how to make its resources pass: the compliance report's remediation
+    column (the alerts carry the full template)."""
     burn_rate_facts: ClassVar[bool] = False
     """Whether its findings' details carry the burn rate an incident's message leads with
     (`usd_per_hour` of the account and region, `recent_usd_per_hour`, `sampled_at`)."""
@@ -134,6 +141,17 @@ class Check(abc.ABC):
     @abc.abstractmethod
     def evaluate(self, snapshot: Snapshot, ctx: Context) -> Iterable[Finding]:
         """Findings for what `snapshot` shows, under `ctx.params`."""
+
+    def resources(self, snapshot: Snapshot, ctx: Context) -> Iterable[Resource]:
+        """Every (account, region, resource) this check judged in `snapshot` under
+        `ctx.params`, failing or not, named as its findings name them.
+
+        Pure, like `evaluate`. It is what makes a pass a recorded fact rather than the
+        absence of a finding: the weekly report's score and the compliance report count
+        passes from it. None (the default) means pass/fail does not apply: event and spend
+        checks report what happened, not the state of a resource.
+        """
+        return ()
 
     @classmethod
     def phrase(cls, findings: Sequence[Any]) -> str:

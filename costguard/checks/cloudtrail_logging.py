@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from costguard.activity.posture_causes import cause, trail_off_calls
-from costguard.checks.base import Check, Context, NoParams, Phase
+from costguard.checks.base import Check, Context, NoParams, Phase, Resource
 from costguard.model import GLOBAL_REGION, Finding, Severity, Source, StrEnum
 from costguard.snapshot import Snapshot, TrailStatus
 
@@ -71,6 +71,7 @@ class CloudTrailLogging(Check):
         "cloudtrail:LookupEvents", "cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus",
         "sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:DeleteMessage",
     )
+    fix_summary = "Keep a multi-region CloudTrail trail logging; start any stopped trail."
     cis = ("3.1",)
     security_hub = ("CloudTrail.1",)
 
@@ -89,6 +90,15 @@ class CloudTrailLogging(Check):
             for region in sorted(_regions(snapshot, account)):
                 if not any(covers(t, region) for t in logging + stopped):
                     yield _uncovered(ctx, account, region, logging)
+
+    def resources(self, snapshot: Snapshot, ctx: Context) -> Iterable[Resource]:
+        """Every trail (in its home region) and every judged region's coverage."""
+        trails = {t.arn: t for t in snapshot.trails}
+        judged: list[Resource] = [(t.account, t.home_region, t.arn) for t in trails.values()]
+        for account in sorted({t.account for t in snapshot.trails} | _read_accounts(snapshot)):
+            judged += [(account, region, coverage_arn(account, region))
+                       for region in sorted(_regions(snapshot, account))]
+        return judged
 
 
 def _read_accounts(snapshot: Snapshot) -> set[str]:
@@ -132,6 +142,11 @@ def _stopped(ctx: Context, trail: TrailStatus, caused: dict[str, Any],
     )
 
 
+def coverage_arn(account: str, region: str) -> str:
+    """The pseudo-ARN naming a region's trail coverage (see the class's docstring)."""
+    return f"arn:aws:cloudtrail:{region}:{account}:trail-coverage"
+
+
 def _uncovered(
     ctx: Context, account: str, region: str, logging: list[TrailStatus]
 ) -> Finding:
@@ -140,7 +155,7 @@ def _uncovered(
     return ctx.finding(
         account=account,
         region=region,
-        resource=f"arn:aws:cloudtrail:{region}:{account}:trail-coverage",
+        resource=coverage_arn(account, region),
         title=title,
         details={"account": account, "reason": Reason.REGION_UNCOVERED.value, "region": region,
                  "trail": None, "logging_trails": [_trail(t) for t in logging]},

@@ -8,7 +8,7 @@ from typing import Any, cast
 from pydantic import Field
 
 from costguard.activity.posture_causes import cause, detector_off_calls
-from costguard.checks.base import Check, Context, Params, Phase
+from costguard.checks.base import Check, Context, Params, Phase, Resource
 from costguard.checks.param_types import Region
 from costguard.model import Finding, Severity, Source
 from costguard.snapshot import DetectorStatus, Snapshot
@@ -61,6 +61,7 @@ class GuardDutyEnabled(Check):
         "guardduty:ListDetectors", "guardduty:GetDetector", "guardduty:ListFindings",
         "guardduty:GetFindings",
     )
+    fix_summary = "Enable a GuardDuty detector in every watched region."
     security_hub = ("GuardDuty.1",)
 
     def evaluate(self, snapshot: Snapshot, ctx: Context) -> Iterable[Finding]:
@@ -73,6 +74,17 @@ class GuardDutyEnabled(Check):
                 calls = detector_off_calls(snapshot.events, status.account, status.region)
                 yield _finding(ctx, status, *cause(calls, ctx.now))
 
+    def resources(self, snapshot: Snapshot, ctx: Context) -> Iterable[Resource]:
+        """Every watched region's detector, present or not."""
+        params = cast(GuardDutyEnabledParams, ctx.params)
+        return [(d.account, d.region, detector_arn(d)) for d in snapshot.detectors
+                if params.regions is None or d.region in params.regions]
+
+
+def detector_arn(status: DetectorStatus) -> str:
+    """The detector's name in findings: its ARN without the id, stable across re-creation."""
+    return f"arn:aws:guardduty:{status.region}:{status.account}:detector"
+
 
 def _finding(ctx: Context, status: DetectorStatus, caused: dict[str, Any],
              entities: list[str]) -> Finding:
@@ -80,7 +92,7 @@ def _finding(ctx: Context, status: DetectorStatus, caused: dict[str, Any],
     return ctx.finding(
         account=status.account,
         region=status.region,
-        resource=f"arn:aws:guardduty:{status.region}:{status.account}:detector",
+        resource=detector_arn(status),
         title=f"Region {status.region} of account {status.account} {what}",
         details={
             "account": status.account,

@@ -8,7 +8,7 @@ from typing import Any, cast
 
 from pydantic import Field, model_validator
 
-from costguard.checks.base import Check, Context, Params, Phase
+from costguard.checks.base import Check, Context, Params, Phase, Resource
 from costguard.checks.param_types import InstanceTypeGlob, Region
 from costguard.model import Finding, Severity, Source, StrEnum
 from costguard.snapshot import Instance, Snapshot
@@ -123,6 +123,7 @@ class InstanceTypes(Check):
         "ec2:DescribeRegions", "ec2:DescribeInstances", "ec2:DescribeSecurityGroups",
         "ec2:DescribeKeyPairs", "ec2:DescribeInstanceTypes",
     )
+    fix_summary = "Stop instances of unapproved types, or approve the type in the policy."
 
     def evaluate(self, snapshot: Snapshot, ctx: Context) -> Iterable[Finding]:
         """One finding per running instance whose type the region's lists reject."""
@@ -152,6 +153,10 @@ class InstanceTypes(Check):
                 },
                 entities=instance_entities(instance),
             )
+
+    def resources(self, snapshot: Snapshot, ctx: Context) -> Iterable[Resource]:
+        """Every pending or running instance (a stopped one bills nothing and is not judged)."""
+        return [(i.account, i.region, i.arn) for i in snapshot.instances() if i.running]
 
 
 def _title(instance: Instance, reason: Reason) -> str:

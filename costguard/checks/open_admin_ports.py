@@ -7,7 +7,7 @@ from typing import Annotated, Any, cast
 
 from pydantic import Field
 
-from costguard.checks.base import Check, Context, Params, Phase
+from costguard.checks.base import Check, Context, Params, Phase, Resource
 from costguard.model import Finding, Severity, Source
 from costguard.snapshot import IngressRule, RegionInventory, SecurityGroup, Snapshot
 
@@ -119,6 +119,7 @@ class OpenAdminPorts(Check):
         "ec2:DescribeRegions", "ec2:DescribeInstances", "ec2:DescribeSecurityGroups",
         "ec2:DescribeKeyPairs", "ec2:DescribeInstanceTypes",
     )
+    fix_summary = "Remove ingress rules that open administration ports to 0.0.0.0/0 or ::/0."
     cis = ("5.2", "5.3")
     security_hub = ("EC2.53", "EC2.54", "EC2.13", "EC2.14")
 
@@ -130,6 +131,10 @@ class OpenAdminPorts(Check):
                 rules = offending_rules(group, params.ports)
                 if rules:
                     yield _finding(ctx, inv, group, rules)
+
+    def resources(self, snapshot: Snapshot, ctx: Context) -> Iterable[Resource]:
+        """Every security group of every scanned region."""
+        return [(g.account, g.region, g.group_id) for g in snapshot.security_groups()]
 
 
 def _finding(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from costguard.checks.base import Check, Context, NoParams, Phase
+from costguard.checks.base import Check, Context, NoParams, Phase, Resource
 from costguard.model import GLOBAL_REGION, Finding, Severity, Source, StrEnum, root_arn
 from costguard.snapshot import AccessKey, CredentialUser, IamSnapshot, Snapshot
 
@@ -58,6 +58,7 @@ class RootAccessKey(Check):
         "iam:GenerateCredentialReport", "iam:GetCredentialReport", "iam:GetAccountSummary",
         "iam:ListVirtualMFADevices",
     )
+    fix_summary = "Delete the root user's access keys; use IAM roles or users instead."
     cis = ("1.4",)
     security_hub = ("IAM.4",)
 
@@ -76,6 +77,11 @@ class RootAccessKey(Check):
                 details=details,
                 entities=[f"principal:{arn}"],
             )
+
+    def resources(self, snapshot: Snapshot, ctx: Context) -> Iterable[Resource]:
+        """The root user of every account whose keys are known (summary or report)."""
+        return [(iam.account, GLOBAL_REGION, root_arn(iam.account)) for iam in snapshot.iam
+                if iam.summary is not None or root_row(iam) is not None]
 
 
 def _details(iam: IamSnapshot) -> dict[str, Any] | None:

@@ -7,7 +7,7 @@ from typing import Any, cast
 
 from pydantic import Field
 
-from costguard.checks.base import Check, Context, Params, Phase
+from costguard.checks.base import Check, Context, Params, Phase, Resource
 from costguard.checks.root_access_key import Evidence, root_row
 from costguard.model import GLOBAL_REGION, Finding, Severity, Source, StrEnum, root_arn
 from costguard.snapshot import IamSnapshot, Snapshot
@@ -72,6 +72,7 @@ class RootMfa(Check):
         "iam:GenerateCredentialReport", "iam:GetCredentialReport", "iam:GetAccountSummary",
         "iam:ListVirtualMFADevices",
     )
+    fix_summary = "Enable MFA on the root user (a hardware device where the policy requires one)."
     cis = ("1.5", "1.6")
     security_hub = ("IAM.9", "IAM.6")
 
@@ -95,6 +96,11 @@ class RootMfa(Check):
                 details=_details(iam, evidence, enabled, reason, params),
                 entities=[f"principal:{arn}"],
             )
+
+    def resources(self, snapshot: Snapshot, ctx: Context) -> Iterable[Resource]:
+        """The root user of every account whose MFA state is known."""
+        return [(iam.account, GLOBAL_REGION, root_arn(iam.account)) for iam in snapshot.iam
+                if _mfa_enabled(iam) is not None]
 
 
 def _mfa_enabled(iam: IamSnapshot) -> tuple[Evidence, bool] | None:

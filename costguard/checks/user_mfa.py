@@ -8,7 +8,7 @@ from typing import Any, cast
 
 from pydantic import Field
 
-from costguard.checks.base import Check, Context, Params, Phase
+from costguard.checks.base import Check, Context, Params, Phase, Resource
 from costguard.model import GLOBAL_REGION, Finding, Severity, Source
 from costguard.snapshot import CredentialReport, CredentialUser, Snapshot
 
@@ -61,6 +61,7 @@ class UserMfa(Check):
         "iam:GenerateCredentialReport", "iam:GetCredentialReport", "iam:GetAccountSummary",
         "iam:ListVirtualMFADevices",
     )
+    fix_summary = "Enable MFA for every IAM user with a console password, or remove the password."
     cis = ("1.10",)
     security_hub = ("IAM.5",)
 
@@ -80,6 +81,17 @@ class UserMfa(Check):
                         details=_details(iam.account, iam.report, user),
                         entities=[f"principal:{user.arn}"],
                     )
+
+    def resources(self, snapshot: Snapshot, ctx: Context) -> Iterable[Resource]:
+        """Every IAM user with a console password, less the excluded ones."""
+        params = cast(UserMfaParams, ctx.params)
+        return [
+            (iam.account, GLOBAL_REGION, user.arn)
+            for iam in snapshot.iam if iam.report is not None
+            for user in iam.report.users
+            if not user.is_root and user.password_enabled is True
+            and not _excluded(user.user, params.exclude_users)
+        ]
 
 
 def _lacks_mfa(user: CredentialUser) -> bool:

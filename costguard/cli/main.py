@@ -22,6 +22,7 @@ from costguard.cli.options import (
     fail,
     load,
 )
+from costguard.cli.report_commands import report
 from costguard.cli.setup_commands import prices, setup
 from costguard.cli.sigma_command import sigma
 from costguard.cli.triage import findings, stats
@@ -37,7 +38,8 @@ def main() -> None:
 
 @main.command()
 @config_option
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "ocsf"]),
+              default="table")
 @click.option("--fail-on", type=click.Choice([s.value for s in Severity]), default="high",
               help="exit 1 when an open finding is at least this severe")
 @click.option("--no-notify", is_flag=True, help="reconcile and print, but send nothing")
@@ -63,6 +65,10 @@ def scan(config_path: str | None, fmt: str, fail_on: str, no_notify: bool) -> No
     spent = engine.budget.summary() if Source.COST in engine.sources_needed() else None
     if fmt == "json":
         click.echo(scan_json(result.scan, findings, incidents, spent))
+    elif fmt in ("csv", "ocsf"):
+        from costguard.cli.report_commands import scan_rows
+
+        click.echo(scan_rows(fmt, findings, setup.registry), nl=False)
     else:
         _print_scan_table(result, findings, incidents, spent)
     store.close()
@@ -205,5 +211,5 @@ def iam_policy(config_path: str | None) -> None:
     click.echo(json.dumps(document, indent=2))
 
 
-for _command in (setup, prices, findings, stats, db, sigma):
+for _command in (setup, prices, findings, stats, db, report, sigma):
     main.add_command(_command)

@@ -3,7 +3,8 @@
 Everything is real but AWS: an embedded AWS (moto, in-process), costguard's real engine, store
 (SQLite under DIR) and SMTP channel, delivering to an SMTP server on 127.0.0.1 that writes each
 message to DIR/outbox/*.eml. Exit status 0 only when the incident was detected and the alert,
-naming every instance and the root key, was delivered.
+naming every instance and the root key, was delivered. The demo's week is written as the weekly
+email (DIR/report-weekly.html and .txt) and the compliance report (DIR/compliance.csv).
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ def _prepare(out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out / "outbox", ignore_errors=True)
     shutil.rmtree(out / "reports", ignore_errors=True)
-    for name in ("costguard.db", "costguard.db-wal", "costguard.db-shm", "costguard.yml"):
+    for name in ("costguard.db", "costguard.db-wal", "costguard.db-shm", "costguard.yml",
+                 "report-weekly.html", "report-weekly.txt", "compliance.csv"):
         (out / name).unlink(missing_ok=True)
     return out / "outbox"
 

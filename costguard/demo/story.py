@@ -48,6 +48,7 @@ class Story:
             detected = self.detect()
             if detected:
                 self.fix_and_verify()
+            self.write_reports()
             self.print_timeline()
             return detected
         finally:
@@ -121,6 +122,26 @@ class Story:
             arrived, path, message = self.inbox.messages()[1]
             self.note(f"resolution delivered: {path.name} \"{message['subject']}\"",
                       arrived)
+
+    def write_reports(self) -> None:
+        """The demo's week as the weekly email and the compliance report, from its store."""
+        from costguard.reports.compliance import as_csv, compliance_rows, controls
+        from costguard.reports.week import IsoWeek
+        from costguard.reports.weekly_email import build_weekly_message
+        from costguard.reports.weekly_send import week_figures
+
+        engine, out, now = self.engine, self.config_path.parent, utcnow()
+        week = IsoWeek.containing(now, engine.config.schedule.zone)
+        figures = week_figures(self.store, week, engine.config, engine.registry,
+                               engine.policies, now)
+        message = build_weekly_message(figures, engine.notifier.renderer)
+        (out / "report-weekly.html").write_text(message.html, encoding="utf-8")
+        (out / "report-weekly.txt").write_text(message.text, encoding="utf-8")
+        checks = controls(engine.registry, engine.policies)
+        rows = compliance_rows(checks, self.store.judged_resources(), self.store.list_findings())
+        (out / "compliance.csv").write_text(as_csv(rows), encoding="utf-8")
+        self.note(f"reports: report-weekly.html (posture {figures.score}%) and compliance.csv "
+                  f"({len(rows)} check x resource rows)")
 
     def print_timeline(self) -> None:
         """What happened, when it was detected, what was sent."""

@@ -24,6 +24,7 @@ from costguard.checks.evaluate import Evaluation, evaluate
 from costguard.incidents.announcer import Announcer
 from costguard.incidents.keeper import IncidentKeeper
 from costguard.model import Source
+from costguard.reports.recording import record_judged
 from costguard.runtime.collect import Collected
 from costguard.runtime.latest import Latest
 from costguard.runtime.snapshot_builder import Priced, Stored, build_snapshot, history_since
@@ -84,8 +85,9 @@ def conclude(unit: Unit, rules: Rules, collected: Collected, wanted: set[Source]
     )
     reconciled = unit.reconcile(scan_id=scan_id, findings=evaluation.findings,
                                 scopes=evaluation.scopes, now=now)
+    record_judged(unit, evaluation.judged, now, rules.config.schedule.zone)
     incidents, enqueued = respond(unit, rules, reconciled, now, notify=notify)
-    scan = _finish_scan(unit, rules, scan_id, collected, evaluation)
+    scan = _finish_scan(unit, rules, scan_id, collected, evaluation, wanted)
     return Conclusion(scan, evaluation, reconciled, incidents, enqueued, new_events)
 
 
@@ -147,7 +149,7 @@ def _contain(unit: Unit, rules: Rules, keeper: IncidentKeeper,
 
 
 def _finish_scan(unit: Unit, rules: Rules, scan_id: int, collected: Collected,
-                 evaluation: Evaluation) -> ScanRecord:
+                 evaluation: Evaluation, wanted: set[Source]) -> ScanRecord:
     gathered, targets = collected.gathered, collected.targets
     accounts = [t.account for t in targets]
     return unit.finish_scan(
@@ -155,4 +157,6 @@ def _finish_scan(unit: Unit, rules: Rules, scan_id: int, collected: Collected,
         complete=gathered.is_complete and not evaluation.errors and bool(accounts),
         errors=[*gathered.errors, *evaluation.errors], accounts=accounts,
         regions=sorted({r for t in targets for r in t.regions}),
+        sources=[s.value for s in wanted],
+        failed_sources={str(source) for source, _, _ in gathered.failed},
     )

@@ -93,6 +93,13 @@ class Daemon:
         self.scheduler.add_job(
             self._deliver, "interval", seconds=DELIVERY_INTERVAL_S, id="deliver",
         )
+        from costguard.reports.weekly_send import weekly_trigger
+
+        # At the scheduled time, and once now: a report missed while the daemon was down goes
+        # out when it is back (the store says whether it went already).
+        self.scheduler.add_job(self._weekly, weekly_trigger(schedule), id="weekly-report")
+        self.scheduler.add_job(self._weekly, "date", run_date=now + timedelta(seconds=2),
+                               id="weekly-report-catch-up")
         if any(r.digest for r in self.setup.config.routes):
             # hourly: each route's digest goes out when its own period has passed
             self.scheduler.add_job(self._digests, "interval", hours=1, id="digests",
@@ -122,6 +129,21 @@ class Daemon:
             self.engine.send_digests()
         except Exception:
             log.exception("sending digests failed")
+
+    def _weekly(self) -> None:
+        if self.stop_event.is_set():
+            return
+        from costguard.reports.weekly_send import send_due
+
+        engine = self.engine
+        try:
+            with engine.lock:
+                queued = send_due(engine.store, engine.notifier, engine.registry,
+                                  engine.policies, engine.clock())
+            if queued:
+                engine.deliver()
+        except Exception:
+            log.exception("the weekly report failed")
 
     def reload(self) -> bool:
         """Re-read config and policies; on any problem keep running with the old ones."""

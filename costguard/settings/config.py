@@ -34,6 +34,7 @@ from costguard.settings.sections import (  # noqa: F401  (re-exported: the confi
     IncidentsConfig,
     MetricsConfig,
     OrganizationConfig,
+    ReportsConfig,
     Route,
     RouteMatch,
     S3TrailConfig,
@@ -66,6 +67,7 @@ class Config:
     log_level: str
     reports_dir: Path = Path("reports")
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    reports: ReportsConfig = field(default_factory=ReportsConfig)
 
 
 def find_config(explicit: str | Path | None, env: Mapping[str, str] = os.environ) -> Path | None:
@@ -136,6 +138,7 @@ def _build(path: Path | None, raw: Any, env: Mapping[str, str], channel_types: C
         policy_paths=policy_paths, template_dirs=tuple(base / t for t in doc.templates),
         notifiers=notifiers, routes=tuple(doc.routes or ()), events=doc.events, cost=doc.cost,
         incidents=doc.incidents, log_level=doc.log_level, metrics=doc.metrics,
+        reports=doc.reports,
         reports_dir=base / doc.incidents.reports_dir if doc.incidents.reports_dir
         else state_dir() / "reports",
     )
@@ -219,7 +222,8 @@ def _check_routes(file: str, raw: Any, problems: list[Problem]) -> None:
         for item in _listed(raw, "routes", i, "notify")
     ]
     escalation = [("incidents.escalate_to", i) for i in _listed(raw, "incidents", "escalate_to")]
-    for key, (loc, name) in [*routes, *escalation]:
+    weekly = [("reports.weekly", i) for i in _listed(raw, "reports", "weekly")]
+    for key, (loc, name) in [*routes, *escalation, *weekly]:
         if isinstance(name, str) and name not in declared:
             msg = f"no notifier named {shown(name)} {known}"
             problems.append(Problem(file, position_of(raw, loc), msg, "", key))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -28,7 +29,6 @@ from costguard.settings.yaml_loader import shown
 
 NOT_IMPLEMENTED_YET = {
     "aws.organization": "scanning an AWS Organization's member accounts",
-    "schedule.weekly_report": "the scheduled weekly compliance email",
 }
 """Keys the schema describes but no code acts on yet. Setting one is an error rather than a
 silent no-op; whoever implements one removes its line here (and the note in its docs row)."""
@@ -138,11 +138,21 @@ class DatabaseConfig(_Strict):
         return self
 
 
-_WEEKLY = r"(mon|tue|wed|thu|fri|sat|sun) \d\d:\d\d"
+_WEEKLY = r"(mon|tue|wed|thu|fri|sat|sun) ([01]\d|2[0-3]):[0-5]\d"
+
+
+def _time_zone(name: str) -> str:
+    """An IANA time zone name the system's zone database knows."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {shown(name)}: give an IANA name such as "
+                         "Europe/Berlin or UTC") from None
+    return name
 
 
 class ScheduleConfig(_Strict):
-    """How often each source is polled."""
+    """How often each source is polled, and when the weekly report goes out."""
 
     inventory: Duration = 60.0
     cloudtrail: Duration = 60.0
@@ -152,6 +162,18 @@ class ScheduleConfig(_Strict):
     weekly_report: Annotated[str, matching(_WEEKLY, "a day and time such as 'mon 08:00'")] = (
         "mon 08:00"
     )
+    timezone: Annotated[str, AfterValidator(_time_zone)] = "UTC"
+
+    def weekly_at(self) -> tuple[str, int, int]:
+        """`weekly_report` as (day of the week, hour, minute): ("mon", 8, 0)."""
+        day, clock = self.weekly_report.split()
+        hour, minute = clock.split(":")
+        return day, int(hour), int(minute)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """`timezone` as a ZoneInfo: the weekly report's clock and its weeks' boundaries."""
+        return ZoneInfo(self.timezone)
 
     def interval(self, source: Source) -> float:
         """The poll interval of a source, in seconds."""
@@ -214,6 +236,13 @@ class CostConfig(_Strict):
     monthly_budget_usd: float | None = Field(None, gt=0)
 
 
+class ReportsConfig(_Strict):
+    """Who gets the reports costguard sends on its own."""
+
+    weekly: list[str] | None = Field(
+        None, description="notifier names; default: every notifier (the log when none)")
+
+
 class IncidentsConfig(_Strict):
     """Alert-to-fix targets and escalation."""
 
@@ -249,5 +278,6 @@ class _Document(_Strict):
     events: EventsConfig = Field(default_factory=EventsConfig)
     cost: CostConfig = Field(default_factory=CostConfig)
     incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
+    reports: ReportsConfig = Field(default_factory=ReportsConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     log_level: Literal["debug", "info", "warning", "error"] = "info"

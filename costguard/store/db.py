@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from costguard.store.access import StoreUnavailable, engine_url, guarded, masked
+from costguard.store.check_counts import CheckCountsMixin
 from costguard.store.connection import create_engine, plain_value_errors
 from costguard.store.event_log import EventsMixin
 from costguard.store.findings import FindingsMixin
@@ -26,12 +27,14 @@ from costguard.store.outbox import OutboxMixin
 from costguard.store.scans import ScansMixin
 from costguard.store.state import StateMixin
 from costguard.store.time_series import SamplesMixin
+from costguard.store.weekly_reports import WeeklyReportsMixin
 
 log = logging.getLogger(__name__)
 
 
 class Store(
-    ScansMixin, FindingsMixin, IncidentsMixin, SamplesMixin, OutboxMixin, StateMixin, EventsMixin
+    ScansMixin, FindingsMixin, IncidentsMixin, SamplesMixin, OutboxMixin, StateMixin, EventsMixin,
+    CheckCountsMixin, WeeklyReportsMixin,
 ):
     """Everything costguard keeps between runs, behind plain methods and frozen records.
 

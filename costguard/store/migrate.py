@@ -13,6 +13,7 @@ rev_id='0002')"`, review the file it writes, and set `HEAD = "0002"`.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,7 +25,7 @@ from costguard.store.connection import writer
 if TYPE_CHECKING:
     from alembic.config import Config
 
-HEAD = "0002"
+HEAD = "0003_weekly_reports"
 """The newest revision in `migrations/versions/`."""
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -47,10 +48,16 @@ def _read_revision(connection: sa.Connection) -> str | None:
     return connection.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
 
 
+_REVISION = re.compile(r'^revision = "([^"]+)"', re.MULTILINE)
+
+
 def known_revisions() -> list[str]:
-    """The revisions this costguard ships, oldest first: the `NNNN_*.py` files' ids (a test
-    checks they are Alembic's), read without importing Alembic."""
-    return sorted(p.name.split("_")[0] for p in (MIGRATIONS / "versions").glob("[0-9]*_*.py"))
+    """The revisions this costguard ships, oldest first: the ids written in the `NNNN_*.py`
+    files, in file name order (a test checks they are Alembic's), read without importing
+    Alembic. Ids are descriptive (`0003_weekly_reports`), so two branches that both add a
+    migration cannot pick the same one."""
+    files = sorted((MIGRATIONS / "versions").glob("[0-9]*_*.py"))
+    return [m.group(1) for p in files if (m := _REVISION.search(p.read_text(encoding="utf-8")))]
 
 
 class SchemaTooNew(RuntimeError):

@@ -81,6 +81,9 @@ class ScanRow(Base):
     errors: Mapped[list[str]] = mapped_column(JSON, default=list)
     accounts: Mapped[list[str]] = mapped_column(JSON, default=list)
     regions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # NULL in scans stored before revision 0003_weekly_reports, which did not record them.
+    sources: Mapped[list[str] | None] = mapped_column(JSON)
+    failed_sources: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class IncidentRow(Base):
@@ -291,3 +294,53 @@ class ActionRow(Base):
     dry_run: Mapped[bool] = mapped_column(Boolean)
     ok: Mapped[bool] = mapped_column(Boolean)
     result: Mapped[str | None] = mapped_column(Text)
+
+
+class CheckCountRow(Base):
+    """What one check judged in one account and region on one day: the day's last cycle's
+    counts, so a passing check is a stored fact and twelve weeks stay small (a row per day,
+    not per cycle). `day` is the date in the schedule's timezone, so a week's rows are exactly
+    the days of that week."""
+
+    __tablename__ = "check_counts"
+    __table_args__ = (
+        UniqueConstraint("day", "check_id", "account", "region", name="uq_check_counts_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[str] = mapped_column(String(10))
+    check: Mapped[str] = mapped_column("check_id", String(100))
+    account: Mapped[str] = mapped_column(String(64))
+    region: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(16))
+    evaluated: Mapped[int] = mapped_column(Integer)
+    failed: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CheckResourceRow(Base):
+    """A resource a check judges now (its latest complete cycle), with when it was first judged:
+    the PASS rows of the compliance report. `fingerprint` is the finding identity the resource
+    would have, so a FAIL is a join with `findings`."""
+
+    __tablename__ = "check_resources"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+    check: Mapped[str] = mapped_column("check_id", String(100), index=True)
+    account: Mapped[str] = mapped_column(String(64))
+    region: Mapped[str] = mapped_column(String(64))
+    resource: Mapped[str] = mapped_column(Text)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WeeklyReportRow(Base):
+    """One ISO week's report: its figures, frozen once the week has ended, and when it was
+    queued, so the daemon sends it once whatever restarts in between."""
+
+    __tablename__ = "weekly_reports"
+
+    week: Mapped[str] = mapped_column(String(10), primary_key=True)
+    figures: Mapped[dict[str, Any]] = mapped_column(JSON)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

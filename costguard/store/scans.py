@@ -46,8 +46,11 @@ class ScansMixin(SessionBase):
         errors: Iterable[str],
         accounts: Iterable[str],
         regions: Iterable[str],
+        sources: Iterable[str] = (),
+        failed_sources: Iterable[str] = (),
     ) -> ScanRecord:
-        """Records how the scan ended; LookupError for an unknown id."""
+        """Records how the scan ended, and which sources it collected and which failed;
+        LookupError for an unknown id."""
         with self._write() as session:
             row = session.get(ScanRow, scan_id)
             if row is None:
@@ -58,6 +61,8 @@ class ScansMixin(SessionBase):
             row.errors = list(errors)
             row.accounts = list(accounts)
             row.regions = list(regions)
+            row.sources = sorted(sources)
+            row.failed_sources = sorted(failed_sources)
             return _record(row)
 
     def last_scans(self, n: int = 1) -> list[ScanRecord]:

@@ -126,3 +126,16 @@ def test_the_command_exits_0_and_leaves_the_store_and_emails(tmp_path):
     assert "detection latency: the alert was in the inbox" in result.stdout
     assert (tmp_path / "out" / "reports" / "incident-1.md").is_file()
     assert "alert-to-fix (costguard stats):" in result.stdout
+
+
+def test_the_demo_writes_its_weeks_reports(demo):
+    import csv
+
+    html = (demo["out"] / "report-weekly.html").read_text()
+    rows = list(csv.DictReader((demo["out"] / "compliance.csv").open()))
+
+    assert "COSTGUARD WEEKLY REPORT" in html and "Incidents" in html
+    assert "new" in (demo["out"] / "report-weekly.txt").read_text()
+    # after the fix every judged resource passes: the ten miners are gone from the inventory
+    assert rows and {r["status"] for r in rows} == {"PASS"}
+    assert {"root_access_key", "instance_types", "open_admin_ports"} <= {r["check"] for r in rows}

@@ -74,8 +74,10 @@ def daemon_for(tmp_path: Path) -> Iterator[Callable[[Path], Daemon]]:
 
 
 def jobs(daemon: Daemon) -> dict[str, float]:
-    """Job id -> interval in seconds, as scheduled."""
-    return {j.id: j.trigger.interval.total_seconds() for j in daemon.scheduler.get_jobs()}
+    """Job id -> interval in seconds, as scheduled (the weekly report's jobs are not intervals:
+    see the test of the weekly report's schedule)."""
+    return {j.id: j.trigger.interval.total_seconds() for j in daemon.scheduler.get_jobs()
+            if hasattr(j.trigger, "interval")}
 
 
 def test_one_job_per_needed_source_at_its_interval_plus_delivery(tmp_path, daemon_for):
@@ -90,6 +92,11 @@ def test_one_job_per_needed_source_at_its_interval_plus_delivery(tmp_path, daemo
     # each job is one cycle of its own source
     by_id = {j.id: j for j in daemon.scheduler.get_jobs()}
     assert [str(a) for a in by_id["collect-cost"].args] == ["cost"]
+    # the weekly report: Monday 08:00 in schedule.timezone, and once at start to catch up
+    assert str(by_id["weekly-report"].trigger) == (
+        "cron[day_of_week='mon', hour='8', minute='0']")
+    assert str(by_id["weekly-report"].trigger.timezone) == "UTC"
+    assert "weekly-report-catch-up" in by_id
 
 
 def test_a_reload_reschedules_for_the_new_policies(tmp_path, daemon_for):

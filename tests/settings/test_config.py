@@ -30,6 +30,7 @@ from costguard.settings.config import (
     EventsConfig,
     IncidentsConfig,
     OrganizationConfig,
+    ReportsConfig,
     Route,
     RouteMatch,
     S3TrailConfig,
@@ -429,7 +430,7 @@ def test_a_bad_config_creates_no_store_in_the_state_dir(tmp_path, monkeypatch):
 DOCUMENTED_MODELS = [
     _Document, AwsConfig, AccountConfig, OrganizationConfig, DatabaseConfig, ScheduleConfig,
     Route, RouteMatch, EventsConfig, SigmaConfig, S3TrailConfig, CostConfig, IncidentsConfig,
-    SmtpParams,
+    ReportsConfig, SmtpParams,
 ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -27,6 +27,8 @@ TABLES = {
     "actions",
     "alembic_version",
     "burn_samples",
+    "check_counts",
+    "check_resources",
     "cost_points",
     "events",
     "finding_transitions",
@@ -36,6 +38,7 @@ TABLES = {
     "notifications",
     "scans",
     "state",
+    "weekly_reports",
 }
 
 
@@ -222,6 +225,9 @@ def _old_rows(engine: sa.Engine) -> None:
             acknowledged_at=AT, incident_id=7))
         connection.execute(tables["finding_transitions"].insert().values(
             finding_id=3, from_status="open", to_status="acknowledged", at=AT, reason="on it"))
+        connection.execute(tables["scans"].insert().values(
+            id=5, started_at=AT, finished_at=AT, complete=True, api_calls=9, errors=[],
+            accounts=["111122223333"], regions=["us-east-1"]))
 
 
 @pytest.mark.parametrize("revision", EARLIER)
@@ -234,6 +240,7 @@ def test_open_upgrades_a_database_with_data_from_every_earlier_revision(db_url, 
         finding = store.get_finding(3)
         (transition,) = store.transitions(3)
         incident = store.get_incident(7)
+        (scan,) = store.scan_outcomes(AT, AT + timedelta(seconds=1))
         assert current_revision(store.engine) == HEAD
 
     assert (finding.fingerprint, finding.status.value, finding.details) == (
@@ -242,6 +249,8 @@ def test_open_upgrades_a_database_with_data_from_every_earlier_revision(db_url, 
     assert (transition.to_status.value, transition.reason, transition.at) == (
         "acknowledged", "on it", AT)
     assert (incident.title, incident.accounts) == ("Root key in use", ("111122223333",))
+    # scans from before 0003_weekly_reports did not record their sources: unknown, not none
+    assert (scan.complete, scan.sources, scan.failed_sources) == (True, None, None)
 
 
 @pytest.mark.parametrize("revision", EARLIER)
@@ -259,7 +268,7 @@ def test_a_database_newer_than_this_costguard_is_refused_and_left_alone(db_url):
         connection.execute(sa.text("UPDATE alembic_version SET version_num = '0999'"))
 
     with pytest.raises(StoreUnavailable, match=r"revision 0999, newer than this costguard "
-                                                r"knows \(up to \d+\): upgrade costguard"):
+                                                r"knows \(up to \w+\): upgrade costguard"):
         Store.open(db_url)
 
     with engine.connect() as connection:
