@@ -36,6 +36,7 @@ bench: $(VENV)/.test
 	cd bench && ../$(BIN)/python event_latency.py
 	cd bench && ../$(BIN)/python daemon_memory.py
 	cd bench && ../$(BIN)/python ce_month.py
+	cd bench && ../$(BIN)/python sigma_match.py
 
 clean:
 	rm -rf $(VENV) $(OUT) build *.egg-info

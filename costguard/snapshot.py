@@ -234,6 +234,9 @@ class ApiEvent:
     request: Mapping[str, Any] = field(default_factory=dict)
     response: Mapping[str, Any] = field(default_factory=dict)
     console_login: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    """The rest of the CloudTrail record as CloudTrail wrote it (userIdentity in full,
+    additionalEventData, errorMessage, ...): what Sigma rules may name beyond the fields above."""
 
 
 @dataclass(frozen=True)

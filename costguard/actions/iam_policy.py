@@ -9,7 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 from costguard.actions.contain import CONTAIN_PERMISSIONS
 from costguard.checks.base import Registry
-from costguard.collectors.permissions import SETUP_PERMISSIONS
+from costguard.collectors.permissions import (
+    SETUP_PERMISSIONS,
+    SETUP_REGIONS_PERMISSIONS,
+    TRAIL_FILE_PERMISSIONS,
+)
 
 if TYPE_CHECKING:
     from costguard.settings.config import Config
@@ -28,6 +32,12 @@ def iam_policy_document(
         "Resource": "*",
     }]
     statements.append(_setup_statement())
+    statements.append({"Sid": "CostguardSetupRegions", "Effect": "Allow",
+                       "Action": list(SETUP_REGIONS_PERMISSIONS), "Resource": "*"})
+    if config.events.s3_trail is not None:  # the trail's log files, wherever the bucket is
+        statements.append({"Sid": "CostguardTrailFiles", "Effect": "Allow",
+                           "Action": list(TRAIL_FILE_PERMISSIONS),
+                           "Resource": "arn:aws:s3:::*/AWSLogs/*"})
     if any(getattr(p, "auto_contain", False) for p in policies):
         statements.append({"Sid": "CostguardAutoContain", "Effect": "Allow",
                            "Action": list(CONTAIN_PERMISSIONS), "Resource": "*"})

@@ -78,12 +78,26 @@ def unique(values: Iterable[Any]) -> list[Any]:
 # --- Security groups and launches -------------------------------------------------------------
 
 
+def normalized_cidr(cidr: str) -> str | None:
+    """A range as EC2 writes it back ("0.0.0.0/00" and "0.0.0.0/0" are "0.0.0.0/0", "::0/0"
+    is "::/0"), or None for text that is no range. Detection and verification both compare
+    ranges through this one function, so a rule written oddly is found and then seen revoked
+    by the same reading."""
+    try:
+        return str(ipaddress.ip_network(cidr.strip(), strict=False))
+    except (ValueError, AttributeError):
+        return None
+
+
+def same_range(a: str, b: str) -> bool:
+    """Whether two ranges are the same once normalized."""
+    left = normalized_cidr(a)
+    return left is not None and left == normalized_cidr(b)
+
+
 def is_world(cidr: str) -> bool:
     """Whether a CIDR covers every address of its family (0.0.0.0/0, ::/0)."""
-    try:
-        return ipaddress.ip_network(cidr.strip(), strict=False).prefixlen == 0
-    except ValueError:
-        return False
+    return normalized_cidr(cidr) in WORLD_CIDRS
 
 
 def world_open_permissions(event: ApiEvent) -> list[IngressRule]:

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from costguard.activity.trail_record import record_extra
 from costguard.model import StrEnum, root_arn
 from costguard.snapshot import ApiEvent, GuardDutyFinding
 
@@ -173,6 +174,7 @@ def from_record(
         request=as_mapping(record.get("requestParameters")),
         response=response,
         console_login=name == CONSOLE_LOGIN,
+        extra=record_extra(record),
     )
 
 

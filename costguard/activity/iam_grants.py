@@ -204,3 +204,15 @@ def _names(value: Any, wanted: tuple[str, ...]) -> bool:
     """Whether a policy element (a string or a list of them) holds one of `wanted`."""
     values = [value] if isinstance(value, str) else value if isinstance(value, list) else []
     return any(v in wanted for v in values)
+
+
+def mfa_enabled(events: Iterable[ApiEvent]) -> dict[tuple[str, str], list[ApiEvent]]:
+    """Successful EnableMFADevice calls by (account, user name): a user given MFA right after
+    it was created is a person being set up, not a backdoor."""
+    found: dict[tuple[str, str], list[ApiEvent]] = {}
+    for event in events:
+        if event.name == "EnableMFADevice" and service_of(event) == "iam" and not failed(event):
+            name = request(event).get("userName") or event.user_name
+            if isinstance(name, str) and name:
+                found.setdefault((event.account, name), []).append(event)
+    return found

@@ -26,6 +26,7 @@ from costguard.activity.api_calls import (
     launch_groups,
     launched_instances,
     listed,
+    normalized_cidr,
     request,
     response,
     unique,
@@ -247,7 +248,8 @@ def _ingress(e: ApiEvent) -> Effect | None:
         return None
     made = {"group_id": gid, "group_name": name, "rules": [
         {"protocol": r.protocol, "from_port": r.from_port, "to_port": r.to_port,
-         "cidr": r.cidrs[0]} for r in rules]}
+         "cidr": normalized_cidr(r.cidrs[0]) or r.cidrs[0], "cidr_as_written": r.cidrs[0]}
+        for r in rules]}
     return Effect(f"{_ec2(e, f'security-group/{gid or name}')}#{e.name}", made,
                   (f"sg:{gid}",) if gid else ())
 

@@ -7,10 +7,12 @@ insists; docs/adding-a-check.md walks through it).
 
 from __future__ import annotations
 
+from costguard.checks.access_denied import AccessDenied
 from costguard.checks.base import Check, Context, DuplicateCheckError, Phase, Registry
 from costguard.checks.cloudtrail_logging import CloudTrailLogging
 from costguard.checks.costguard_health import CostguardHealth
 from costguard.checks.daily_spend import DailySpend
+from costguard.checks.external_access import ExternalAccess
 from costguard.checks.guardduty import GuardDuty
 from costguard.checks.guardduty_enabled import GuardDutyEnabled
 from costguard.checks.hourly_spend import HourlySpend
@@ -19,16 +21,20 @@ from costguard.checks.instance_surge import InstanceSurge
 from costguard.checks.instance_types import InstanceTypes
 from costguard.checks.monthly_forecast import MonthlyForecast
 from costguard.checks.open_admin_ports import OpenAdminPorts
+from costguard.checks.remote_command import RemoteCommand
 from costguard.checks.root_access_key import RootAccessKey
 from costguard.checks.root_activity import RootActivity
 from costguard.checks.root_mfa import RootMfa
+from costguard.checks.sigma import Sigma
 from costguard.checks.suspicious_api import SuspiciousApi
 from costguard.checks.user_mfa import UserMfa
 
 CHECKS: tuple[type[Check], ...] = (
+    AccessDenied,
     CloudTrailLogging,
     CostguardHealth,
     DailySpend,
+    ExternalAccess,
     GuardDuty,
     GuardDutyEnabled,
     HourlySpend,
@@ -37,9 +43,11 @@ CHECKS: tuple[type[Check], ...] = (
     InstanceTypes,
     MonthlyForecast,
     OpenAdminPorts,
+    RemoteCommand,
     RootAccessKey,
     RootActivity,
     RootMfa,
+    Sigma,
     SuspiciousApi,
     UserMfa,
 )

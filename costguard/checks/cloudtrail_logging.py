@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from costguard.activity.posture_causes import cause, trail_off_calls
 from costguard.checks.base import Check, Context, NoParams, Phase, Resource
 from costguard.model import GLOBAL_REGION, Finding, Severity, Source, StrEnum
 from costguard.snapshot import Snapshot, TrailStatus
@@ -83,7 +84,8 @@ class CloudTrailLogging(Check):
             mine = [t for t in trails.values() if t.account == account]
             stopped = [t for t in mine if not t.is_logging]
             for trail in stopped:
-                yield _stopped(ctx, trail)
+                calls = trail_off_calls(snapshot.events, account, trail.name, trail.arn)
+                yield _stopped(ctx, trail, *cause(calls, ctx.now))
             logging = [t for t in mine if t.is_logging]
             for region in sorted(_regions(snapshot, account)):
                 if not any(covers(t, region) for t in logging + stopped):
@@ -124,7 +126,8 @@ def _trail(trail: TrailStatus) -> dict[str, Any]:
     }
 
 
-def _stopped(ctx: Context, trail: TrailStatus) -> Finding:
+def _stopped(ctx: Context, trail: TrailStatus, caused: dict[str, Any],
+             entities: list[str]) -> Finding:
     scope = "every region" if trail.multi_region else trail.home_region
     return ctx.finding(
         account=trail.account,
@@ -132,7 +135,9 @@ def _stopped(ctx: Context, trail: TrailStatus) -> Finding:
         resource=trail.arn,
         title=f"CloudTrail trail {trail.name} is not logging ({scope})",
         details={"account": trail.account, "reason": Reason.NOT_LOGGING.value,
-                 "region": trail.home_region, "trail": _trail(trail), "logging_trails": []},
+                 "region": trail.home_region, "trail": _trail(trail), "logging_trails": [],
+                 **caused},
+        entities=entities,
         at=trail.stopped_at,
     )
 

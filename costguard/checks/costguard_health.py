@@ -18,11 +18,17 @@ QUEUE_SOURCE = "events"
 `last_event_at` is treated as a queue too."""
 
 
+COVERAGE_SOURCE = "event_source"
+"""`SourceHealth.source` of a region's event coverage: failing means no queue and no S3 trail
+source delivers its events (the history look-back, when on, is minutes late)."""
+
+
 class Problem(StrEnum):
     """What is wrong with one source."""
 
     FAILING = "failing"
     SILENT = "silent"
+    UNCOVERED = "uncovered"
 
 
 class CostguardHealthParams(Params):
@@ -47,7 +53,9 @@ class CostguardHealth(Check):
     EventBridge forwards only what happens, so silence is measured from the last message
     (`last_event_at`), and a queue that never received one cannot be judged. An idle account
     can be silent for a day; a busy one silent for an hour has lost its rules or its queue
-    policy. A silent-only finding is one level below the policy's severity.
+    policy. A scanned region whose events reach costguard through neither a queue nor the S3
+    trail source (`events.s3_trail`) is a finding too. A silent-only or uncovered finding is
+    one level below the policy's severity.
 
     The check lists every source, so it runs on every cycle whichever sources were collected
     (a check runs when one of its sources was). Each finding is named
@@ -107,6 +115,8 @@ def _problems(
     health: SourceHealth, params: CostguardHealthParams, now: datetime
 ) -> list[Problem]:
     problems = []
+    if health.source == COVERAGE_SOURCE:
+        return [Problem.UNCOVERED] if health.consecutive_failures > 0 else []
     if health.consecutive_failures >= params.max_failed_cycles:
         problems.append(Problem.FAILING)
     silence = timedelta(minutes=params.max_queue_silence_minutes)
@@ -120,7 +130,9 @@ def _finding(
     now: datetime,
 ) -> Finding:
     where = f"{health.account}/{health.region}"
-    if Problem.FAILING in problems:
+    if Problem.UNCOVERED in problems:
+        title = f"No event queue or trail source delivers the events of {where}"
+    elif Problem.FAILING in problems:
         title = (f"costguard failed to collect {health.source} for {where} "
                  f"{health.consecutive_failures} times in a row")
     else:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import cast
+from typing import Any, cast
 
 from pydantic import Field
 
+from costguard.activity.posture_causes import cause, detector_off_calls
 from costguard.checks.base import Check, Context, Params, Phase, Resource
 from costguard.checks.param_types import Region
 from costguard.model import Finding, Severity, Source
@@ -70,7 +71,8 @@ class GuardDutyEnabled(Check):
             if params.regions is not None and status.region not in params.regions:
                 continue
             if status.detector_id is None or not status.enabled:
-                yield _finding(ctx, status)
+                calls = detector_off_calls(snapshot.events, status.account, status.region)
+                yield _finding(ctx, status, *cause(calls, ctx.now))
 
     def resources(self, snapshot: Snapshot, ctx: Context) -> Iterable[Resource]:
         """Every watched region's detector, present or not."""
@@ -84,7 +86,8 @@ def detector_arn(status: DetectorStatus) -> str:
     return f"arn:aws:guardduty:{status.region}:{status.account}:detector"
 
 
-def _finding(ctx: Context, status: DetectorStatus) -> Finding:
+def _finding(ctx: Context, status: DetectorStatus, caused: dict[str, Any],
+             entities: list[str]) -> Finding:
     what = "has no GuardDuty detector" if status.detector_id is None else "has GuardDuty suspended"
     return ctx.finding(
         account=status.account,
@@ -96,5 +99,7 @@ def _finding(ctx: Context, status: DetectorStatus) -> Finding:
             "region": status.region,
             "detector_id": status.detector_id,
             "enabled": status.enabled,
+            **caused,
         },
+        entities=entities,
     )

@@ -224,7 +224,9 @@ def _burn_finding(
     if not crossed:
         return None
     recent = recent_launches(snapshot, sample, ctx.now)
-    principals = launch_principals(recent)
+    # An autoscaling group's everyday launches are not the incident's: no entity, no stop.
+    suspect = [i for i in recent if not i.get("routine")]
+    principals = launch_principals(suspect)
     details = _burn_details(sample, baseline, crossed, params, recent, ctx.now)
     details["limits_from"] = "account" if sample.account in policy.accounts else "policy"
     return ctx.finding(
@@ -234,7 +236,7 @@ def _burn_finding(
         title=_burn_title(sample, baseline, crossed[0], params),
         details=details,
         entities=[
-            *(f"instance:{i['instance_id']}" for i in recent),
+            *(f"instance:{i['instance_id']}" for i in suspect),
             *(f"principal:{arn}" for arn in principals),
         ],
         at=sample.at,

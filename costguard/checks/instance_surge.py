@@ -12,6 +12,7 @@ from pydantic import Field
 
 from costguard.activity.api_calls import failed, launched_instances, unique
 from costguard.activity.principals import by_principal, principal_details
+from costguard.activity.watched_calls import routine_launch
 from costguard.checks.base import Check, Context, Params, Phase
 from costguard.checks.instance_types import instance_entities
 from costguard.model import Finding, Severity, Source
@@ -83,6 +84,10 @@ class InstanceSurgeParams(Params):
     within_minutes: float = Field(
         default=15, gt=0, description="Length of the sliding window launches are counted in."
     )
+    routine_days: float = Field(
+        default=7, gt=0, description="A launch by a principal that launched instances in these "
+        "days before (an hour or more earlier), with no new address or agent and no GPU type, "
+        "is everyday work (an autoscaling group) and does not count.")
 
 
 class InstanceSurge(Check):
@@ -91,7 +96,10 @@ class InstanceSurge(Check):
     and from the inventory's launch times, merged by instance id so an instance seen both ways
     counts once; the event's time wins, since a stopped instance that starts again gets a new
     launch time. Only instances still running (or not yet in the inventory) count, so a burst
-    clears once no more than `max_launches` of it still run.
+    clears once no more than `max_launches` of it still run. Launches that are a principal's
+    everyday work (it launched before within `routine_days`, no new address or user agent, no
+    GPU type: an autoscaling group scaling out) do not count, so neither the finding nor its
+    stop commands name them.
 
     Launches are counted across the whole account (a burst split over three regions is still
     one burst), and the burst is reported with one finding per region it touches, named
@@ -138,8 +146,11 @@ class InstanceSurge(Check):
         states = InstanceStates(snapshot.inventory)
         within = timedelta(minutes=params.within_minutes)
         per_account: dict[str, list[Launch]] = {}
+        history = by_principal(snapshot.events)
         for launch in launches(snapshot.events, snapshot.instances()):
-            if _still_running(launch, states, snapshot.now):
+            routine = launch.event is not None and routine_launch(
+                launch.event, history.get(launch.launcher or "", []), params.routine_days)
+            if not routine and _still_running(launch, states, snapshot.now):
                 per_account.setdefault(launch.account, []).append(launch)
         for account in sorted(per_account):
             burst = surge(per_account[account], params.max_launches, within)

@@ -5,23 +5,25 @@ produces, so a template that breaks on real data (a typo under StrictUndefined) 
 validation instead of an alert at 3 a.m. Pure data: no AWS, no store.
 
 The story: the root user's access key, used from 203.0.113.45 with the Go SDK, imports a key
-pair, creates a security group and opens it to the internet on port 22, starts ten c5.4xlarge
-miners, creates an IAM user, makes it an administrator (an inline policy allowing everything)
-and gives it an access key to come back with, and stops the only trail.
+pair, opens a new security group to the internet on port 22, starts ten c5.4xlarge miners,
+creates an IAM user made administrator with an access key to come back with, and stops the
+only trail; the new key is tried out, runs a command on a miner and shares a snapshot.
 GuardDuty sees one miner talk to a mining pool. eu-west-1 is scanned but nobody set it up: no
 trail covers it, no GuardDuty detector, and costguard's role cannot list its instances.
-
-Cost Explorer's figures are staged as if the spend had run for a day (yesterday's EC2 bill
-and the last hours): in the real incident those bill-based findings come hours after the rest,
-but here they must render along with everything else.
+Cost Explorer's figures are staged as if the spend had run for a day, so the bill-based
+findings (hours later in a real incident) render along with everything else.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from sigma.rule import SigmaRule
+
+from costguard.activity.sigma_match import RuleSet, compile_rule
 from costguard.model import root_arn
 from costguard.snapshot import (
     AccessKey,
@@ -70,6 +72,7 @@ ADMIN_POLICY = ("%7B%0A%20%20%22Version%22%3A%20%222012-10-17%22%2C%0A%20%20%22S
 TRAIL = "management-events"
 TRAIL_ARN = f"arn:aws:cloudtrail:{REGION}:{ACCOUNT}:trail/{TRAIL}"
 DETECTOR = "4ec1f0a8d2b64c0e9a7f3b5d1c8e2a6f"
+SNAPSHOT, ATTACKER_ACCOUNT = "snap-0e7d6c5b4a3928170", "999988887777"
 GD_FINDING_ID = "b6c9e1f2a3d44e7b8c0d1e2f3a4b5c6d"
 GD_TYPE = "CryptoCurrency:EC2/BitcoinTool.B"
 POOL_IP = "198.51.100.23"
@@ -81,19 +84,29 @@ EC2_COMPUTE = "Amazon Elastic Compute Cloud - Compute"
 _NORMAL_DAY = {EC2_COMPUTE: 4.32, "EC2 - Other": 0.48, "Amazon Simple Storage Service": 0.61,
                "AmazonCloudWatch": 0.27}
 """What a day cost before the attack, by Cost Explorer service name."""
-_TEAM = (
-    ("i-0d4b1e7a9c2f30581", "t3.medium", "web-1"),
-    ("i-0d4b1e7a9c2f30582", "t3.medium", "web-2"),
-    ("i-0e8a2c6f1b3d47905", "m6i.large", "ci-runner"),
-)
+_TEAM = (("i-0d4b1e7a9c2f30581", "t3.medium", "web-1"),
+         ("i-0d4b1e7a9c2f30582", "t3.medium", "web-2"),
+         ("i-0e8a2c6f1b3d47905", "m6i.large", "ci-runner"))
 """The team's own instances: approved types, launched months ago; no check should name them."""
 _PRICES = {MINER_TYPE: 0.68, "t3.medium": 0.0416, "m6i.large": 0.096}
 
 
+SIGMA_RULE_ID = "5d2f6c1a-8e4b-4a7d-9c3e-1b2a3c4d5e6f"
+SIGMA_RULE = f"""{{title: EC2 key pair imported, id: {SIGMA_RULE_ID}, status: experimental,
+  description: 'A key pair was imported: whoever holds it can log in to instances started with it.',
+  logsource: {{product: aws, service: cloudtrail}}, level: medium,
+  detection: {{selection: {{eventSource: ec2.amazonaws.com, eventName: ImportKeyPair}},
+              condition: selection}},
+  falsepositives: [An engineer adding their own key], tags: [attack.persistence, attack.t1098.004]}}
+"""
+
+
 def check_options() -> dict[str, Any]:
-    """What the engine passes checks as `Context.options`, with the sample budget: a budget
-    from costguard.yml may be above the sample forecast, and monthly_forecast must fire."""
-    return {"monthly_budget_usd": MONTHLY_BUDGET_USD}
+    """`Context.options` as the engine passes them, with the sample budget (so
+    monthly_forecast fires whatever costguard.yml says) and the sample's Sigma rule."""
+    rule = SigmaRule.from_yaml(SIGMA_RULE)
+    return {"monthly_budget_usd": MONTHLY_BUDGET_USD,
+            "sigma_rules": RuleSet((compile_rule(rule, file="<sample>"),))}
 
 
 # --- CloudTrail: the attack, call by call ----------------------------------------------------
@@ -172,9 +185,31 @@ def _persistence_calls() -> tuple[ApiEvent, ...]:
     )
 
 
+def _backdoor(n: int, name: str, minutes: float, service: str, **changes: Any) -> ApiEvent:
+    return replace(_call(n, name, minutes, changes.pop("request", {}), changes.pop("response",
+                   None), service=service), principal_type="IAMUser", access_key_id=BACKDOOR_KEY,
+                   principal_arn=f"arn:aws:iam::{ACCOUNT}:user/{BACKDOOR_USER}",
+                   user_name=BACKDOOR_USER, **changes)
+
+
+def _later_calls() -> tuple[ApiEvent, ...]:
+    """The backdoor key tried out (refused before its policy applies), then used: a command on
+    a miner through Systems Manager, a snapshot shared with the attacker's own account."""
+    probes = [_backdoor(20 + i, name, 5.5 + i / 20, service, error_code="AccessDenied",
+                        read_only=True) for i, (name, service) in enumerate(
+        [("ListUsers", "iam"), ("ListBuckets", "s3"), ("GetCallerIdentity", "sts")] * 4)]
+    command = _backdoor(40, "SendCommand", 7, "ssm", request={
+        "instanceIds": [MINERS[0]], "documentName": "AWS-RunShellScript"},
+        response={"command": {"commandId": "5c1d2e3f-aaaa-4bbb-8ccc-0d1e2f3a4b5c"}})
+    shared = _backdoor(41, "ModifySnapshotAttribute", 8, "ec2", request={
+        "snapshotId": SNAPSHOT, "attributeType": "CREATE_VOLUME_PERMISSION",
+        "createVolumePermission": {"add": _items({"userId": ATTACKER_ACCOUNT})}})
+    return (*probes, command, shared)
+
+
 def events() -> tuple[ApiEvent, ...]:
     """The attack's calls, oldest first, as costguard.activity.event_records normalizes them."""
-    return _ec2_calls() + _persistence_calls()
+    return _ec2_calls() + _persistence_calls() + _later_calls()
 
 
 # --- IAM -------------------------------------------------------------------------------------

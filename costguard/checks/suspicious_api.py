@@ -4,22 +4,29 @@ and switching off the logs that would show it."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, cast
 
 from pydantic import Field
 
-from costguard.activity.api_calls import WORLD_CIDRS, failed, unique
+from costguard.activity.api_calls import failed, is_world, same_range, unique
+from costguard.activity.callers import caller_entities, callers
+from costguard.activity.iam_grants import mfa_enabled
 from costguard.activity.principals import by_principal, effect, principal_details
 from costguard.activity.watched_calls import (
+    GPU_TYPES,
     IAM_KINDS,
+    INHERENT,
     SDK_AGENTS,
     UNVERIFIABLE,
     Kind,
+    Raise,
     caller_name,
     merged_effects,
     raised_because,
+    routine_launch,
+    suspicious,
     watched_kind,
 )
 from costguard.checks.base import Check, Context, Params, Phase
@@ -55,8 +62,19 @@ class SuspiciousApiParams(Params):
     admin_policies: tuple[str, ...] = Field(
         default=("AdministratorAccess", "PowerUserAccess", "IAMFullAccess"),
         description="Policies (names or ARNs) whose AttachUserPolicy is reported.")
-    include_failed: bool = Field(default=False, description="Also report calls that failed "
-                                 "(an attacker probing what a key may do).")
+    denied_types: tuple[str, ...] = Field(
+        default=GPU_TYPES, description="Globs of instance types a RunInstances call is "
+        "reported for whatever `allowed_types` says, even when it failed: a refused launch "
+        "of a GPU type is an attacker probing the quotas.")
+    include_failed: bool = Field(default=False, description="Also report other calls that "
+                                 "failed (an attacker probing what a key may do).")
+    require_signal: bool = Field(default=True, description="Report routine calls (groups, "
+                                 "key pairs, users, keys, passwords, other ingress) only with "
+                                 "a signal (see above).")
+    admin_ports: tuple[int, ...] = Field(default=(22, 3389), description="Ports whose opening "
+                                         "to the internet needs no signal.")
+    mfa_within_minutes: float = Field(default=60, gt=0, description="A user given an MFA "
+                                      "device this soon after is routine.")
     sdk_agent_patterns: tuple[str, ...] = Field(default=SDK_AGENTS, description="Globs "
                                                 "(case-insensitive) of SDK and CLI user agents; "
                                                 "a call made with one is one level more severe.")
@@ -69,26 +87,23 @@ class SuspiciousApiParams(Params):
 
 
 class SuspiciousApi(Check):
-    """The calls of a leaked-key attack, as they happen: a key pair imported, a security group
-    created and opened to the internet, many or unapproved instances started, IAM users, keys,
-    passwords and admin policies added for persistence, CloudTrail stopped or deleted, GuardDuty
-    deleted, a bucket made public. Severity is the policy's, one level higher (`raised_because`)
-    when the call came from an SDK or CLI user agent or from an address the principal has not
-    used in `known_ip_days` of stored history (at least an hour before the call).
+    """The calls of a leaked-key attack, as they happen. Reported by what they did: many or
+    unapproved instances started (a refused launch of a `denied_types` type too; a big
+    launch by a known launcher with no signal is an autoscaling group), an admin policy
+    attached, CloudTrail stopped or deleted, GuardDuty deleted, a bucket made public, an
+    `admin_ports` port opened to the internet. Reported only with a signal (routine admin
+    work otherwise): a key pair, a security group, other ingress, IAM users, keys and
+    passwords (never a user given MFA within `mfa_within_minutes`). Signals: the root user,
+    an address or user agent the principal has not used in `known_ip_days` (at least an hour
+    before), an SDK or CLI agent from a console user. A signal raises severity one level.
 
-    One finding per (call kind, resource it created or changed), re-derived on every scan and
-    dropped once current state shows the effect undone: the key pair, group or instances gone
-    (or the group neither open nor used), the world-open rule revoked, the user, key or password
-    deleted (by a credential report newer than the call), the trail logging or the detector
-    enabled again. Attachments and bucket policies cannot be seen in the collected state, and
-    failed calls created nothing: they clear `window_minutes` after the call. Every finding
-    also ends when its events leave the store's event lookback.
-
-    Resources: what the call created (the first instance's ARN for RunInstances, the key pair,
-    group or user ARN, the access key id; the CloudTrail event id when a failed call created
-    nothing) or, for calls that change an existing resource, its ARN followed by `#` and the
-    call ("arn:aws:cloudtrail:...:trail/main#StopLogging"), since one group can be both created
-    and opened. Several principals changing the same resource share its finding.
+    One finding per (call kind, resource it created or changed), dropped once current state
+    shows the effect undone: the key pair, group or instances gone (or the group neither open
+    nor used), the world-open rule revoked, the user, key or password deleted (by a newer
+    credential report), the trail logging or the detector enabled again. Attachments, bucket
+    policies and failed calls clear `window_minutes` after the call. Resources: what the call
+    created (the first instance's ARN, the key pair, group or user ARN, the key id; the event
+    id when a failed call created nothing), or the changed resource's ARN, `#` and the call.
 
     ```yaml
     policies:
@@ -117,8 +132,8 @@ class SuspiciousApi(Check):
     phrase_one = "a suspicious API call"
     phrase_many = "{n} suspicious API calls"
     title_rank = 70
-    phase = Phase.CLOSE
-    playbook_rank = 20
+    phase = Phase.CONTAIN
+    playbook_rank = 40
     permissions = (
         "cloudtrail:LookupEvents", "cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus",
         "sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:DeleteMessage", "ec2:DescribeRegions",
@@ -132,12 +147,12 @@ class SuspiciousApi(Check):
         params = cast(SuspiciousApiParams, ctx.params)
         state = State(snapshot, timedelta(minutes=params.window_minutes))
         history = by_principal(snapshot.events)
+        mfa = mfa_enabled(snapshot.events)
         groups: dict[tuple[str, str, str], list[Call]] = {}
         for event in sorted(snapshot.events, key=lambda e: (e.time, e.event_id)):
-            call = classify(event, params)
-            if call is not None and not state.undone(call):
-                key = (event.account, call.region, call.resource)
-                groups.setdefault(key, []).append(call)
+            call = _reported(classify(event, params), params, state, history, mfa)
+            if call is not None:
+                groups.setdefault((event.account, call.region, call.resource), []).append(call)
         for calls in groups.values():
             yield _finding(ctx, params, calls, history)
 
@@ -153,15 +168,21 @@ class Call:
     resource: str
     created: Mapping[str, Any]
     entities: tuple[str, ...] = ()
+    reasons: tuple[Raise, ...] = ()
 
 
 def classify(event: ApiEvent, params: SuspiciousApiParams) -> Call | None:
-    """The watched call `event` is, or None when it is not one (or not under `params`)."""
+    """The watched call `event` is, or None when it is not one (or not under `params`).
+    A refused launch counts (its types are judged; attempts are evidence); other failed
+    calls only with `include_failed`."""
     kind = watched_kind(event, params.watch)
-    if kind is None or (failed(event) and not params.include_failed):
+    if kind is None:
+        return None
+    if failed(event) and not params.include_failed and kind is not Kind.RUN_INSTANCES:
         return None
     found = effect(event)
-    created = _judged(kind, found.created, params) if found else None
+    refused = failed(event) and not params.include_failed
+    created = _judged(kind, found.created, params, refused) if found else None
     if found is None or created is None:
         return None
     region = GLOBAL_REGION if kind in IAM_KINDS else event.region
@@ -169,16 +190,16 @@ def classify(event: ApiEvent, params: SuspiciousApiParams) -> Call | None:
 
 
 def _judged(
-    kind: Kind, created: Mapping[str, Any], params: SuspiciousApiParams
+    kind: Kind, created: Mapping[str, Any], params: SuspiciousApiParams, refused: bool = False,
 ) -> dict[str, Any] | None:
     """`created` with what makes the call suspicious, or None when it is not (a small launch,
     a policy that is not admin, a bucket policy that is not public)."""
     out = dict(created)
     if kind is Kind.RUN_INSTANCES:
-        allowed = params.allowed_types
-        off = [t for t in out["instance_types"]
-               if allowed is not None and first_match(t, allowed) is None]
-        too_many = out["count"] > params.max_instances
+        allowed, types = params.allowed_types, [t for t in out["instance_types"] if t]
+        off = [t for t in types if (allowed is not None and first_match(t, allowed) is None)
+               or first_match(t, params.denied_types) is not None]
+        too_many = out["count"] > params.max_instances and not refused
         out["not_allowed_types"] = off
         out["reasons"] = ["count_above_max"] * too_many + ["type_not_allowed"] * bool(off)
         return out if out["reasons"] else None
@@ -196,6 +217,26 @@ def _judged(
             for r in out["rules"]
         ]
     return out
+
+
+def _reported(call: Call | None, params: SuspiciousApiParams, state: State,
+              history: Mapping[str, list[ApiEvent]],
+              mfa: Mapping[tuple[str, str], list[ApiEvent]]) -> Call | None:
+    """The call with its signals, when it is reported (see the class docstring)."""
+    if call is None or state.undone(call):
+        return None
+    e = call.event
+    reasons = raised_because(e, history.get(e.principal_arn or "", []),
+                             agent_patterns=params.sdk_agent_patterns,
+                             known_ip_days=params.known_ip_days)
+    if call.created.get("reasons") == ["count_above_max"] and routine_launch(
+            e, history.get(e.principal_arn or "", []), params.known_ip_days):
+        return None  # an autoscaling group scaling out: approved types, a known launcher
+    wanted = call.kind in INHERENT or suspicious(
+        call.kind, e, call.created, reasons, admin_ports=params.admin_ports, mfa=mfa,
+        mfa_within=timedelta(minutes=params.mfa_within_minutes),
+        require_signal=params.require_signal)
+    return replace(call, reasons=tuple(reasons)) if wanted else None
 
 
 # --- verification: is the effect still there? ----------------------------------------------
@@ -251,7 +292,7 @@ def _group_harmless(call: Call, state: State) -> bool:
     group = _find_group(inv, call.created["group_id"], None) if inv else None
     if inv is None or group is None:
         return inv is not None
-    open_ = any(c in WORLD_CIDRS for r in group.ingress for c in r.cidrs)
+    open_ = any(is_world(c) for r in group.ingress for c in r.cidrs)
     used = any(i.running and group.group_id in i.security_groups for i in inv.instances)
     return not open_ and not used
 
@@ -267,7 +308,7 @@ def _ingress_revoked(call: Call, state: State) -> bool:
 def _has(group: SecurityGroup, rule: Mapping[str, Any]) -> bool:
     """Whether the group still holds the rule (same protocol, ports and range)."""
     return any(
-        r.protocol == rule["protocol"] and rule["cidr"] in r.cidrs
+        r.protocol == rule["protocol"] and any(same_range(rule["cidr"], c) for c in r.cidrs)
         and (r.protocol == "-1" or (r.from_port, r.to_port) == (rule["from_port"], rule["to_port"]))
         for r in group.ingress
     )
@@ -330,11 +371,7 @@ def _finding(
     history: Mapping[str, list[ApiEvent]],
 ) -> Finding:
     first, e = calls[0], calls[0].event
-    reasons = unique(r.value for c in calls for r in raised_because(
-        c.event, history.get(c.event.principal_arn or "", []),
-        agent_patterns=params.sdk_agent_patterns, known_ip_days=params.known_ip_days))
-    principals = unique(c.event.principal_arn for c in calls)
-    keys = unique(c.event.access_key_id for c in calls)
+    reasons = unique(r.value for c in calls for r in c.reasons)
     events = [c.event for c in calls]
     where = f"from {e.source_ip or 'an unknown address'} in {e.region}"
     return ctx.finding(
@@ -350,15 +387,14 @@ def _finding(
             "events": [{"event_id": c.event.event_id, "time": c.event.time.isoformat(),
                         "caller": c.event.principal_arn, "source_ip": c.event.source_ip,
                         "error_code": c.event.error_code} for c in calls],
-            "raised_because": reasons,
+            "raised_because": reasons, "callers": callers(events, ctx.now),
             "verified_by": "window" if first.kind in UNVERIFIABLE or failed(e) else "state",
             "window_minutes": params.window_minutes,
             **principal_details(history.get(e.principal_arn or "", []), e.principal_arn,
                                 [x.time for x in events], source_ips=(x.source_ip for x in events),
                                 user_agents=(x.user_agent for x in events)),
         },
-        entities=[*(f"principal:{p}" for p in principals), *(f"access_key:{k}" for k in keys),
-                  *(x for c in calls for x in c.entities)],
+        entities=[*caller_entities(events), *(x for c in calls for x in c.entities)],
         severity=shifted(ctx.severity, 1) if reasons else ctx.severity,
         at=e.time,
     )

@@ -26,6 +26,7 @@ from costguard.cli.options import (
 from costguard.cli.outbox_commands import notify, outbox
 from costguard.cli.report_commands import report
 from costguard.cli.setup_commands import prices, setup
+from costguard.cli.sigma_command import sigma
 from costguard.cli.triage import findings, stats
 from costguard.model import Severity, Source, Status
 from costguard.text import money
@@ -212,5 +213,5 @@ def iam_policy(config_path: str | None) -> None:
     click.echo(json.dumps(document, indent=2))
 
 
-for _command in (setup, prices, findings, incidents, outbox, notify, stats, db, report):
+for _command in (setup, prices, findings, incidents, outbox, notify, stats, db, report, sigma):
     main.add_command(_command)

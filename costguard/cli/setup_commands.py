@@ -17,7 +17,8 @@ def setup() -> None:
 @setup.command("events")
 @config_option
 @click.option("--regions", default=None,
-              help="comma-separated; default: events.regions, else aws.regions, else us-east-1")
+              help="comma-separated; default: events.regions, else aws.regions, else every "
+              "region enabled for the account (the regions a scan covers)")
 @click.option("--dry-run", is_flag=True, help="print what would change and change nothing")
 @bad_input_exits_2
 def setup_events_cmd(config_path: str | None, regions: str | None, dry_run: bool) -> None:
@@ -27,12 +28,15 @@ def setup_events_cmd(config_path: str | None, regions: str | None, dry_run: bool
     region or endpoint, AWS refusing a call), reported in one line.
     """
     from costguard.actions.event_pipeline import apply, plan, summary
+    from costguard.collectors.ec2 import InventoryCollector
     from costguard.collectors.session import Aws
 
     setup_ = load(config_path)
-    chosen = _event_regions(setup_.config, regions)
+    given = _event_regions(setup_.config, regions)  # checked before AWS is asked anything
     aws = Aws.from_environment(setup_.config.aws.profile)
-    actions = plan(aws, aws.account_id(), chosen, setup_.config.events.queue_name)
+    account = aws.account_id()
+    chosen = given or InventoryCollector(aws, account).regions()
+    actions = plan(aws, account, chosen, setup_.config.events.queue_name)
     if dry_run:
         for action in actions:
             click.echo(action.description)
@@ -43,8 +47,10 @@ def setup_events_cmd(config_path: str | None, regions: str | None, dry_run: bool
 
 
 def _event_regions(config: Any, given: str | None) -> list[str]:
-    return regions_option(given) or list(config.events.regions or config.aws.regions
-                                         or ["us-east-1"])
+    """The regions to set up: as given, else events.regions, else aws.regions; empty means
+    every region enabled for the account, so every region a scan covers gets its events (an
+    attacker's launch in a region nobody uses must reach the queue too)."""
+    return regions_option(given) or list(config.events.regions or config.aws.regions or [])
 
 
 @click.group()

@@ -49,6 +49,13 @@ class Received:
     receipt_handle: str
     event: ApiEvent | GuardDutyFinding | None
     body: str
+    more: tuple[ApiEvent | GuardDutyFinding, ...] = ()
+    """Further events one message carried (a trail log file holds many records)."""
+
+    @property
+    def events(self) -> list[ApiEvent | GuardDutyFinding]:
+        """Every event this message carried."""
+        return ([self.event] if self.event is not None else []) + list(self.more)
 
 
 @dataclass(frozen=True)

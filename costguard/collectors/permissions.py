@@ -62,6 +62,13 @@ SETUP_PERMISSIONS: tuple[str, ...] = (
 """What `costguard setup events` calls (reads to plan, writes to apply): a separate statement
 of the IAM policy, needed only by whoever runs the setup, not by the daemon."""
 
+SETUP_REGIONS_PERMISSIONS: tuple[str, ...] = ("ec2:DescribeRegions",)
+"""What `setup events` calls to list the enabled regions when none are configured: an action
+without resource-level permissions, so a statement of its own."""
+
+TRAIL_FILE_PERMISSIONS: tuple[str, ...] = ("s3:GetObject",)
+"""What the S3 trail source (`events.s3_trail`) calls besides the queue's sqs: actions."""
+
 BATCH_ACTIONS: dict[str, str] = {
     "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
     "sqs:SendMessageBatch": "sqs:SendMessage",

@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from costguard.activity.sigma_match import RuleSet
+from costguard.activity.sigma_rules import compile_rules, severities
 from costguard.checks import Registry, default_registry
 from costguard.checks.param_types import REGION_CHECK
 from costguard.notifiers import CHANNEL_TYPES
 from costguard.settings.config import Config, find_config, load_config
 from costguard.settings.paths import shipped_dir
 from costguard.settings.policies import Policy, load_policies
+from costguard.settings.problems import InvalidInput
 from costguard.settings.regions import check_region
+from costguard.settings.sigma_files import read_rules, rule_paths
 from costguard.store import Store
 
 PARAMS_CONTEXT = {REGION_CHECK: check_region}
@@ -26,11 +30,13 @@ PARAMS_CONTEXT = {REGION_CHECK: check_region}
 
 @dataclass(frozen=True)
 class Setup:
-    """A validated config, the policies it selects, and the check registry they were read with."""
+    """A validated config, the policies it selects, the check registry they were read with,
+    and the Sigma rules of `events.sigma`."""
 
     config: Config
     policies: list[Policy]
     registry: Registry
+    sigma_rules: RuleSet = field(default_factory=RuleSet)
 
 
 def load_setup(
@@ -41,9 +47,31 @@ def load_setup(
     """Config and policies, validated; raises InvalidInput listing every problem."""
     registry = registry or default_registry()
     config = load_config(find_config(explicit, env), env, channel_types=CHANNEL_TYPES)
-    policies = load_policies(config.policy_paths, registry, _template_exists(config),
-                             PARAMS_CONTEXT)
-    return Setup(config, policies, registry)
+    failed: list[InvalidInput] = []
+    try:
+        policies = load_policies(config.policy_paths, registry, _template_exists(config),
+                                 PARAMS_CONTEXT)
+    except InvalidInput as exc:
+        failed.append(exc)
+    try:
+        rules = load_sigma(config)
+    except InvalidInput as exc:
+        failed.append(exc)
+    if failed:  # both reported in one run; one alone as it was raised (already cut to size)
+        raise failed[0] if len(failed) == 1 else InvalidInput(
+            [p for exc in failed for p in exc.problems])
+    return Setup(config, policies, registry, rules)
+
+
+def load_sigma(config: Config) -> RuleSet:
+    """The Sigma rules `events.sigma` names, parsed and compiled; raises InvalidInput."""
+    sigma = config.events.sigma
+    paths = rule_paths(config.path.parent if config.path else None, sigma.rules)
+    found = read_rules(paths, sigma.exclude)
+    rules, problems = compile_rules(found.rules, severities(sigma.levels))
+    if found.problems or problems:
+        raise InvalidInput([*found.problems, *problems])
+    return rules
 
 
 def find_and_read_config(explicit: str | Path | None,

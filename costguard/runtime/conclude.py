@@ -36,6 +36,7 @@ from costguard.store.crash_points import crash_point
 from costguard.store.records import Reconciled, ScanRecord, StoredIncident
 
 if TYPE_CHECKING:
+    from costguard.activity.sigma_match import RuleSet
     from costguard.alerts.routing import Notifier
     from costguard.checks import Registry
     from costguard.collectors.session import Aws
@@ -54,6 +55,7 @@ class Rules:
     aws_for: Callable[[str], Aws]
     clock: Callable[[], datetime]
     event_window: timedelta | None = None
+    sigma_rules: RuleSet | None = None
 
 
 @dataclass(frozen=True)
@@ -75,11 +77,12 @@ def conclude(unit: Unit, rules: Rules, collected: Collected, wanted: set[Source]
 
     scan_id = unit.start_scan(now)
     harvest = collected.harvest
-    new_events = take(unit, harvest, collected.targets, now) if harvest is not None else 0
+    new_events = (take(unit, harvest, collected.targets, now, rules.sigma_rules)
+                  if harvest is not None else 0)
     snapshot = _snapshot(unit, rules, collected, wanted, priced, now)
     evaluation = evaluate(
         rules.policies, snapshot, fresh=wanted, complete=collected.gathered.resolvable,
-        registry=rules.registry, options=check_options(rules.config),
+        registry=rules.registry, options=check_options(rules.config, rules.sigma_rules),
     )
     reconciled = unit.reconcile(scan_id=scan_id, findings=evaluation.findings,
                                 scopes=evaluation.scopes, now=now)
@@ -90,9 +93,9 @@ def conclude(unit: Unit, rules: Rules, collected: Collected, wanted: set[Source]
     return Conclusion(scan, evaluation, reconciled, incidents, enqueued, new_events)
 
 
-def check_options(config: Config) -> dict[str, Any]:
-    """Settings some checks read beside their params."""
-    return {"monthly_budget_usd": config.cost.monthly_budget_usd}
+def check_options(config: Config, sigma_rules: RuleSet | None = None) -> dict[str, Any]:
+    """Settings some checks read beside their params: the budget, the Sigma rules."""
+    return {"monthly_budget_usd": config.cost.monthly_budget_usd, "sigma_rules": sigma_rules}
 
 
 def _snapshot(unit: Unit, rules: Rules, collected: Collected, wanted: set[Source],

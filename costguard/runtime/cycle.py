@@ -29,6 +29,7 @@ from costguard.settings.config import Config
 from costguard.settings.policies import Policy
 
 if TYPE_CHECKING:
+    from costguard.activity.sigma_match import RuleSet
     from costguard.alerts.routing import Notifier
     from costguard.checks import Registry
     from costguard.collectors.event_queue import EventQueue, Received
@@ -78,6 +79,7 @@ class Engine:
         notifier: Notifier | None = None,
         registry: Registry | None = None,
         live_prices: bool = False,
+        sigma_rules: RuleSet | None = None,
     ) -> None:
         self.config = config
         self.live_prices = live_prices
@@ -87,6 +89,7 @@ class Engine:
         self._aws = aws
         self._notifier = notifier
         self._registry = registry
+        self._sigma = sigma_rules
         self._targets: list[Target] | None = None
         self.latest = Latest()
         self._prices: PriceBook | None = None
@@ -131,6 +134,15 @@ class Engine:
 
             self._registry = default_registry()
         return self._registry
+
+    @property
+    def sigma_rules(self) -> RuleSet:
+        """The Sigma rules of `events.sigma` (the `sigma` check's; the intake's read filter)."""
+        if self._sigma is None:
+            from costguard.runtime.bootstrap import load_sigma
+
+            self._sigma = load_sigma(self.config)
+        return self._sigma
 
     @property
     def notifier(self) -> Notifier:
@@ -182,6 +194,7 @@ class Engine:
             self._notifier = None
             self._targets = None
             self._budget = None
+            self._sigma = None
             self.latest.keep_only(config.aws.regions)
 
     def deliver(self) -> DeliveryReport:
@@ -270,7 +283,7 @@ class Engine:
             wanted = set(EVENT_SOURCES) & self.sources_needed()
             collected, priced = self._event_scopes(wanted), self._price(Gathered(), wanted, now)
             with self.store.unit() as unit:
-                new = take_messages(unit, queue, received, now)
+                new = take_messages(unit, queue, received, now, self.sigma_rules)
                 HealthBook(unit).mark_events([(queue.account, queue.region)], now)
                 conclusion = (self._conclude_in(unit, collected, wanted, priced, now, True)
                               if new else None)
@@ -280,6 +293,7 @@ class Engine:
         """One EventQueue per account and event region, for the daemon's pollers."""
         from costguard.collectors.event_queue import EventQueue
         from costguard.runtime.collect import prepare_regions
+        from costguard.runtime.gather_events import trail_file_queues
 
         with self.lock:
             failures = Gathered()
@@ -288,7 +302,7 @@ class Engine:
             return [
                 EventQueue(t.aws, t.account, region, self.config.events.queue_name)
                 for t in targets for region in self._event_regions(t)
-            ]
+            ] + trail_file_queues(self.config, targets)
 
     def _event_regions(self, target: Target) -> list[str]:
         from costguard.runtime.gather_events import event_regions
@@ -352,7 +366,7 @@ class Engine:
 
         window = event_window(self.policies) if self.sources_needed() & EVENT_SOURCES else None
         return Rules(self.config, self.policies, self.registry, self.notifier, self.latest,
-                     self._aws_for, self.clock, window)
+                     self._aws_for, self.clock, window, self.sigma_rules)
 
     def _finish(self, conclusion: Conclusion, collected: Collected, wanted: set[Source],
                 notify: bool) -> CycleResult:

@@ -23,6 +23,7 @@ from costguard.snapshot import ApiEvent, DetectorStatus, GuardDutyFinding, Trail
 if TYPE_CHECKING:
     from costguard.collectors.event_queue import EventQueue, Received
     from costguard.collectors.guardduty_detectors import GuardDutyCollector
+    from costguard.collectors.s3_trail import TrailFileQueue
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,10 @@ class Harvest:
     without_queue: list[tuple[str, str]] = field(default_factory=list)
     cursors: dict[str, datetime] = field(default_factory=dict)
     drained_at: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    trail_files: list[tuple[TrailFileQueue, list[Received]]] = field(default_factory=list)
+    """(queue, messages) of the S3 trail source, deleted once their events are stored."""
+    coverage: dict[tuple[str, str], bool] = field(default_factory=dict)
+    """Per (account, region): whether a queue or the S3 trail source delivers its events."""
 
 
 def cursor_key(source: Source, account: str, region: str) -> str:
@@ -53,13 +58,21 @@ def event_regions(config: Config, target: Target) -> list[str]:
     return list(config.events.regions or target.regions)
 
 
+def trail_region(config: Config, target: Target) -> str | None:
+    """Where the S3 trail source's queue is (None: no such source)."""
+    s3 = config.events.s3_trail
+    if s3 is None:
+        return None
+    return s3.region or next(iter(event_regions(config, target)), None)
+
+
 def harvest(
     gathered: Gathered, targets: Iterable[Target], sources: set[Source], config: Config,
     now: datetime,
 ) -> Harvest:
     """Phase one: drain queues, read trail and detector state. Never raises for AWS errors."""
     result = Harvest()
-    for target in targets:
+    for n, target in enumerate(targets):
         regions = event_regions(config, target)
         if Source.CLOUDTRAIL in sources:
             _trails(gathered, result, target, regions)
@@ -67,7 +80,50 @@ def harvest(
             _detectors(gathered, result, target, regions)
         for region in regions:
             _drain(gathered, result, target, region, config, now)
+        files = _trail_files(gathered, result, target, config) if n == 0 else False
+        for region in regions:
+            queued = (target.account, region) in result.received
+            result.coverage[(target.account, region)] = queued or (
+                files and _trail_covers(result, target.account, region))
     return result
+
+
+def trail_file_queues(config: Config, targets: list[Target]) -> list[EventQueue]:
+    """The S3 trail source's queue, for the daemon's pollers (none when not configured)."""
+    from costguard.collectors.s3_trail import TrailFileQueue
+
+    region = trail_region(config, targets[0]) if targets else None
+    if region is None:
+        return []
+    target, name = targets[0], config.events.s3_trail.queue_name
+    return [target.collector(f"trail_files:{region}",
+                             lambda: TrailFileQueue(target.aws, target.account, region, name))]
+
+
+def _trail_covers(result: Harvest, account: str, region: str) -> bool:
+    """Whether a logging trail of the account records the region (multi-region or home)."""
+    return any(t.account == account and t.is_logging and (t.multi_region or t.region == region
+               or t.home_region == region) for t in result.trails)
+
+
+def _trail_files(gathered: Gathered, result: Harvest, target: Target, config: Config) -> bool:
+    """Drain the S3 trail source's queue (the first account's: the bucket is one); whether
+    it could be read."""
+    from costguard.collectors.s3_trail import TrailFileQueue
+
+    region = trail_region(config, target)
+    if region is None:
+        return False
+    name = config.events.s3_trail.queue_name
+    queue = target.collector(f"trail_files:{region}",
+                             lambda: TrailFileQueue(target.aws, target.account, region, name))
+    received = attempt(gathered, (Source.CLOUDTRAIL, target.account, region),
+                       lambda: queue.drain(DRAIN_BATCHES))
+    if received is None:
+        return False
+    result.trail_files.append((queue, received))
+    result.events.extend(e for r in received for e in r.events)
+    return True
 
 
 def _trails(gathered: Gathered, result: Harvest, target: Target, regions: list[str]) -> None:
@@ -125,7 +181,7 @@ def _drain(gathered: Gathered, result: Harvest, target: Target, region: str, con
     gathered.complete.add(scope)
     gathered.complete.add((Source.GUARDDUTY, target.account, region))
     result.received[(target.account, region)] = received
-    result.events.extend(r.event for r in received if r.event is not None)
+    result.events.extend(e for r in received for e in r.events)
     if received:
         result.drained_at[(target.account, region)] = now
 

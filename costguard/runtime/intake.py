@@ -15,9 +15,12 @@ from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING
 
+from costguard.activity.intake_filter import kept
+from costguard.activity.sigma_match import RuleSet
 from costguard.collectors.accounts import Target
 from costguard.collectors.event_queue import EventQueue, Received
 from costguard.runtime.gather_events import Harvest
+from costguard.runtime.source_health import HealthBook
 
 if TYPE_CHECKING:
     from costguard.store import Store, Unit
@@ -50,10 +53,13 @@ def _parse(key: str, value: str | None) -> datetime | None:
         return None
 
 
-def take(unit: Unit, harvest: Harvest, targets: Iterable[Target], now: datetime) -> int:
-    """Store the harvest's events and cursors in the unit; the messages that carried them are
-    deleted after its commit. Returns how many events were new."""
-    new = unit.record_events(harvest.events, received_at=now)
+def take(unit: Unit, harvest: Harvest, targets: Iterable[Target], now: datetime,
+         rules: RuleSet | None = None) -> int:
+    """Store the harvest's events (read-only calls only when a Sigma rule could match them,
+    see activity.intake_filter) and cursors in the unit, and which regions' events reached
+    costguard; the messages that carried them are deleted after its commit. Returns how many
+    events were new."""
+    new = unit.record_events(kept(harvest.events, rules), received_at=now)
     unit.set_states({key: cursor.isoformat() for key, cursor in harvest.cursors.items()})
     by_account = {t.account: t for t in targets}
     for (account, region), received in harvest.received.items():
@@ -61,15 +67,20 @@ def take(unit: Unit, harvest: Harvest, targets: Iterable[Target], now: datetime)
         queue = target.collectors.get(f"queue:{region}") if target else None
         if received and queue is not None:
             unit.after_commit(partial(queue.delete, received))
+    for trail_queue, messages in harvest.trail_files:
+        unit.after_commit(partial(trail_queue.delete, messages))
+    if harvest.coverage:
+        HealthBook(unit).mark_coverage(harvest.coverage)
     if new:
         log.info("%d new events (%d delivered)", len(new), len(harvest.events))
     return len(new)
 
 
 def take_messages(unit: Unit, queue: EventQueue, received: list[Received],
-                  now: datetime) -> int:
-    """The daemon's poller: one receive's events, stored in the unit, deleted after it."""
-    events = [r.event for r in received if r.event is not None]
-    new = unit.record_events(events, received_at=now)
+                  now: datetime, rules: RuleSet | None = None) -> int:
+    """The daemon's poller: one receive's events (a trail file's records too), stored in the
+    unit as `take` does, deleted after it."""
+    events = [e for r in received for e in r.events]
+    new = unit.record_events(kept(events, rules), received_at=now)
     unit.after_commit(partial(queue.delete, received))
     return len(new)

@@ -19,6 +19,11 @@ if TYPE_CHECKING:
 
 STATE_KEY = "health"
 QUEUE_SOURCE = "events"
+COVERAGE_SOURCE = "event_source"
+"""Health records of whether a region's events reach costguard at all (a queue or the S3
+trail source); a failure is a region with neither."""
+UNCOVERED = ("no event queue and no S3 trail source covers this region: run "
+             "`costguard setup events`, or set events.s3_trail")
 
 
 def _key(source: str, account: str, region: str) -> str:
@@ -62,6 +67,17 @@ class HealthBook:
         book = self._load()
         for account, region in received:
             book.setdefault(_key(QUEUE_SOURCE, account, region), {})["event"] = now.isoformat()
+        self.store.set_state(STATE_KEY, json.dumps(book, sort_keys=True))
+
+    def mark_coverage(self, coverage: dict[tuple[str, str], bool]) -> None:
+        """Record which regions' events reach costguard this cycle."""
+        book = self._load()
+        for (account, region), covered in coverage.items():
+            entry = book.setdefault(_key(COVERAGE_SOURCE, account, region), {})
+            if covered:
+                entry.update(failures=0, error=None)
+            else:
+                entry.update(failures=int(entry.get("failures", 0)) + 1, error=UNCOVERED)
         self.store.set_state(STATE_KEY, json.dumps(book, sort_keys=True))
 
     def current(self) -> tuple[SourceHealth, ...]:

@@ -37,7 +37,9 @@ from costguard.settings.sections import (  # noqa: F401  (re-exported: the confi
     ReportsConfig,
     Route,
     RouteMatch,
+    S3TrailConfig,
     ScheduleConfig,
+    SigmaConfig,
     _Document,
     parse_duration,
 )

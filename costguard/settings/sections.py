@@ -197,13 +197,36 @@ class Route(_Strict):
     digest: Literal["daily", "weekly"] | None = None
 
 
-class EventsConfig(_Strict):
-    """The EventBridge -> SQS pipeline and its polling fallback."""
+_QUEUE_NAME = matching(r"[\w-]{1,80}", "an SQS queue name (letters, digits, - and _, at most 80)")
 
-    queue_name: Annotated[str, matching(r"[\w-]{1,80}", "an SQS queue name (letters, "
-                                        "digits, - and _, at most 80)")] = "costguard-events"
+
+class SigmaConfig(_Strict):
+    """Sigma rules evaluated on every CloudTrail event (the `sigma` check)."""
+
+    rules: list[str] | None = Field(None, description="rule files or folders (recursive); "
+                                    "default: the rules costguard ships")
+    exclude: list[str] = Field(default_factory=list, description="rule ids (or titles) to skip")
+    levels: dict[Literal["informational", "low", "medium", "high", "critical"], Severity] = (
+        Field(default_factory=dict, description="a rule level -> the severity of its findings"))
+
+
+class S3TrailConfig(_Strict):
+    """The trail's log files, announced by S3 event notifications on an SQS queue."""
+
+    queue_name: Annotated[str, _QUEUE_NAME] = Field(
+        description="the SQS queue the trail bucket notifies")
+    region: Region | None = Field(None, description="the queue's region; default: the first "
+                                  "event region")
+
+
+class EventsConfig(_Strict):
+    """The EventBridge -> SQS pipeline, its polling fallback, the trail's files, Sigma rules."""
+
+    queue_name: Annotated[str, _QUEUE_NAME] = "costguard-events"
     regions: list[Region] | None = None
     lookup_fallback: bool = True
+    sigma: SigmaConfig = Field(default_factory=SigmaConfig)
+    s3_trail: S3TrailConfig | None = None
 
 
 class CostConfig(_Strict):

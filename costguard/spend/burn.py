@@ -21,6 +21,8 @@ from typing import Any, Protocol
 
 from costguard.activity.api_calls import created_resources
 from costguard.activity.event_records import ResourceKind
+from costguard.activity.principals import by_principal
+from costguard.activity.watched_calls import routine_launch
 from costguard.model import StrEnum
 from costguard.snapshot import ApiEvent, BurnSample, Instance, RegionInventory, Snapshot
 from costguard.spend.prices import Price, family_of
@@ -279,11 +281,19 @@ def launcher(event: ApiEvent | None) -> dict[str, Any] | None:
     }
 
 
+def _routine(event: ApiEvent | None, history: Mapping[str, list[ApiEvent]]) -> bool:
+    """Launched as everyday work (see activity.watched_calls.routine_launch)."""
+    if event is None:
+        return False
+    return routine_launch(event, history.get(event.principal_arn or "", []))
+
+
 def recent_launches(snapshot: Snapshot, sample: BurnSample, now: datetime) -> list[dict[str, Any]]:
     """Running instances of the sample's account and region launched in the last hour, dearest
     first (usually the attacker's), with what each cost so far and who launched it when a
     RunInstances event names it."""
     events = launch_events(snapshot.events)
+    history = by_principal(snapshot.events)
     found = []
     for inv in snapshot.inventory:
         if (inv.account, inv.region) != (sample.account, sample.region):
@@ -303,6 +313,7 @@ def recent_launches(snapshot: Snapshot, sample: BurnSample, now: datetime) -> li
                     "name": i.tags.get("Name"),
                     "cost_so_far_usd": cost_so_far(price, i.launch_time, now),
                     "launched_by": launcher(events.get(i.instance_id)),
+                    "routine": _routine(events.get(i.instance_id), history),
                 }
             )
     return sorted(found, key=lambda d: (-(d["usd_per_hour"] or 0.0), d["instance_id"]))

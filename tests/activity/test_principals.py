@@ -262,7 +262,7 @@ def _run_response(*ids: str, instance_type: str = "c5.4xlarge") -> dict[str, Any
                    "#AuthorizeSecurityGroupIngress",
                    {"group_id": "sg-def", "group_name": "default", "rules": [
                        {"protocol": "tcp", "from_port": 22, "to_port": 22,
-                        "cidr": "0.0.0.0/0"}]},
+                        "cidr": "0.0.0.0/0", "cidr_as_written": "0.0.0.0/0"}]},
                    ("sg:sg-def",)),
         ),
         (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 from costguard.activity.watched_calls import (
@@ -34,13 +35,32 @@ def test_a_watched_name_counts_only_from_its_own_service_and_when_watched():
     assert watched_kind(call("ListUsers"), Kind) is None
 
 
-def test_an_sdk_agent_and_a_new_address_each_raise():
-    known = [call("ListUsers", ip="198.51.100.7", at=NOW - timedelta(days=2))]
+def signals(event: ApiEvent, history: list[ApiEvent]) -> list[Raise]:
+    return raised_because(event, history, agent_patterns=SDK_AGENTS, known_ip_days=7)
 
-    assert raised_because(call("CreateUser"), known, agent_patterns=SDK_AGENTS,
-                          known_ip_days=7) == [Raise.SDK_USER_AGENT, Raise.NEW_SOURCE_IP]
-    console = call("CreateUser", ip="198.51.100.7", agent="console.amazonaws.com")
-    assert raised_because(console, known, agent_patterns=SDK_AGENTS, known_ip_days=7) == []
+
+def test_a_new_address_and_a_new_agent_are_signals():
+    known = [call("ListUsers", ip="198.51.100.7", agent="console.amazonaws.com",
+                  at=NOW - timedelta(days=2))]
+
+    assert signals(call("CreateUser"), known) == [Raise.NEW_SOURCE_IP, Raise.NEW_USER_AGENT]
+    same = call("CreateUser", ip="198.51.100.7", agent="console.amazonaws.com")
+    assert signals(same, known) == []
+    # Without history the address is judged (new), not the agent.
+    assert signals(call("CreateUser", ip="198.51.100.7"), []) == [Raise.NEW_SOURCE_IP]
+
+
+def test_an_sdk_agent_is_a_signal_only_from_a_console_user_and_root_always_is():
+    scripted = [call("ListUsers", ip="198.51.100.7", at=NOW - timedelta(days=2))]
+    console = [*scripted, replace(call("ConsoleLogin", "signin", ip="198.51.100.7",
+                                       at=NOW - timedelta(days=2)), console_login=True)]
+    sdk = call("CreateUser", ip="198.51.100.7")
+
+    assert signals(sdk, scripted) == []
+    assert signals(sdk, console) == [Raise.SDK_USER_AGENT]
+    root = call("CreateUser", arn=f"arn:aws:iam::{ACCOUNT}:root", kind="Root", ip="198.51.100.7")
+    assert signals(root, [replace(scripted[0], principal_arn=root.principal_arn)]) == [
+        Raise.ROOT]
 
 
 def test_effects_on_one_resource_merge_lists_and_keep_the_first_value():

@@ -148,11 +148,12 @@ def test_the_playbook_order_is_each_checks_phase_then_rank():
     order = [c.id for c in sorted(REGISTRY, key=lambda c: c.playbook_position())]
 
     assert order == [
-        # contain the credentials, then stop the spend
-        "root_activity", "root_access_key", "iam_admin_grant",
+        # contain the credentials (the keys that made the calls), then stop the spend
+        "root_activity", "root_access_key", "iam_admin_grant", "suspicious_api", "sigma",
+        "access_denied", "remote_command",
         "guardduty", "instance_types", "instance_surge", "hourly_spend",
         # close the network and remove persistence, then the posture, then the bill
-        "open_admin_ports", "suspicious_api",
+        "open_admin_ports", "external_access",
         "root_mfa", "user_mfa", "cloudtrail_logging", "guardduty_enabled", "costguard_health",
         "daily_spend", "monthly_forecast",
     ]

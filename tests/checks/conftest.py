@@ -227,7 +227,8 @@ ATTACK_KEY_PAIR = "xmrig-deploy"
 
 _SERVICES = {
     "ConsoleLogin": "signin", "CreateUser": "iam", "CreateAccessKey": "iam",
-    "CreateLoginProfile": "iam", "ListUsers": "iam", "GetUser": "iam", "DeleteUser": "iam",
+    "CreateLoginProfile": "iam", "EnableMFADevice": "iam", "ListUsers": "iam", "GetUser": "iam",
+    "DeleteUser": "iam",
     "DeleteRole": "iam", "StopLogging": "cloudtrail", "DeleteTrail": "cloudtrail",
     "DeleteDetector": "guardduty", "PutBucketPolicy": "s3", "HeadBucket": "s3",
     **{f"{verb}{kind}Policy": "iam" for verb in ("Attach", "Detach", "Put", "Delete")

@@ -8,11 +8,14 @@ from costguard.model import Severity
 
 from .conftest import (
     ACCOUNT,
+    DEV_ARN,
+    DEV_KEY,
     HOSTILE,
     OTHER_ACCOUNT,
     SCRIPT,
     ago,
     assert_only_quoted,
+    event,
     health,
     inventory,
     render,
@@ -50,7 +53,20 @@ def test_a_stopped_trail_is_one_finding_in_its_home_region_and_explains_its_regi
         "trail": {"name": "main", "arn": MAIN, "home_region": "us-east-1", "multi_region": True,
                   "is_logging": False, "stopped_at": "2026-11-22T11:56:00+00:00",
                   "latest_delivery_error": None},
-        "logging_trails": []}
+        "logging_trails": [], "caused_by": [], "callers": []}
+
+
+def test_the_stoplogging_call_joins_the_stopped_trail_to_its_caller():
+    stop = event("StopLogging", principal=DEV_ARN, key=DEV_KEY, request={"name": MAIN},
+                 event_id="ev-stop")
+    other = event("StopLogging", request={"name": "another-trail"})
+
+    [finding] = run(CloudTrailLogging, snapshot(events=(stop, other),
+                                                trails=(trail(logging=False),)))
+
+    assert [c["event_id"] for c in finding.details["caused_by"]] == ["ev-stop"]
+    assert {f"principal:{DEV_ARN}", f"access_key:{DEV_KEY}", f"caller_key:{DEV_KEY}"} == (
+        finding.entities)
 
 
 def test_a_region_no_logging_trail_covers_is_reported_per_region():

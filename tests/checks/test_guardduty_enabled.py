@@ -5,7 +5,18 @@ from __future__ import annotations
 from costguard.checks.guardduty_enabled import GuardDutyEnabled
 from costguard.model import Severity
 
-from .conftest import ACCOUNT, HOSTILE, assert_only_quoted, detector, render, run, snapshot
+from .conftest import (
+    ACCOUNT,
+    DEV_ARN,
+    DEV_KEY,
+    HOSTILE,
+    assert_only_quoted,
+    detector,
+    event,
+    render,
+    run,
+    snapshot,
+)
 
 
 def test_only_regions_without_an_enabled_detector_are_findings():
@@ -25,7 +36,25 @@ def test_only_regions_without_an_enabled_detector_are_findings():
     ]
     assert {f.severity for f in findings} == {Severity.MEDIUM}
     assert findings[1].details == {"account": ACCOUNT, "region": "eu-west-1",
-                                   "detector_id": "det-eu", "enabled": False}
+                                   "detector_id": "det-eu", "enabled": False,
+                                   "caused_by": [], "callers": []}
+    assert findings[1].entities == frozenset()
+
+
+def test_the_call_that_switched_it_off_joins_the_finding_to_its_caller():
+    deleted = event("DeleteDetector", region="ap-south-1", principal=DEV_ARN, key=DEV_KEY,
+                    request={"detectorId": "det-ap"}, event_id="ev-del")
+    refused = event("DeleteDetector", region="eu-west-1", error="AccessDenied",
+                    request={"detectorId": "det-eu"})
+    snap = snapshot(events=(deleted, refused), detectors=(
+        detector("ap-south-1", enabled=False, detector_id=None),
+        detector("eu-west-1", enabled=False, detector_id="det-eu")))
+
+    south, west = run(GuardDutyEnabled, snap)
+
+    assert {f"principal:{DEV_ARN}", f"caller_key:{DEV_KEY}"} <= south.entities
+    assert [c["event_id"] for c in south.details["caused_by"]] == ["ev-del"]
+    assert west.entities == frozenset()
 
 
 def test_regions_limits_what_is_watched():

@@ -103,6 +103,7 @@ def test_a_rate_above_the_limit_is_critical_with_recent_instances_and_projection
         "name": None,
         "cost_so_far_usd": 0.1133,  # ten minutes at $0.68/h
         "launched_by": None,
+        "routine": False,
     }
     assert len(details["recent_instances"]) == 10
     assert details["cost_so_far_usd"] == 1.13

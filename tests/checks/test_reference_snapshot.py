@@ -42,6 +42,10 @@ EXPECTED_RESOURCES = {
         samples.BACKDOOR_KEY,
         f"{samples.TRAIL_ARN}#StopLogging",
     },
+    "access_denied": {f"arn:aws:iam::{A}:user/{samples.BACKDOOR_USER}#access-denied"},
+    "remote_command": {f"arn:aws:iam::{A}:user/{samples.BACKDOOR_USER}#ssm/{EAST}"},
+    "external_access": {f"arn:aws:ec2:{EAST}:{A}:snapshot/{samples.SNAPSHOT}"},
+    "sigma": {f"{samples.ROOT_ARN}#sigma/{samples.SIGMA_RULE_ID}"},
     "guardduty": {f"arn:aws:guardduty:{EAST}:{A}:detector/{samples.DETECTOR}"
                   f"/finding/{samples.GD_FINDING_ID}"},
     "instance_surge": {f"arn:aws:ec2:{EAST}:{A}:launch-surge"},

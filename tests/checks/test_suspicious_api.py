@@ -88,7 +88,7 @@ def test_the_reference_incident_gives_one_raised_finding_per_created_resource():
     assert {f.severity for f in findings} == {Severity.HIGH}
     assert {f.region for f in findings} == {"us-east-1"}
     for f in findings:
-        assert f.details["raised_because"] == ["sdk_user_agent", "new_source_ip"]
+        assert f.details["raised_because"] == ["root", "new_source_ip"]
         assert (f.details["caller"], f.details["principal_type"]) == (ROOT_ARN, "Root")
         assert (f.details["access_key_id"], f.details["source_ip"]) == (ROOT_KEY, ATTACKER_IP)
         assert f.details["user_agent"] == GO_SDK
@@ -102,7 +102,8 @@ def test_the_launch_finding_names_every_instance_and_links_the_group_and_key_pai
 
     assert run_call.title == f"RunInstances by root from {ATTACKER_IP} in us-east-1"
     assert run_call.entities == {
-        f"principal:{ROOT_ARN}", f"access_key:{ROOT_KEY}", f"sg:{ATTACK_GROUP}",
+        f"principal:{ROOT_ARN}", f"access_key:{ROOT_KEY}", f"caller_key:{ROOT_KEY}",
+        f"sg:{ATTACK_GROUP}",
         f"keypair:{ACCOUNT}:us-east-1:{ATTACK_KEY_PAIR}", *(f"instance:{i}" for i in MINERS)}
     assert run_call.details["event_id"] == "ev-run"
     assert run_call.details["time"] == "2026-11-22T11:51:00+00:00"
@@ -121,19 +122,20 @@ def test_the_ingress_finding_carries_the_exact_rule_to_revoke():
     assert ingress.details["created"] == {
         "group_id": ATTACK_GROUP, "group_name": None,
         "rules": [{"protocol": "tcp", "from_port": 22, "to_port": 22, "cidr": "::/0",
-                   "ip_permission": {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
-                                     "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}}]}
+                   "cidr_as_written": "::/0", "ip_permission": {
+                       "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+                       "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}}]}
     assert ingress.entities >= {f"sg:{ATTACK_GROUP}"}
 
 
 # --- severity --------------------------------------------------------------------------------
 
 
-def test_a_known_address_and_a_browser_keep_the_policy_severity():
+def test_routine_work_from_a_known_address_and_a_browser_is_no_finding():
     call = by_dev("CreateSecurityGroup", response={"groupId": "sg-1"})
 
-    [finding] = found(office_history(), call)
-
+    assert found(office_history(), call) == []
+    [finding] = found(office_history(), call, params={"require_signal": False})
     assert finding.severity is Severity.MEDIUM
     assert finding.details["raised_because"] == []
     assert finding.title == f"CreateSecurityGroup by user/dev from {OFFICE_IP} in us-east-1"
@@ -148,16 +150,29 @@ def test_a_new_address_raises_one_level_and_says_so():
     assert finding.details["raised_because"] == ["new_source_ip"]
 
 
-def test_an_sdk_agent_from_a_known_address_raises_one_level():
-    call = by_dev("CreateSecurityGroup", agent="Boto3/1.34.0 Python/3.11 Botocore/1.34.0",
-                  response={"groupId": "sg-1"})
+def test_an_sdk_agent_is_a_signal_only_for_a_principal_that_works_in_the_console():
+    boto = "Boto3/1.34.0 Python/3.11 Botocore/1.34.0"
+    scripted = by_dev("DescribeInstances", at=ago(days=1), agent=boto)
+    console = by_dev("ConsoleLogin", at=ago(days=1))
+    call = by_dev("CreateSecurityGroup", agent=boto, response={"groupId": "sg-1"})
 
-    [finding] = found(office_history(), call)
-
+    assert found(office_history(), scripted, call) == []  # a script's principal: routine
+    [finding] = found(office_history(), scripted, console, call)
     assert finding.details["raised_because"] == ["sdk_user_agent"]
     assert finding.severity is Severity.HIGH
-    [custom] = found(office_history(), call, params={"sdk_agent_patterns": ["terraform*"]})
-    assert custom.severity is Severity.MEDIUM
+    custom = found(office_history(), scripted, console, call,
+                   params={"sdk_agent_patterns": ["terraform*"]})
+    assert custom == []
+
+
+def test_a_new_user_agent_is_a_signal_once_the_principal_has_a_history():
+    call = by_dev("CreateSecurityGroup", agent="curl/8.5", response={"groupId": "sg-1"})
+    upgraded = by_dev("CreateSecurityGroup", response={"groupId": "sg-2"},
+                      agent=BROWSER.replace("120.0", "121.0"))
+
+    [finding] = found(office_history(), call)
+    assert finding.details["raised_because"] == ["new_user_agent"]
+    assert found(office_history(), upgraded) == []  # a new version of the same browser
 
 
 def test_raising_stops_at_critical():
@@ -473,3 +488,61 @@ def test_iam_calls_without_a_user_name_name_the_caller_or_nothing():
     assert own.details["created"]["user_name"] == "dev"
     assert own.resource == f"{DEV_ARN}#CreateLoginProfile"
     assert found(by_dev("CreateUser", request={})) == []
+
+
+# --- precision -------------------------------------------------------------------------------
+
+
+def test_opening_443_is_routine_and_an_admin_port_is_not():
+    web = open_ingress("sg-web", port=443, ip=OFFICE_IP, agent=BROWSER, principal=DEV_ARN,
+                       key=DEV_KEY)
+    ssh = open_ingress("sg-web", port=22, ip=OFFICE_IP, agent=BROWSER, principal=DEV_ARN,
+                       key=DEV_KEY)
+    history = office_history()
+
+    assert found(history, web) == []
+    [finding] = found(history, ssh)
+    assert finding.severity is Severity.MEDIUM
+
+
+def test_a_user_given_mfa_within_the_hour_is_routine_but_not_when_root_does_it():
+    mfa = by_dev("EnableMFADevice", at=ago(minutes=9), request={
+        "userName": "carol", "serialNumber": "arn:aws:iam::111122223333:mfa/carol"})
+    new_ip = {"ip": "192.0.2.80"}
+    create = by_dev("CreateUser", request={"userName": "carol"}, **new_ip)
+    password = by_dev("CreateLoginProfile", request={"userName": "carol"}, **new_ip)
+
+    assert found(office_history(), create, password, mfa) == []
+    assert len(found(office_history(), create, password)) == 2
+    by_root = event("CreateUser", request={"userName": "carol"})
+    assert len(found(by_root, mfa)) == 1
+
+
+def test_a_refused_launch_of_a_gpu_type_is_a_finding_without_include_failed():
+    probe = run_instances(["i-x"], "p3.2xlarge", error="Client.VcpuLimitExceeded",
+                          event_id="ev-probe", principal=DEV_ARN, key=DEV_KEY, ip=OFFICE_IP,
+                          agent=BROWSER)
+    small = run_instances(["i-y"], "t3.micro", error="Client.VcpuLimitExceeded",
+                          event_id="ev-small")
+
+    [finding] = found(office_history(), probe, small)
+    assert finding.resource == "ev-probe"
+    assert finding.details["created"]["not_allowed_types"] == ["p3.2xlarge"]
+    assert f"caller_key:{DEV_KEY}" in finding.entities
+    text = render("suspicious_api", [finding])
+    first = text.split("```\n", 2)[1]
+    assert first.startswith(f"aws iam update-access-key --user-name dev --access-key-id {DEV_KEY}")
+
+
+def test_a_world_open_rule_written_oddly_is_found_and_kept_until_revoked():
+    odd = open_ingress(ATTACK_GROUP, port=22, cidr="0.0.0.0/00")
+    odd6 = open_ingress(ATTACK_GROUP, port=3389, cidr="::0/0")
+    # EC2 writes the rules back canonically.
+    still_open = group(ATTACK_GROUP, rule("tcp", 22), rule("tcp", 3389, cidrs=["::/0"]))
+
+    findings = found(odd, odd6, inventory=(inventory(still_open),))
+    assert len(findings) == 1
+    rules = findings[0].details["created"]["rules"]
+    assert [(r["cidr"], r["cidr_as_written"]) for r in rules] == [
+        ("0.0.0.0/0", "0.0.0.0/00"), ("::/0", "::0/0")]
+    assert found(odd, odd6, inventory=(inventory(group(ATTACK_GROUP)),)) == []

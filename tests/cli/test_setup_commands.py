@@ -44,6 +44,27 @@ def test_regions_option_overrides_config(tmp_path: Path) -> None:
             assert [u.rsplit("/", 1)[-1] for u in urls] == ["costguard-events"]
 
 
+def test_without_regions_every_enabled_region_is_set_up(tmp_path: Path) -> None:
+    runner = CliRunner()
+    with mock_aws():
+        enabled = [r["RegionName"] for r in boto3.client("ec2", region_name="us-east-1")
+                   .describe_regions()["Regions"] if r.get("OptInStatus") != "not-opted-in"]
+        result = runner.invoke(main, ["setup", "events", "--dry-run"])
+        assert result.exit_code == 0, result.output
+        planned = {line.split(" in ")[-1].split(" ")[0] for line in result.output.splitlines()
+                   if line.startswith("create queue")}
+        assert planned == set(enabled)
+        assert "ap-south-1" in planned
+
+
+def test_the_s3_trail_source_adds_reading_the_trail_s_log_files(tmp_path: Path) -> None:
+    config = tmp_path / "costguard.yml"
+    config.write_text("events:\n  s3_trail: {queue_name: trail-objects}\n")
+    doc = json.loads(CliRunner().invoke(main, ["iam-policy", "-c", str(config)]).output)
+    statements = {s["Sid"]: s for s in doc["Statement"]}
+    assert statements["CostguardTrailFiles"]["Action"] == ["s3:GetObject"]
+
+
 def test_iam_policy_has_a_separate_setup_statement() -> None:
     result = CliRunner().invoke(main, ["iam-policy"])
     doc = json.loads(result.output)
@@ -51,6 +72,8 @@ def test_iam_policy_has_a_separate_setup_statement() -> None:
     assert statements["CostguardSetupEvents"]["Action"] == list(SETUP_PERMISSIONS)
     read = statements["CostguardRead"]["Action"]
     assert set(read) & set(SETUP_PERMISSIONS) == {"sqs:GetQueueUrl"}  # the daemon reads it too
+    assert statements["CostguardSetupRegions"]["Action"] == ["ec2:DescribeRegions"]
+    assert "CostguardTrailFiles" not in statements
     writes = ("Create", "Put", "Set", "Delete", "Update", "Stop", "Attach")
     assert [a for a in read if a.split(":")[1].startswith(writes)] == ["sqs:DeleteMessage"]
     assert "CostguardAutoContain" not in statements

@@ -33,7 +33,9 @@ from costguard.settings.config import (
     ReportsConfig,
     Route,
     RouteMatch,
+    S3TrailConfig,
     ScheduleConfig,
+    SigmaConfig,
     _Document,
     find_config,
     parse_duration,
@@ -427,7 +429,8 @@ def test_a_bad_config_creates_no_store_in_the_state_dir(tmp_path, monkeypatch):
 
 DOCUMENTED_MODELS = [
     _Document, AwsConfig, AccountConfig, OrganizationConfig, DatabaseConfig, ScheduleConfig,
-    Route, RouteMatch, EventsConfig, CostConfig, IncidentsConfig, ReportsConfig, SmtpParams,
+    Route, RouteMatch, EventsConfig, SigmaConfig, S3TrailConfig, CostConfig, IncidentsConfig,
+    ReportsConfig, SmtpParams,
 ]
 
 
