@@ -72,7 +72,7 @@ _SEVERITY_ORDER = list(Severity)
 
 
 class Status(StrEnum):
-    """Where a finding is in its lifecycle (DESIGN.md, "Finding identity and lifecycle")."""
+    """Where a finding is in its lifecycle (open, acknowledged, muted, resolved, reopened)."""
 
     OPEN = "open"
     ACKNOWLEDGED = "acknowledged"
@@ -131,7 +131,7 @@ class Finding:
 
 
 def root_arn(account: str) -> str:
-    """The resource name DESIGN.md gives the root user, used by every root-related finding."""
+    """The resource name the JSON contract gives root, used by every root-related finding."""
     return f"arn:aws:iam::{account}:root"
 
 

@@ -1,4 +1,4 @@
-"""The thin click shell: parse, call one function, print, choose the exit code (DESIGN.md)."""
+"""The thin click shell: parse, call one function, print, choose the exit code."""
 
 from __future__ import annotations
 

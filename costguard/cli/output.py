@@ -1,4 +1,4 @@
-"""What the CLI prints: the scan JSON of DESIGN.md, plain tables, and terminal progress."""
+"""What the CLI prints: the scan JSON of docs/output.md, plain tables, and terminal progress."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ OPEN_STATUSES = (Status.OPEN, Status.ACKNOWLEDGED, Status.MUTED)
 
 def scan_json(scan: Any, findings: Sequence[Any], incidents: Sequence[Any],
               cost_explorer: dict[str, Any] | None = None) -> str:
-    """The one JSON object `costguard scan --format json` prints (DESIGN.md contract).
+    """The one JSON object `costguard scan --format json` prints (the contract in docs/output.md).
 
     `scan.cost_explorer` (an addition to the contract, see docs/output.md) says what costguard
     itself spent on Cost Explorer today and this month: every request costs $0.01.

@@ -83,7 +83,7 @@ def _prepare(out: Path) -> Path:
 
 
 def run_demo(out_dir: str | Path, echo: Callable[[str], None] = print) -> bool:
-    """Run the whole story; True when detected and delivered as the issue demands."""
+    """Run the whole story; True when detected and delivered as the demo promises."""
     import logging
 
     from costguard.demo.inbox import Inbox

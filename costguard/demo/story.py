@@ -86,7 +86,7 @@ class Story:
         return self._names_everything(message)
 
     def expected_names(self) -> dict[str, str]:
-        """Everything the one alert must name: the issue's bar for the demo."""
+        """Everything the one alert must name: the demo's bar."""
         made = {s.name: s for s in self.steps}
         names = {f"instance {i}": i for i in made["RunInstances"].response["instanceIds"]}
         names.update({

@@ -2,7 +2,7 @@
 
 All AWS I/O of a cycle starts here (through the collectors). A failure in one account, region
 or source is recorded and the rest carries on; only scopes collected completely can resolve
-findings (DESIGN.md: an incomplete scan never resolves a source it failed to collect).
+findings (an incomplete scan never resolves a source it failed to collect).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """costguard.yml -> typed settings, validated with every problem reported at once.
 
-No config at all is a valid setup (DESIGN.md): the current credentials' account, every enabled
-region, the shipped policies, SQLite in the state directory and notifications to the log.
+No config at all is a valid setup (docs/configuration.md): the current credentials' account, every
+enabled region, the shipped policies, SQLite in the state directory and notifications to the log.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ def default_policy_file() -> Path:
 
 
 def state_dir() -> Path:
-    """`$STATE_DIRECTORY` under systemd, else `$XDG_STATE_HOME/costguard` (DESIGN.md)."""
+    """`$STATE_DIRECTORY` under systemd, else `$XDG_STATE_HOME/costguard`."""
     systemd = os.environ.get("STATE_DIRECTORY")
     if systemd:
         return Path(systemd.split(":")[0])

@@ -1,6 +1,7 @@
 """Problems found in config, policy and template files, reported all at once as one line each.
 
-The format is the contract DESIGN.md gives: `FILE:LINE:COL: policy 'NAME': FIELD: what is wrong`.
+The format docs/configuration.md documents:
+`FILE:LINE:COL: policy 'NAME': FIELD: what is wrong`.
 """
 
 from __future__ import annotations

@@ -189,7 +189,7 @@ class _Buckets:
 
 
 class FindingsMixin(SessionBase):
-    """Finding identity and lifecycle (DESIGN.md, "Finding identity and lifecycle")."""
+    """Finding identity and lifecycle (the lifecycle README.md describes)."""
 
     def reconcile(
         self,

@@ -1,7 +1,7 @@
 """The finding lifecycle as pure rules: what a scan's sighting (or its absence) does to a status.
 
-Kept apart from the queries so each rule is tested with plain values (DESIGN.md, "Finding
-identity and lifecycle"): open -> acknowledged | muted -> resolved -> reopened.
+Kept apart from the queries so each rule is tested with plain values:
+open -> acknowledged | muted -> resolved -> reopened.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ class NotificationStatus(StrEnum):
 
 
 def iso(at: datetime | None) -> str | None:
-    """ISO 8601 with an explicit UTC offset, as the JSON contract in DESIGN.md wants."""
+    """ISO 8601 with an explicit UTC offset, as the JSON contract in docs/output.md wants."""
     return at.isoformat() if at is not None else None
 
 
@@ -56,7 +56,7 @@ class ScanRecord:
     regions: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        """The `scan` object of `costguard scan --format json` (DESIGN.md)."""
+        """The `scan` object of `costguard scan --format json` (docs/output.md)."""
         return {
             "started_at": iso(self.started_at),
             "finished_at": iso(self.finished_at),
@@ -93,7 +93,7 @@ class StoredFinding:
     incident_id: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """A finding object of `costguard scan --format json`, exactly the keys DESIGN.md lists."""
+        """A finding object of `costguard scan --format json`, keys as docs/output.md."""
         return {
             "id": self.id,
             "fingerprint": self.fingerprint,

@@ -1,4 +1,4 @@
-"""The JSON shapes DESIGN.md promises for `costguard scan --format json`."""
+"""The JSON shapes docs/output.md promises for `costguard scan --format json`."""
 
 from __future__ import annotations
 
