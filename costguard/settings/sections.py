@@ -249,8 +249,8 @@ class IncidentsConfig(_Strict):
     target_minutes: int = Field(30, gt=0)
     escalate_to: list[str] = Field(default_factory=list)
     reopen_window: Annotated[float, BeforeValidator(parse_duration)] = Field(
-        7 * 86400.0, description="seconds a resolved incident's ticket is reopened by a "
-        "recurrence; after it a recurrence gets a new ticket")
+        "7d", validate_default=True,
+        description="how long a resolved incident's ticket is reopened by a recurrence")
     reports_dir: str | None = Field(None, description="where after-action reviews are written")
 
 
