@@ -11,7 +11,6 @@ add a heading, a bullet or a fence of its own.
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from typing import Any
 
@@ -20,7 +19,7 @@ from costguard.alerts.compose import email_context
 from costguard.alerts.render import Renderer
 from costguard.model import AlertKind, Message, fingerprint
 from costguard.notifiers.channel import THREAD_KEY
-from costguard.notifiers.ticket_channel import TICKET
+from costguard.notifiers.ticket_channel import TICKET, label
 from costguard.text import short
 
 RESOURCES_MAX = 100
@@ -37,13 +36,6 @@ def incident_key(alert: Alert) -> str:
     """The key of the incident's first message: every message of the incident carries it."""
     return alert.key if alert.kind is AlertKind.NEW else str(alert.facts.get(THREAD_KEY) or
                                                              alert.key)
-
-
-def label(key: str) -> str:
-    """The vendor label naming the incident (searchable: Jira labels, GitHub labels): letters,
-    digits, `-`, `_` and `.` only, at most 50 characters (GitHub's limit)."""
-    stem = re.sub(r"[^A-Za-z0-9_.-]", "-", key.removesuffix("-new"))
-    return ("costguard-" + stem)[:50]
 
 
 def ticket_context(alert: Alert) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import abc
 import logging
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -45,6 +46,13 @@ TICKET_KINDS = frozenset({AlertKind.NEW, AlertKind.UPDATE, AlertKind.ESCALATION,
 """What a ticket follows; digests and reports are not about one incident and are skipped."""
 REDACTED = "<redacted>"
 _ERROR_CHARS = 300
+
+
+def label(key: str) -> str:
+    """The vendor label naming the incident (searchable: Jira labels, GitHub labels): letters,
+    digits, `-`, `_` and `.` only, at most 50 characters (GitHub's limit)."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "-", key.removesuffix("-new"))
+    return ("costguard-" + stem)[:50]
 
 
 class TicketBook(Protocol):
@@ -97,7 +105,7 @@ class Filing:
         key = str(given.get("key") or message.key)
         return cls(
             kind=message.kind, severity=message.severity, key=key,
-            label=str(given.get("label") or "costguard-" + key)[:50],
+            label=str(given.get("label") or label(key)),
             incident_id=message.incident_id,
             fingerprints=tuple(map(str, given.get("fingerprints") or ())),
             checks=tuple(map(str, given.get("checks") or ())),

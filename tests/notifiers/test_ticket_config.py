@@ -18,6 +18,7 @@ from costguard.notifiers.ticket_channel import TICKET, TicketChannel
 from costguard.runtime.bootstrap import read_config
 from costguard.settings.problems import InvalidInput
 from costguard.store import Store
+from tests.notifiers.ticket_vendors import GitHub, serving
 from tests.notifiers.tickets_setup import T0, finding
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,3 +114,16 @@ def test_validate_renders_the_ticket_templates_and_names_a_broken_one(tmp_path: 
     result = runner.invoke(main, ["validate", "-c", str(config)])
     assert result.exit_code == 2
     assert "github/title.txt.j2" in result.output and "Traceback" not in result.output
+
+
+def test_notify_test_files_a_sample_ticket(tmp_path: Path) -> None:
+    """Outside the outbox there is no ticket record: the sample is simply filed."""
+    vendor = GitHub()
+    with serving(vendor) as url:
+        config = write(tmp_path, f"notifiers:\n  gh: {{type: github, repo: acme/security, "
+                                 f"api_url: '{url}', token_env: GITHUB_TOKEN}}\n")
+        result = CliRunner(env={"GITHUB_TOKEN": vendor.token}).invoke(
+            main, ["notify", "test", "gh", "-c", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "sent a sample alert via gh: #1" in result.output
+    assert vendor.problems == [] and len(vendor.issues) == 1

@@ -7,8 +7,7 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from costguard.alerts.ticket_text import label
-from costguard.notifiers.ticket_channel import retry_after
+from costguard.notifiers.ticket_channel import label, retry_after
 from costguard.notifiers.ticket_markup import (
     blocks,
     cut,
