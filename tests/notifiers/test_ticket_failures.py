@@ -110,7 +110,7 @@ HOSTILE = {
 
 @pytest.mark.parametrize("flavour", FLAVOURS, ids=IDS)
 def test_hostile_names_reach_every_channel_safely(flavour: Flavour) -> None:
-    """Tags and user names an attacker chose, in titles, resources and bodies."""
+    """Tags and user names an attacker chose, in titles, resources, scope and bodies."""
     vendor = flavour.vendor()
     findings = tuple(
         finding(f"arn:aws:iam::111122223333:user/{value}", title=f"User {value} has no MFA",
@@ -118,9 +118,15 @@ def test_hostile_names_reach_every_channel_safely(flavour: Flavour) -> None:
         for i, value in enumerate(HOSTILE.values(), start=1))
     with serving(vendor) as url:
         chan = channel(flavour, vendor, url)
-        chan.send(message(AlertKind.NEW, 1, findings, flavour.channel_type))
+        scope = {"principals": list(HOSTILE.values()), "user_agents": list(HOSTILE.values())}
+        title = " ".join(HOSTILE.values())
+        chan.send(message(AlertKind.NEW, 1, findings, flavour.channel_type, scope=scope,
+                          title=title))
     assert vendor.problems == []  # one-line titles within the limit, valid ADF
     (ticket,) = (getattr(vendor, "issues", None) or getattr(vendor, "records", {})).values()
+    summary = next(ticket.fields[k] for k in ("summary", "title", "short_description")
+                   if k in ticket.fields)
+    assert summary.endswith("\u2026") and "\u202e" not in summary and "\n" not in summary
     body = str(ticket.fields.get("description") or ticket.fields.get("body"))
     assert "49" not in body  # no template ran the attacker's expression
     assert "\u202e" not in body and "<U+202E>" in body.replace("\\", "")
