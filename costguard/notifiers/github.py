@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import AnyHttpUrl, Field, field_validator, model_validator
 
+from costguard.model import Severity
 from costguard.notifiers.channel import ChannelParams, EnvVarName, utcnow
 from costguard.notifiers.ticket_channel import Filing, Ref, TicketChannel, TicketParams
 from costguard.notifiers.ticket_markup import cut, to_markdown
@@ -105,6 +106,12 @@ class GithubChannel(TicketChannel):
     def comment(self, ref: Ref, text: str) -> None:
         """POST an issue comment."""
         self.request("POST", f"{self.issues}/{ref.id}/comments", json={"body": text})
+
+    def escalate(self, ref: Ref, text: str, severity: Severity) -> None:
+        """The comment, then the new severity's label added."""
+        self.comment(ref, text)
+        self.request("POST", f"{self.issues}/{ref.id}/labels",
+                     json={"labels": [f"severity:{severity}"]})
 
     def resolve(self, ref: Ref, text: str) -> None:
         """Comment with the verification, then close as completed."""

@@ -140,6 +140,14 @@ class JiraChannel(TicketChannel):
         """POST a comment."""
         self.request("POST", f"{self.api}/issue/{ref.id}/comment", json={"body": text})
 
+    def escalate(self, ref: Ref, text: Any, severity: Severity) -> None:
+        """The comment, then the priority of the new severity (when the map has one)."""
+        self.comment(ref, text)
+        priority = self.params.priorities.get(severity)
+        if priority:
+            self.request("PUT", f"{self.api}/issue/{ref.id}",
+                         json={"fields": {"priority": {"name": priority}}})
+
     def _transition(self, ref: Ref, name: str) -> None:
         """Apply the transition called `name`; when the issue offers none of that name (already
         there, after a retry) say so in the log and go on."""

@@ -125,6 +125,11 @@ class ServicenowChannel(TicketChannel):
         """A work note."""
         self._patch(ref, {"work_notes": text})
 
+    def escalate(self, ref: Ref, text: str, severity: Severity) -> None:
+        """A work note and the new severity's urgency and impact, in one request."""
+        urgency, impact = self.params.levels.get(severity, (3, 3))
+        self._patch(ref, {"work_notes": text, "urgency": str(urgency), "impact": str(impact)})
+
     def resolve(self, ref: Ref, text: str) -> None:
         """State 6 (Resolved) with close code and notes, in one request."""
         self._patch(ref, {"state": RESOLVED_STATE, "close_code": self.params.close_code,

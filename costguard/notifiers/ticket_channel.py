@@ -174,6 +174,10 @@ class TicketChannel(Channel):
     def comment(self, ref: Ref, text: Any) -> None:
         """Add a comment (a work note) to the ticket."""
 
+    def escalate(self, ref: Ref, text: Any, severity: Severity) -> None:
+        """Say the incident got worse; vendors with a priority field raise it too."""
+        self.comment(ref, text)
+
     @abc.abstractmethod
     def resolve(self, ref: Ref, text: Any) -> None:
         """Comment with the verification and close the ticket."""
@@ -216,6 +220,10 @@ class TicketChannel(Channel):
         if filing.kind is AlertKind.RESOLVED:
             self.resolve(ref, self.body(filing.comment))
             book.record_ticket(ticket.id, at=now, state=TicketState.RESOLVED)
+        elif filing.kind is AlertKind.ESCALATION:
+            self.escalate(ref, self.body(filing.comment), filing.severity)
+            book.record_ticket(ticket.id, at=now, state=TicketState.OPEN,
+                               fingerprints=filing.fingerprints)
         elif filing.kind is not AlertKind.NEW:  # a NEW seen again (a retry) has its ticket
             self.comment(ref, self.body(filing.comment))
             book.record_ticket(ticket.id, at=now, state=TicketState.OPEN,

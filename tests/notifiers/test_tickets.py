@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from costguard.model import AlertKind, Message
+from costguard.model import AlertKind, Message, Severity
 from costguard.notifiers.delivery import DeliveryReport, deliver_due
 from costguard.notifiers.ticket_channel import TicketChannel
 from costguard.store import Store
@@ -159,3 +159,24 @@ def test_a_new_message_delivered_twice_files_nothing_twice(flavour: Flavour,
         chan.use_book(store)
         assert chan.send(new) == chan.send(new)
     assert len(tickets_of(vendor)) == 1 and vendor.count() == 1
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS, ids=IDS)
+def test_an_escalation_comments_and_raises_the_priority(flavour: Flavour, tmp_path: Path) -> None:
+    vendor = flavour.vendor()
+    kind = flavour.channel_type
+    with serving(vendor) as url:
+        step = Step(flavour, vendor, url, f"sqlite:///{tmp_path}/cg.db")
+        step(message(AlertKind.NEW, 1, (finding(SG),), kind))
+        worse = (finding(SG), finding(I1, check="root_access_key", fid=2,
+                                      severity=Severity.CRITICAL))
+        later = T0 + timedelta(minutes=5)
+        assert step(message(AlertKind.ESCALATION, 1, worse, kind, at=later,
+                            severity=Severity.CRITICAL, previous_severity="high"),
+                    at=later).sent == 1
+    (ticket,) = tickets_of(vendor).values()
+    assert "CRITICAL" in shown(ticket.comments[-1])
+    raised = {"jira": ticket.fields.get("priority"), "github": ticket.fields.get("labels"),
+              "servicenow": (ticket.fields.get("urgency"), ticket.fields.get("impact"))}[kind]
+    assert raised in ({"name": "Highest"}, ("1", "1")) or "severity:critical" in raised
+    assert vendor.problems == []

@@ -132,6 +132,15 @@ class Jira(Vendor):
             found = [t for t in self.issues.values() if match[2] in t.fields["labels"]]
             issues = [{"id": t.id, "key": t.key, "self": f"x/{t.id}"} for t in found]
             return 200, {}, {"issues": issues, "isLast": True}
+        edited = re.fullmatch(r"/issue/(\d+)", rest)
+        if method == "PUT" and edited:
+            issue = self.issues.get(edited[1])
+            if issue is None:
+                return 404, {}, {"errorMessages": ["Issue does not exist"]}
+            need(set(body) == {"fields"} and set(body["fields"]) == {"priority"}, "edit priority")
+            need(bool(body["fields"]["priority"].get("name")), "priority.name")
+            issue.fields["priority"] = body["fields"]["priority"]
+            return 204, {}, None
         found_issue = re.fullmatch(r"/issue/(\d+)/(comment|transitions)", rest)
         need(found_issue is not None, f"unknown path {path}")
         assert found_issue is not None
@@ -202,12 +211,17 @@ class GitHub(Vendor):
             need(query.get("state") == ["all"], "list with state=all")
             return 200, {}, [self._issue(t) for t in self.issues.values()
                              if wanted in t.fields.get("labels", [])]
-        match = re.fullmatch(r"/(\d+)(/comments)?", rest)
+        match = re.fullmatch(r"/(\d+)(/comments|/labels)?", rest)
         need(match is not None, f"unknown path {path}")
         assert match is not None
         issue = self.issues.get(match[1])
         if issue is None:
             return 404, {}, {"message": "Not Found"}
+        if match[2] == "/labels":
+            need(method == "POST" and isinstance(body.get("labels"), list), "labels {labels}")
+            need(all(isinstance(x, str) and len(x) <= 50 for x in body["labels"]), "names")
+            issue.fields["labels"] = [*issue.fields.get("labels", []), *body["labels"]]
+            return 200, {}, [{"name": x} for x in issue.fields["labels"]]
         if match[2]:
             need(method == "POST" and isinstance(body.get("body"), str), "comment {body}")
             issue.comments.append(body["body"])
@@ -275,6 +289,10 @@ class ServiceNow(Vendor):
         else:
             need(isinstance(body.get("work_notes"), str), "work_notes")
             record.comments.append(body["work_notes"])
+        for name in ("urgency", "impact"):
+            if name in body:
+                need(body[name] in {"1", "2", "3"}, f"{name} 1-3")
+                record.fields[name] = body[name]
         if "state" in body:
             record.state = body["state"]
             record.history.append(body["state"])
@@ -296,7 +314,7 @@ def _handler(vendor: Vendor) -> type[BaseHTTPRequestHandler]:
             vendor.bodies.append(raw.decode("utf-8", "replace"))
             try:
                 body = json.loads(raw) if raw else {}
-                if self.command in ("POST", "PATCH"):
+                if self.command in ("POST", "PATCH", "PUT"):
                     need(headers.get("content-type", "").startswith("application/json"),
                          "Content-Type: application/json")
                 if vendor.queued:
@@ -317,7 +335,7 @@ def _handler(vendor: Vendor) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
-        do_GET = do_POST = do_PATCH = _any
+        do_GET = do_POST = do_PATCH = do_PUT = _any
 
     return Handler
 

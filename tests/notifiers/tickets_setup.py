@@ -71,13 +71,13 @@ def finding(resource: str, *, check: str = "open_admin_ports", title: str = "SSH
 def message(kind: AlertKind, incident_id: int, findings: tuple[AlertFinding, ...],
             channel_type: str, at: datetime = T0, detected: datetime = T0,
             scope: dict[str, Any] | None = None, title: str = "Admin ports open to the world",
-            **facts: Any) -> Message:
+            severity: Severity = Severity.HIGH, **facts: Any) -> Message:
     """The message a cycle queues for a ticket channel (keys as `incidents.announcer` makes)."""
     stamp = f"incident-{incident_id}-{detected:%Y%m%dT%H%M%S}"
     if kind is not AlertKind.NEW:
         facts["thread_key"] = f"{stamp}-new"
     alert = Alert(kind=kind, key=f"{stamp}-{kind.value}", title=title,
-                  severity=Severity.HIGH, created_at=at, findings=findings,
+                  severity=severity, created_at=at, findings=findings,
                   incident_id=incident_id, accounts=(ACCOUNT,), facts=facts,
                   scope=scope or {})
     renderer = Renderer()
