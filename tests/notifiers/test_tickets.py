@@ -6,6 +6,8 @@ so nothing that makes "one ticket per incident" work lives in memory.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -180,3 +182,49 @@ def test_an_escalation_comments_and_raises_the_priority(flavour: Flavour, tmp_pa
               "servicenow": (ticket.fields.get("urgency"), ticket.fields.get("impact"))}[kind]
     assert raised in ({"name": "Highest"}, ("1", "1")) or "severity:critical" in raised
     assert vendor.problems == []
+
+
+KILLED_AFTER_ANSWER = """\
+import os, signal, sys
+from costguard.model import AlertKind
+from costguard.notifiers.delivery import deliver_due
+from costguard.store import Store
+from tests.notifiers.tickets_setup import FLAVOURS, T0, channel, finding, message
+from tests.notifiers.ticket_vendors import {vendor_class}
+
+db, name, url = sys.argv[1:4]
+flavour = next(f for f in FLAVOURS if f.name == name)
+vendor = {vendor_class}(**({extra}))
+store = Store.open(db)
+new = message(AlertKind.NEW, 1, (finding({sg!r}),), flavour.channel_type)
+store.enqueue(key=new.key, channel="tickets", message=new, now=T0)
+chan = channel(flavour, vendor, url)
+
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)  # the vendor answered; nothing is recorded
+
+store.record_ticket = die
+deliver_due(store, {{"tickets": chan}}, now=T0)
+"""
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS, ids=IDS)
+def test_a_process_killed_after_the_vendor_answered_leaves_one_ticket(
+        flavour: Flavour, tmp_path: Path) -> None:
+    """A real SIGKILL of another process between the vendor's 201 and the record's commit."""
+    vendor = flavour.vendor()
+    extra = repr({"version": vendor.version} if hasattr(vendor, "version") else {})
+    code = KILLED_AFTER_ANSWER.format(vendor_class=type(vendor).__name__, extra=extra, sg=SG)
+    db = f"sqlite:///{tmp_path}/cg.db"
+    root = Path(__file__).resolve().parents[2]
+    with serving(vendor) as url:
+        killed = subprocess.run([sys.executable, "-c", code, db, flavour.name, url], cwd=root,
+                                capture_output=True, text=True, timeout=120, check=False)
+        assert killed.returncode == -9, killed.stderr
+        assert len(tickets_of(vendor)) == 1
+        with Store.open(db) as store:
+            restarted = channel(flavour, vendor, url)
+            after_lease = T0 + timedelta(minutes=6)
+            assert deliver_due(store, {"tickets": restarted}, now=after_lease).sent == 1
+            assert store.ticket("tickets", "incident-1-20261201T100000-new").external_key
+    assert len(tickets_of(vendor)) == 1 and vendor.problems == []
