@@ -10,7 +10,10 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from costguard.notifiers.channel import Channel, ChannelParams, DeliveryError, SecretError
+from costguard.notifiers.github import GithubChannel
+from costguard.notifiers.jira import JiraChannel
 from costguard.notifiers.log import LogChannel
+from costguard.notifiers.servicenow import ServicenowChannel
 from costguard.notifiers.smtp import SmtpChannel
 
 
@@ -24,7 +27,8 @@ def _by_type(*classes: type[Channel]) -> Mapping[str, type[Channel]]:
     return MappingProxyType(table)
 
 
-CHANNEL_TYPES: Mapping[str, type[Channel]] = _by_type(LogChannel, SmtpChannel)
+CHANNEL_TYPES: Mapping[str, type[Channel]] = _by_type(
+    LogChannel, SmtpChannel, JiraChannel, GithubChannel, ServicenowChannel)
 """Config `type:` value -> channel class."""
 
 __all__ = ["CHANNEL_TYPES", "Channel", "ChannelParams", "DeliveryError", "SecretError"]

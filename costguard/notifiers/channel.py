@@ -42,10 +42,15 @@ EnvVarName = Annotated[str, matching(r"[A-Za-z_][A-Za-z0-9_]*",
 
 
 class DeliveryError(Exception):
-    """A send failed; the reason is one line because the outbox stores and shows it as such."""
+    """A send failed; the reason is one line because the outbox stores and shows it as such.
 
-    def __init__(self, reason: str) -> None:
+    `retry_after_s` carries how long the other side asked us to wait (HTTP Retry-After), so the
+    outbox can retry no sooner.
+    """
+
+    def __init__(self, reason: str, *, retry_after_s: float | None = None) -> None:
         super().__init__(oneline(reason))
+        self.retry_after_s = retry_after_s
 
 
 class SecretError(ValueError):

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from costguard.model import AlertKind, Message
+from costguard.notifiers.ticket_channel import TicketChannel
 from costguard.store.crash_points import crash_point
 from costguard.text import oneline
 
@@ -219,6 +220,9 @@ def deliver_due(
     claimed row ends sent, retrying later or given up, so the loop ends.
     """
     tally = _Tally()
+    for channel in channels.values():
+        if isinstance(channel, TicketChannel):
+            channel.use_book(store)  # type: ignore[arg-type]  # the Store is both
     started = time.monotonic()
     at = now
     while rows := store.claim_due(now=at, lease_s=lease_s, limit=batch):

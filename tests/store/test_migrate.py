@@ -38,6 +38,7 @@ TABLES = {
     "notifications",
     "scans",
     "state",
+    "tickets",
     "weekly_reports",
 }
 
