@@ -42,10 +42,16 @@ EnvVarName = Annotated[str, matching(r"[A-Za-z_][A-Za-z0-9_]*",
 
 
 class DeliveryError(Exception):
-    """A send failed; the reason is one line because the outbox stores and shows it as such."""
+    """A send failed; the reason is one line because the outbox stores and shows it as such.
 
-    def __init__(self, reason: str) -> None:
+    `permanent`: the other side refused the message for good (an SMTP 5xx rejection of every
+    recipient), so retrying can never succeed and the message is marked dead. Anything else,
+    however long it lasts, is retried.
+    """
+
+    def __init__(self, reason: str, *, permanent: bool = False) -> None:
         super().__init__(oneline(reason))
+        self.permanent = permanent
 
 
 class SecretError(ValueError):

@@ -20,9 +20,9 @@ from costguard.store.records import NotificationStatus, StoredNotification
 
 _N, _A = NotificationRow, DeliveryAttemptRow
 
-DEAD_STATUSES = (NotificationStatus.FAILED,)
-"""Statuses of a message delivery gave up on. (The outbox rework calls it `dead`: reconcile at
-merge.)"""
+DEAD_STATUSES = (NotificationStatus.DEAD, NotificationStatus.FAILED)
+"""Statuses of a message that will not be sent unless a person retries it (`failed` is what
+versions that gave up after a number of attempts wrote)."""
 
 RECENT = 3
 """A channel whose last this-many sends all failed is degraded."""
@@ -34,6 +34,7 @@ class DeliveryState(StrEnum):
     QUEUED = "queued"
     FAILING = "failing"
     SENT = "sent"
+    SUMMARIZED = "summarized"
     DEAD = "dead"
 
 
@@ -41,6 +42,8 @@ def delivery_state(notification: StoredNotification) -> DeliveryState:
     """Queued (not tried yet), failing (tried, will be tried again), sent, or dead."""
     if notification.status is NotificationStatus.SENT:
         return DeliveryState.SENT
+    if notification.status is NotificationStatus.SUMMARIZED:
+        return DeliveryState.SUMMARIZED
     if notification.status in DEAD_STATUSES:
         return DeliveryState.DEAD
     return DeliveryState.FAILING if notification.attempts else DeliveryState.QUEUED
