@@ -1,4 +1,4 @@
-# ruff: noqa: F811  (the fixtures of test_cycle, imported by name, are the tests' arguments)
+
 """No floods, through whole cycles on moto and a real SMTP server: one check's findings that
 differ only by region are one message naming the regions; posture findings wait for the daily
 digest unless a route says otherwise; a route's hourly cap sends the overflow as one summary.
@@ -14,10 +14,6 @@ from costguard.model import Source
 from costguard.runtime.bootstrap import Setup, load_setup
 
 from .test_cycle import (
-    account,
-    clock,
-    inbox,
-    make_engine,
     received,
     subject,
     text_of,
