@@ -1,4 +1,4 @@
-
+# ruff: noqa: F811  (the fixtures of test_cycle, imported by name, are the tests' arguments)
 """No floods, through whole cycles on moto and a real SMTP server: one check's findings that
 differ only by region are one message naming the regions; posture findings wait for the daily
 digest unless a route says otherwise; a route's hourly cap sends the overflow as one summary.
@@ -13,7 +13,11 @@ import boto3
 from costguard.model import Source
 from costguard.runtime.bootstrap import Setup, load_setup
 
-from .test_cycle import (
+from .test_cycle import (  # noqa: F401  (account, clock, inbox, make_engine: fixtures)
+    account,
+    clock,
+    inbox,
+    make_engine,
     received,
     subject,
     text_of,
