@@ -1,7 +1,8 @@
 """From incidents to stored messages: routing, alert assembly and the outbox hand-off.
 
-Alerts are rendered once and stored before any channel sends them (the outbox), keyed by
-incident and kind, so an incident is announced once per channel however often a cycle runs.
+What to send is stored before any channel sends it (the outbox), keyed by incident and kind,
+so an incident is announced once per channel however often a cycle runs; incident messages
+are rendered when they are sent (`incidents.dispatch`), digests when they are queued.
 """
 
 from __future__ import annotations

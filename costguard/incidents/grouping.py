@@ -25,9 +25,8 @@ from costguard.model import Severity
 WINDOW = timedelta(minutes=15)
 """How long after its detection (or last activity) an open incident absorbs related findings.
 
-Short on purpose: an incident announced an hour ago that silently absorbed a new attack on
-the same principal would hide it (a joined incident sends no new alert unless its severity
-rises). Activity after the window is a new incident with its own alert."""
+Findings that join an announced incident are announced as an update; activity after the
+window is a new incident with its own alert, which reads better than an hours-old thread."""
 
 BURST = timedelta(minutes=15)
 """Urgent findings in one account this close in time are one incident, linked or not."""
