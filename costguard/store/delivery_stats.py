@@ -32,6 +32,9 @@ class DeliveryState(StrEnum):
     """Where a message stands, as an operator reads it."""
 
     QUEUED = "queued"
+    IN_FLIGHT = "in-flight"
+    """A send started and was never recorded (the sender died): maybe delivered; it is sent
+    again, with the same Message-ID, once its lease runs out."""
     FAILING = "failing"
     SENT = "sent"
     SUMMARIZED = "summarized"
@@ -39,13 +42,16 @@ class DeliveryState(StrEnum):
 
 
 def delivery_state(notification: StoredNotification) -> DeliveryState:
-    """Queued (not tried yet), failing (tried, will be tried again), sent, or dead."""
+    """Queued (not tried yet), in flight, failing (tried, will be tried again), sent,
+    summarized (over a route's hourly cap, told in the overflow summary), or dead."""
     if notification.status is NotificationStatus.SENT:
         return DeliveryState.SENT
     if notification.status is NotificationStatus.SUMMARIZED:
         return DeliveryState.SUMMARIZED
     if notification.status in DEAD_STATUSES:
         return DeliveryState.DEAD
+    if notification.in_flight_at is not None:
+        return DeliveryState.IN_FLIGHT
     return DeliveryState.FAILING if notification.attempts else DeliveryState.QUEUED
 
 
