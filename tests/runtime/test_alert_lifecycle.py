@@ -4,20 +4,23 @@ server (aiosmtpd), with the clock injected: a second wave joins the incident as 
 burst within the settle window is one update, reminders of an unacknowledged incident, and the
 fix is one RESOLVED. Messages are counted at the SMTP server.
 
-What moto lacks is listed in `test_cycle` (root-user state is patched in). The attacker's
-ImportKeyPair is a CloudTrail event; these cycles read the inventory and IAM only, so the key
-pair is not part of the waves here (the event path is tested in tests/runtime/test_event_sources).
+What moto lacks is listed in `test_cycle` (root-user state is patched in). In the two-wave
+attack, the root key's ImportKeyPair reaches the cycle as AWS delivers it: a CloudTrail record
+put on moto's EventBridge bus, carried to the SQS queue by the rule `costguard setup events`
+creates.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 
 import boto3
 from click.testing import CliRunner
 
+from costguard.actions.event_pipeline import apply, plan
 from costguard.cli.main import main
 from costguard.demo.inbox import Inbox
 from costguard.model import Source
@@ -73,16 +76,49 @@ def section(text: str, heading: str) -> int:
     return match.start() if match else -1
 
 
+def import_key_pair(at: datetime, account: str) -> None:
+    """The leaked key imports a key pair: its CloudTrail record on the default event bus."""
+    record = {
+        "eventVersion": "1.09", "eventTime": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eventSource": "ec2.amazonaws.com", "eventName": "ImportKeyPair", "awsRegion": EAST,
+        "eventID": "5c8e7a4e-0000-4000-8000-0000000000aa",
+        "userIdentity": {"type": "Root", "arn": f"arn:aws:iam::{account}:root",
+                         "accountId": account, "accessKeyId": "AKIAROOTKEYEXAMPLE01"},
+        "sourceIPAddress": "203.0.113.45", "userAgent": "aws-cli/2.15.0",
+        "requestParameters": {"keyName": "miner"}, "responseElements": {"keyName": "miner"},
+        "readOnly": False,
+    }
+    boto3.client("events", region_name=EAST).put_events(Entries=[{
+        "Source": "aws.ec2", "DetailType": "AWS API Call via CloudTrail",
+        "Detail": json.dumps(record)}])
+
+
+WITH_EVENTS = """\
+  - {name: root-activity, check: root_activity, severity: critical}
+  - {name: suspicious-api, check: suspicious_api, severity: high}
+"""
+
+
 def test_a_second_wave_is_one_update_naming_what_is_new_then_one_resolution(
         account: Account, inbox, tmp_path, clock, make_engine):
-    engine = make_engine(write_setup(tmp_path, inbox.port, regions=(EAST, WEST), channels=ONE))
+    setup = write_setup(tmp_path, inbox.port, regions=(EAST, WEST), channels=ONE)
+    with (tmp_path / "policies.yml").open("a") as policies:
+        policies.write(WITH_EVENTS)
+    with setup.config.path.open("a") as config:
+        config.write(f"events: {{regions: [{EAST}]}}\n")
+    engine = make_engine(load_setup(setup.config.path))
+    apply(plan(engine.aws, engine.aws.account_id(), [EAST], "costguard-events"))
     account.root.key_active = (True, None)
+    import_key_pair(clock(), engine.aws.account_id())
     first, first_group = launch(EAST, 3, "c5.4xlarge")
-    engine.run_cycle(INVENTORY)
+    result = engine.run_cycle(INVENTORY | {Source.CLOUDTRAIL})
+    assert result.new_events == 1
+    assert "root_activity" in {f.check for f in result.reconciled.new}
     assert inbox.wait_for(1)
     assert kinds(inbox) == ["new"]
     [alert] = received(inbox)
     assert all(i in text_of(alert) for i in first)
+    assert "ImportKeyPair" in text_of(alert) and first_group in text_of(alert)
 
     clock.advance(minutes=5)
     second, second_group = launch(WEST, 10)
