@@ -58,6 +58,11 @@ class Announcer:
         self.now = keeper.now
         self.contained = dict(contained or {})
         self.announced: dict[str, set[str]] = {}
+        """The channels each incident's first message was queued for, summarized or not."""
+        self.told: dict[str, set[str]] = {}
+        """The channels that got (or will get) an incident's first message on its own: its
+        follow-ups go there. An incident only named in an overflow summary gets none, so a
+        fix of 200 capped incidents is not 200 resolutions."""
 
     def announce(self) -> int:
         """Queue a message for each change of this cycle; returns how many were queued.
@@ -66,8 +71,9 @@ class Announcer:
         then) is announced now: a finding must not lose its alert because of how it was seen.
         """
         changes, live = self.keeper.changes, self.keeper.open_incidents()
-        self.announced = self.store.channels_for(
-            incident_key(i, AlertKind.NEW) for i in self.keeper.incidents.values())
+        firsts = [incident_key(i, AlertKind.NEW) for i in self.keeper.incidents.values()]
+        self.announced = self.store.channels_for(firsts)
+        self.told = self.store.channels_for(firsts, skip=[NotificationStatus.SUMMARIZED])
         fresh = [i for i in live if incident_key(i, AlertKind.NEW) not in self.announced]
         overdue = [i for i in live if self._overdue(i)]
         self.keeper.members.need({i.id for i in [*fresh, *overdue]} | set(changes.raised)
@@ -169,18 +175,25 @@ class Announcer:
             findings = [alert_finding(f, self.notifier.policies.get(f.policy)) for f in shown]
             channels = self.notifier.destinations(findings, incident.severity)
             if kind is not AlertKind.NEW:
-                channels = [c for c in channels if c in self.announced.get(first, set())]
+                channels = [c for c in channels if c in self.told.get(first, set())]
         if kind is AlertKind.NEW and self.contained.get(incident_id):
             facts["auto_contain"] = list(self.contained[incident_id])
         message = placeholder(kind, incident_key(incident, kind, suffix), incident, facts)
-        queued = sum(self._enqueue(message, channel, due) for channel in channels)
-        if kind is AlertKind.NEW:
-            self.announced.setdefault(first, set()).update(channels)
+        queued = 0
+        for channel in channels:
+            added, alone = self._enqueue(message, channel, due)
+            queued += added
+            if kind is AlertKind.NEW:
+                self.announced.setdefault(first, set()).add(channel)
+                if alone:
+                    self.told.setdefault(first, set()).add(channel)
         return queued
 
-    def _enqueue(self, message: Message, channel: str, due: datetime | None) -> int:
-        """One channel's copy; an incident's first message over the channel's hourly cap is
-        recorded as summarized and named in the hour's overflow summary instead."""
+    def _enqueue(self, message: Message, channel: str, due: datetime | None,
+                 ) -> tuple[int, bool]:
+        """One channel's copy: (messages queued, whether it goes alone). An incident's first
+        message over the channel's hourly cap is recorded as summarized and named in the
+        hour's overflow summary instead."""
         if message.kind in CAPPED:
             cap = self.notifier.hourly_cap(channel)
             if self.store.queued_since(channel, self.now - timedelta(hours=1)) >= cap:
@@ -188,11 +201,11 @@ class Announcer:
                                            now=self.now, deferred=True,
                                            status=NotificationStatus.SUMMARIZED)
                 if added is None:
-                    return 0
-                return self._summarize(channel, message)
+                    return 0, False
+                return self._summarize(channel, message), False
         added = self.store.enqueue(key=message.key, channel=channel, message=message,
                                    now=self.now, deferred=True, due=due)
-        return int(added is not None)
+        return int(added is not None), True
 
     def _summarize(self, channel: str, message: Message) -> int:
         """Name the incident in this hour's overflow summary of `channel`; 1 when that queued

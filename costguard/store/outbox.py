@@ -258,13 +258,17 @@ class OutboxMixin(SessionBase):
         with self._read() as session:
             return [_record(row) for row in session.scalars(query)]
 
-    def channels_for(self, keys: Iterable[str]) -> dict[str, set[str]]:
-        """The channels each message key was queued for (absent: never queued), in one read."""
+    def channels_for(self, keys: Iterable[str], *,
+                     skip: Iterable[NotificationStatus] = ()) -> dict[str, set[str]]:
+        """The channels each message key was queued for (absent: never queued), in one read;
+        rows with a status in `skip` are left out."""
         wanted = sorted(set(keys))
         found: dict[str, set[str]] = {}
         if not wanted:
             return found
         query = select(_N.key, _N.channel).where(_N.key.in_(wanted))
+        if skipped := [NotificationStatus(s).value for s in skip]:
+            query = query.where(_N.status.not_in(skipped))
         with self._read() as session:
             for key, channel in session.execute(query):
                 found.setdefault(key, set()).add(channel)

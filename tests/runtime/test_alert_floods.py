@@ -85,7 +85,7 @@ policies:
 
 
 def test_two_hundred_posture_findings_are_capped_and_the_rest_summarized_once(
-        account, inbox, tmp_path, make_engine):
+        account, inbox, tmp_path, clock, make_engine):
     iam = boto3.client("iam")
     for n in range(200):
         iam.create_user(UserName=f"user-{n:03d}")
@@ -105,3 +105,14 @@ def test_two_hundred_posture_findings_are_capped_and_the_rest_summarized_once(
     assert "user-199" in text
     engine.run_cycle({Source.CREDENTIAL_REPORT})
     assert len(received(inbox)) == 21
+
+    for n in range(200):  # the fix: no console password left
+        iam.delete_login_profile(UserName=f"user-{n:03d}")
+    iam.generate_credential_report()
+    clock.advance(hours=2)
+    engine.run_cycle({Source.CREDENTIAL_REPORT})
+    assert engine.store.open_incidents() == []
+    assert inbox.wait_for(41)
+    resolved = [m for m in received(inbox)[21:] if subject(m).startswith("[costguard] RESOLVED")]
+    # the 20 alerted incidents each get their resolution; the summarized ones none
+    assert (len(received(inbox)), len(resolved)) == (41, 20)
