@@ -226,3 +226,22 @@ def test_a_recipient_refused_for_good_is_dead_and_listed(tmp_path, engine, smtp)
     config = str(engine.config.path)
     listed = CliRunner().invoke(main, ["outbox", "list", "--dead", "-c", config])
     assert listed.exit_code == 0 and " dead " in listed.stdout, listed.stdout
+
+
+def test_findings_that_join_while_the_alert_waits_are_in_it_and_need_no_update(engine, smtp):
+    handler, _ = smtp
+    clock = engine.clock
+    engine.run_cycle()  # the alert is queued; the server refuses it
+    ec2 = boto3.client("ec2", region_name=REGION)
+    late = ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1,
+                             InstanceType="c5.4xlarge")["Instances"][0]["InstanceId"]
+    clock.now += timedelta(minutes=2)
+    engine.run_cycle()  # the third instance joins the incident while its alert waits
+    handler.refusing = False
+    for _ in range(6):
+        clock.now += timedelta(minutes=5)
+        engine.run_cycle()
+    assert len(handler.received) == 1  # one alert, no update: it was rendered when sent
+    [row] = engine.store.notifications()
+    assert late in row.message.text and row.message.kind.value == "new"
+    assert len(row.message.fields["finding_ids"]) == 3
