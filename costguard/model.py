@@ -142,6 +142,8 @@ class AlertKind(StrEnum):
     UPDATE = "update"
     RESOLVED = "resolved"
     ESCALATION = "escalation"
+    RENOTIFY = "renotify"
+    """A reminder: the incident is still open and nobody has acknowledged it."""
     DIGEST = "digest"
     REPORT = "report"
 

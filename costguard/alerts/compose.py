@@ -38,12 +38,15 @@ from costguard.alerts.message_parts import (
 from costguard.alerts.money import FACT_KEYS, money_rows
 from costguard.alerts.playbook import covered
 from costguard.alerts.render import Renderer, oneline, ts
-from costguard.model import AlertKind, Message, Severity
+from costguard.model import GLOBAL_REGION, AlertKind, Message, Severity
 from costguard.notifiers.channel import THREAD_KEY
 from costguard.text import short
 
 SUBJECT_MAX = 150
 """Longest subject, in characters; mail clients cut far shorter, so the start must carry it."""
+
+SUBJECT_TITLE_MAX = 80
+"""The title's share of a subject, so the account and region after it always fit."""
 
 SUMMARY = "summary"
 NEW = "new"
@@ -66,6 +69,7 @@ _TIME_LABELS = {
     AlertKind.UPDATE: "Updated at",
     AlertKind.RESOLVED: "Resolved at",
     AlertKind.ESCALATION: "Escalated at",
+    AlertKind.RENOTIFY: "Reminded at",
 }
 
 
@@ -111,12 +115,14 @@ def email_context(alert: Alert) -> dict[str, Any]:
     return {
         "alert": alert,
         "title": short(alert.title, 300),
+        "subject_title": short(alert.title, SUBJECT_TITLE_MAX),
         "kind": str(alert.kind),
         "severity": str(alert.severity).upper(),
         "previous_severity": str(previous).upper() if previous else None,
         "color": SEVERITY_COLORS[alert.severity],
         "colors": SEVERITY_COLORS,
         "accounts_label": accounts_label(accounts),
+        "regions_label": regions_label(regions),
         "incident": f"incident #{alert.incident_id}" if alert.incident_id else "this incident",
         "headline": headline(alert, accounts, regions),
         "summary": summary(alert, accounts, regions, first),
@@ -153,6 +159,15 @@ def accounts_label(accounts: tuple[str, ...]) -> str:
     if len(accounts) <= 3:
         return "accounts " + ", ".join(accounts)
     return f"{len(accounts)} accounts"
+
+
+def regions_label(regions: tuple[str, ...]) -> str:
+    """"us-east-1" or "4 regions": where, short enough for a subject line (the message body
+    lists them). "global" (IAM, the bill) counts only when nothing else is named."""
+    regions = tuple(r for r in regions if r != GLOBAL_REGION) or regions
+    if len(regions) == 1:
+        return short(regions[0], 40)
+    return f"{len(regions)} regions" if regions else ""
 
 
 def summary(

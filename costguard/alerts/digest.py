@@ -30,7 +30,7 @@ def _route_id(route: Route) -> str:
 
 def send_digests(store: Store, notifier: Notifier, routes: Sequence[Route], now: datetime) -> int:
     """Queue each digest route's message when its period has passed; returns how many."""
-    from costguard.alerts.routing import alert_finding, route_matches
+    from costguard.alerts.routing import alert_finding, is_posture, route_matches
 
     queued = 0
     for route in routes:
@@ -45,7 +45,8 @@ def send_digests(store: Store, notifier: Notifier, routes: Sequence[Route], now:
         for incident in store.list_incidents(since=since):
             stored = store.list_findings(incident_id=incident.id)
             shown = [alert_finding(f, notifier.policies.get(f.policy)) for f in stored]
-            if route_matches(route, shown, incident.severity):
+            posture = is_posture(shown, notifier.registry)
+            if route_matches(route, shown, incident.severity, posture):
                 findings += shown
                 incidents += 1
         if findings:

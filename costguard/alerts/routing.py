@@ -1,7 +1,8 @@
 """From incidents to stored messages: routing, alert assembly and the outbox hand-off.
 
-Alerts are rendered once and stored before any channel sends them (the outbox), keyed by
-incident and kind, so an incident is announced once per channel however often a cycle runs.
+What to send is stored before any channel sends it (the outbox), keyed by incident and kind,
+so an incident is announced once per channel however often a cycle runs; incident messages
+are rendered when they are sent (`incidents.dispatch`), digests when they are queued.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from costguard.settings.policies import Policy
 
 if TYPE_CHECKING:
     from costguard.notifiers.channel import Channel
-    from costguard.notifiers.delivery import DeliveryReport, Outbox
+    from costguard.notifiers.delivery import DeliveryReport, Outbox, Render
     from costguard.store import Store
     from costguard.store.records import StoredFinding
 
@@ -47,10 +48,34 @@ def alert_finding(f: StoredFinding, policy: Policy | None) -> AlertFinding:
     )
 
 
-def route_matches(route: Route, findings: Sequence[AlertFinding], severity: Severity) -> bool:
+def is_posture(findings: Sequence[AlertFinding], registry: Registry) -> bool:
+    """Posture with no attacker activity: every finding is of a posture check (what let an
+    attack happen: MFA, logging, GuardDuty off), none of something that was done."""
+    phases = [cls.phase if (cls := registry.get(f.check)) else None for f in findings]
+    return bool(phases) and all(p is Phase.POSTURE for p in phases)
+
+
+def default_routes(notifiers: Sequence[str]) -> tuple[Route, ...]:
+    """The routes when the config gives none: posture-only incidents in a daily digest,
+    everything else of medium severity and above right away, to every notifier (with no
+    notifiers, every severity to the log)."""
+    names = list(notifiers) or [LOG_CHANNEL]
+    floor = DEFAULT_MIN_SEVERITY if notifiers else Severity.INFO  # the log takes everything
+    return (
+        Route.model_validate({"match": {"posture": True}, "notify": names, "digest": "daily"}),
+        Route.model_validate({"match": {"posture": False,
+                                        "severity": [s for s in Severity if s >= floor]},
+                              "notify": names}),
+    )
+
+
+def route_matches(route: Route, findings: Sequence[AlertFinding], severity: Severity,
+                  posture: bool = False) -> bool:
     """Whether a route takes an incident: every condition it sets holds for some finding."""
     m = route.match
     if m.severity is not None and severity not in m.severity:
+        return False
+    if m.posture is not None and m.posture != posture:
         return False
     return any(
         (m.check is None or f.check in m.check)
@@ -116,17 +141,25 @@ class Notifier:
                 channel.reopen_window = window
         return channels
 
+    @property
+    def routes(self) -> tuple[Route, ...]:
+        """The configured routes, or `default_routes` when there are none."""
+        return self.config.routes or default_routes(list(self.config.notifiers))
+
     def destinations(self, findings: Sequence[AlertFinding], severity: Severity) -> list[str]:
         """The channels an incident goes to right away (digest routes are sent later)."""
-        if not self.config.notifiers:
-            return [LOG_CHANNEL]
-        if not self.config.routes:
-            return list(self.config.notifiers) if severity >= DEFAULT_MIN_SEVERITY else []
+        posture = is_posture(findings, self.registry)
         names: list[str] = []
-        for route in self.config.routes:
-            if route.digest is None and route_matches(route, findings, severity):
+        for route in self.routes:
+            if route.digest is None and route_matches(route, findings, severity, posture):
                 names.extend(n for n in route.notify if n not in names)
         return names
+
+    def hourly_cap(self, channel: str) -> int:
+        """The most messages `channel` gets alone in an hour: the lowest cap of the routes
+        that name it (each route's `max_per_hour`)."""
+        caps = [r.max_per_hour for r in self.routes if channel in r.notify]
+        return min(caps, default=Route.model_fields["max_per_hour"].default)
 
     def remediation(self, findings: Sequence[AlertFinding]) -> Playbook:
         """The playbook: the merged first actions (`costguard.alerts.playbook`), then one step
@@ -166,11 +199,11 @@ class Notifier:
         if not names:
             return 0
         message = self.message(alert)
-        added = [store.enqueue(key=alert.key, channel=n, message=self._for(n, message, alert),
-                               now=now) for n in names]
+        added = [store.enqueue(key=alert.key, channel=n, now=now,
+                               message=self.for_channel(n, message, alert)) for n in names]
         return sum(1 for a in added if a is not None)
 
-    def _for(self, name: str, message: Message, alert: Alert) -> Message:
+    def for_channel(self, name: str, message: Message, alert: Alert) -> Message:
         """The message for channel `name`: a ticket channel's also carries its ticket texts."""
         from costguard.alerts.ticket_text import with_ticket
         from costguard.notifiers.ticket_channel import TicketChannel
@@ -181,11 +214,13 @@ class Notifier:
 
         return with_ticket(message, alert, self.renderer, cls.type)
 
-    def deliver(self, store: Outbox, now: datetime) -> DeliveryReport:
-        """Send what is due through the outbox (retries, back-off, never twice)."""
+    def deliver(self, store: Outbox, now: datetime, render: Render | None = None,
+                ) -> DeliveryReport:
+        """Send what is due through the outbox (retries, back-off, never twice); `render`
+        produces deferred messages' text at send time."""
         from costguard.notifiers.delivery import deliver_due
 
-        return deliver_due(store, self.channels, now=now)
+        return deliver_due(store, self.channels, now=now, render=render)
 
 
 VERIFY = (

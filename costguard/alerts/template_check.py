@@ -104,7 +104,8 @@ def validate_templates(
     everything = [f for found in remediations.findings.values() for f in found]
     rendered = len(policies)
     actions = build_actions(everything, phase_lookup(registry or default_registry()), NOW)
-    for kind in (AlertKind.NEW, AlertKind.UPDATE, AlertKind.RESOLVED, AlertKind.ESCALATION):
+    for kind in (AlertKind.NEW, AlertKind.UPDATE, AlertKind.RESOLVED, AlertKind.ESCALATION,
+                 AlertKind.RENOTIFY):
         alert = Alert(kind=kind, key=f"validate-{kind}", title="Sample incident",
                       severity=Severity.highest(f.severity for f in everything),
                       created_at=NOW, findings=tuple(everything), incident_id=1,

@@ -7,7 +7,9 @@ they are urgent (high or critical), in the same account and close in time: a bur
 findings is one event to respond to even when no data links them (a root key seen in the
 credential report and ten instances seen in the inventory). A finding joins an open incident
 that shares an entity with it (and was active within `WINDOW`), or, when urgent, one of the same
-account detected within `BURST`; otherwise connected findings form a new incident.
+account detected within `BURST`; otherwise connected findings form a new incident. Findings of
+one check in one account that differ only by region (GuardDuty off in four regions) are one
+family and always one incident, so they make one message that lists the regions.
 Nothing here touches AWS, the database or the network.
 """
 
@@ -23,9 +25,8 @@ from costguard.model import Severity
 WINDOW = timedelta(minutes=15)
 """How long after its detection (or last activity) an open incident absorbs related findings.
 
-Short on purpose: an incident announced an hour ago that silently absorbed a new attack on
-the same principal would hide it (a joined incident sends no new alert unless its severity
-rises). Activity after the window is a new incident with its own alert."""
+Findings that join an announced incident are announced as an update; activity after the
+window is a new incident with its own alert, which reads better than an hours-old thread."""
 
 BURST = timedelta(minutes=15)
 """Urgent findings in one account this close in time are one incident, linked or not."""
@@ -90,13 +91,25 @@ def _components(findings: Sequence[FindingLike]) -> list[list[FindingLike]]:
     union = _Union(f.id for f in findings)
     owner: dict[str, int] = {}
     for f in findings:
-        keys = [*f.entities, *([f"burst:{f.account}"] if f.severity >= URGENT else [])]
+        keys = [*f.entities, *family(f),
+                *([f"burst:{f.account}"] if f.severity >= URGENT else [])]
         for key in keys:
             union.join(f.id, owner.setdefault(key, f.id))
     groups: dict[int, list[FindingLike]] = {}
     for f in sorted(findings, key=lambda f: f.id):
         groups.setdefault(union.find(f.id), []).append(f)
     return list(groups.values())
+
+
+def family(f: FindingLike) -> tuple[str, ...]:
+    """The key findings share when they differ only by region: the check, the account and the
+    resource with its region left out (`arn:aws:guardduty:*:1:detector`). Read loosely (a
+    finding without `region` and `resource` has no family), so grouping takes plain data."""
+    region, resource = getattr(f, "region", ""), getattr(f, "resource", "")
+    if not resource:
+        return ()
+    resource = resource.replace(region, "*") if region else resource
+    return (f"family:{f.check}\0{f.account}\0{resource}",)
 
 
 def _last_activity(incident: IncidentLike, activity: dict[int, datetime]) -> datetime | None:

@@ -63,11 +63,13 @@ def scope_from(findings: Sequence[StoredFinding]) -> dict[str, list[str]]:
 
 @dataclass
 class Changes:
-    """What one cycle did to incidents: opened, raised (with the severity before), resolved."""
+    """What one cycle did to incidents: opened, grown (the findings that joined), raised (with
+    the severity before), resolved."""
 
     created: list[int] = field(default_factory=list)
     raised: dict[int, Severity] = field(default_factory=dict)
     resolved: list[int] = field(default_factory=list)
+    joined: dict[int, list[int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -129,12 +131,21 @@ class IncidentKeeper:
 
     def update(self, reconciled: Reconciled) -> list[StoredIncident]:
         """Group fresh findings, resolve incidents whose findings are all fixed; returns the
-        incidents this cycle touched."""
+        incidents this cycle touched.
+
+        What an earlier cycle left undone is picked up too: open findings in no incident (a
+        `scan` run before grouping existed, a store written by hand) are grouped, and every
+        open incident whose findings are all resolved is resolved, not only those whose
+        findings resolved in this cycle. Two cheap reads make this self-healing.
+        """
         self.incidents = {i.id: i for i in self.store.open_incidents()}
         fresh = [*reconciled.new, *reconciled.reopened, *reconciled.unmuted]
+        seen = {f.id for f in fresh}
+        fresh += [f for f in self.store.list_findings([Status.OPEN], ungrouped=True)
+                  if f.id not in seen]
         loose = [f for f in fresh if f.incident_id not in self.incidents]
         plans = plan_groups(loose, list(self.incidents.values()), self.now)
-        candidates = {f.incident_id for f in reconciled.resolved} & set(self.incidents)
+        candidates = set(self.incidents)
         self.members.need({p.incident_id for p in plans if p.incident_id} | candidates)
         by_id = {f.id: f for f in loose}
         touched = {self._apply(p, [by_id[i] for i in p.finding_ids]).id for p in plans}
@@ -160,6 +171,7 @@ class IncidentKeeper:
             add_findings=plan.finding_ids,
         ))
         self.members.attach(incident.id, joining)
+        self.changes.joined.setdefault(incident.id, []).extend(plan.finding_ids)
         if incident.severity > before.severity and before.notified_at is not None:
             self.changes.raised[incident.id] = before.severity
         return incident

@@ -45,12 +45,16 @@ class DeliveryError(Exception):
     """A send failed; the reason is one line because the outbox stores and shows it as such.
 
     `retry_after_s` carries how long the other side asked us to wait (HTTP Retry-After), so the
-    outbox can retry no sooner.
+    outbox can retry no sooner. `permanent`: the other side refused the message for good (an SMTP
+    5xx rejection of every recipient), so retrying can never succeed and the message is marked
+    dead. Anything else, however long it lasts, is retried.
     """
 
-    def __init__(self, reason: str, *, retry_after_s: float | None = None) -> None:
+    def __init__(self, reason: str, *, retry_after_s: float | None = None,
+                 permanent: bool = False) -> None:
         super().__init__(oneline(reason))
         self.retry_after_s = retry_after_s
+        self.permanent = permanent
 
 
 class SecretError(ValueError):

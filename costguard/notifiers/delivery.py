@@ -1,15 +1,19 @@
-"""Delivering the outbox: each due message through its channel, with back-off and a give-up point.
+"""Delivering the outbox: each due message through its channel, with capped back-off, forever.
 
 Channels only send; this module owns retries. A failing channel is recorded on its own rows and
-retried later, and never keeps the other channels from delivering. The store is reached through
-the small `Outbox` protocol, so this module needs no database code.
+retried later, and never keeps the other channels from delivering. A message is given up on
+(dead) only when the channel says it can never succeed; an outage of any length is retried.
+Each send is bracketed as tightly as the protocol allows: marked in flight (committed) just
+before, recorded sent (committed) right after. A deferred message is rendered between the two,
+from its incident as it stands then. The store is reached through the small `Outbox` protocol,
+so this module needs no database code.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
@@ -50,10 +54,15 @@ class Outbox(Protocol):
         """Leases due rows to the caller alone."""
         ...
 
+    def mark_in_flight(self, notification_id: int, *, at: datetime) -> object:
+        """Records that a send is about to start."""
+        ...
+
     def mark_sent(
-        self, notification_id: int, *, at: datetime, external_id: str | None = None
+        self, notification_id: int, *, at: datetime, external_id: str | None = None,
+        sent: Message | None = None,
     ) -> object:
-        """Records a delivery."""
+        """Records a delivery and what was sent."""
         ...
 
     def mark_failed(
@@ -67,24 +76,25 @@ class Outbox(Protocol):
 class Backoff:
     """When to retry: `first_s`, then `factor` times longer each time, at most `cap_s` apart.
 
-    After `max_attempts` failed sends the message is given up on (status failed).
+    Forever by default: a channel down for days still gets the message when it comes back.
+    `max_attempts` (None: no limit) exists for callers that must stop, such as a test.
     """
 
     first_s: float = 30.0
     factor: float = 2.0
     cap_s: float = 3600.0
-    max_attempts: int = 20
+    max_attempts: int | None = None
 
     def __post_init__(self) -> None:
         # A zero delay would let one `deliver_due` call retry the same row forever.
         if self.first_s <= 0 or self.factor < 1 or self.cap_s < self.first_s:
             raise ValueError(f"back-off must grow from a positive delay: {self}")
-        if self.max_attempts < 1:
+        if self.max_attempts is not None and self.max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
 
     def next_attempt(self, failures: int, now: datetime) -> datetime | None:
         """When to try again after `failures` failed sends, or None to give up."""
-        if failures >= self.max_attempts:
+        if self.max_attempts is not None and failures >= self.max_attempts:
             return None
         exponent = min(failures - 1, _MAX_EXPONENT)
         delay = min(self.cap_s, self.first_s * self.factor**exponent)
@@ -132,11 +142,15 @@ class _Tally:
         )
 
 
-def _send(channels: Mapping[str, Channel], row: StoredNotification) -> str | None:
+Render = Callable[["StoredNotification", datetime], "Message | None"]
+"""Produces a deferred message's text at send time (None: send what is stored)."""
+
+
+def _channel(channels: Mapping[str, Channel], row: StoredNotification) -> Channel:
     channel = channels.get(row.channel)
     if channel is None:
         raise LookupError(f"no channel named {row.channel!r} is configured")
-    return channel.send(row.message)
+    return channel
 
 
 def _deliver_one(
@@ -146,16 +160,27 @@ def _deliver_one(
     now: datetime,
     backoff: Backoff,
     tally: _Tally,
+    render: Render | None = None,
 ) -> None:
-    crash_point("before-send")
     try:
-        external_id = _send(channels, row)
+        store.mark_in_flight(row.id, at=now)
+    except ValueError:  # our lease ran out and another sender took it: it is theirs now
+        return
+    crash_point("after-in-flight-marked")
+    message = row.message
+    try:
+        channel = _channel(channels, row)
+        if render is not None and row.deferred:
+            message = render(row, now) or message
+        crash_point("before-send")
+        external_id = channel.send(message)
     except Exception as exc:  # any channel failure is recorded and retried, never fatal
-        _failed(store, row, f"{type(exc).__name__}: {exc}", now, backoff, tally)
+        permanent = bool(getattr(exc, "permanent", False))
+        _failed(store, row, f"{type(exc).__name__}: {exc}", now, backoff, tally, permanent)
         return
     crash_point("after-send-accepted")
     try:
-        store.mark_sent(row.id, at=now, external_id=external_id)
+        store.mark_sent(row.id, at=now, external_id=external_id, sent=message)
     except ValueError as exc:
         # Another sender marked it first: our lease ran out mid-send, so it went out twice.
         tally.errors.append(f"notification {row.id} ({row.key}) via {row.channel}: {exc}")
@@ -183,14 +208,15 @@ def _failed(
     now: datetime,
     backoff: Backoff,
     tally: _Tally,
+    permanent: bool = False,
 ) -> None:
-    retry_at = backoff.next_attempt(row.attempts + 1, now)
+    retry_at = None if permanent else backoff.next_attempt(row.attempts + 1, now)
     store.mark_failed(row.id, at=now, error=error, next_attempt_at=retry_at)
     tally.errors.append(f"notification {row.id} ({row.key}) via {row.channel}: {error}")
     if retry_at is None:
         tally.gave_up += 1
-        log.error("%s: dead after %d attempts: %s", _which(row), row.attempts + 1,
-                  oneline(error))
+        log.error("%s: dead after %d attempts (it can never succeed; `costguard outbox retry "
+                  "%d` tries again): %s", _which(row), row.attempts + 1, row.id, oneline(error))
     else:
         tally.failed += 1
         log.warning("%s: failed: %s; next attempt %s", _which(row), oneline(error),
@@ -210,6 +236,7 @@ def deliver_due(
     backoff: Backoff = Backoff(),
     lease_s: float = 300,
     batch: int = 10,
+    render: Render | None = None,
 ) -> DeliveryReport:
     """Sends every message due at `now` through its channel and records each outcome.
 
@@ -227,6 +254,6 @@ def deliver_due(
     at = now
     while rows := store.claim_due(now=at, lease_s=lease_s, limit=batch):
         for row in rows:
-            _deliver_one(store, channels, row, at, backoff, tally)
+            _deliver_one(store, channels, row, at, backoff, tally, render)
         at = now + timedelta(seconds=time.monotonic() - started)
     return tally.report()

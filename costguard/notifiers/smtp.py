@@ -36,7 +36,8 @@ from costguard.notifiers.channel import (
 
 log = logging.getLogger(__name__)
 
-_FOLLOW_UPS = frozenset({AlertKind.RESOLVED, AlertKind.ESCALATION})
+_FOLLOW_UPS = frozenset({AlertKind.RESOLVED, AlertKind.ESCALATION, AlertKind.UPDATE,
+                         AlertKind.RENOTIFY})
 _LINE_BREAKS = frozenset("\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029\0")
 """What `str.splitlines()` breaks on (the email package refuses all of it in headers), and NUL."""
 
@@ -181,6 +182,17 @@ def failure_reason(exc: Exception, timeout_s: float) -> str:
     return str(exc) or type(exc).__name__
 
 
+def refused_for_good(exc: Exception) -> bool:
+    """Every recipient was refused with a permanent (5xx) reply: sending again cannot help.
+
+    A 4xx reply, a refused connection or a timeout is an outage, retried however long it lasts.
+    """
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in exc.recipients.values()]
+        return bool(codes) and all(500 <= code < 600 for code in codes)
+    return False
+
+
 class SmtpChannel(Channel):
     """Sends each notification as one email to the configured recipients."""
 
@@ -215,7 +227,8 @@ class SmtpChannel(Channel):
             refused = self._deliver(email, recipients)
         except (smtplib.SMTPException, OSError) as exc:
             reason = failure_reason(exc, p.timeout_s)
-            raise DeliveryError(f"smtp {p.host}:{p.port}: {reason}") from exc
+            raise DeliveryError(f"smtp {p.host}:{p.port}: {reason}",
+                                permanent=refused_for_good(exc)) from exc
         if refused:
             # Others got it; raising would make every retry mail them again for a typo.
             log.warning("notifier %r: recipients refused: %s", self.name, ", ".join(refused))

@@ -198,16 +198,13 @@ class Engine:
             self.latest.keep_only(config.aws.regions)
 
     def deliver(self) -> DeliveryReport:
-        """Send what the outbox holds that is due (between cycles, for retries); then, in one
-        unit, stamp the incidents whose first message went out."""
-        from costguard.incidents.announcer import record_delivery
-        from costguard.model import AlertKind
+        """Send what the outbox holds that is due (between cycles, for retries). Incident
+        messages are rendered as they go out; each send is recorded with its incident's
+        `notified_at` in one transaction."""
+        from costguard.incidents.dispatch import SendTimeRenderer
 
-        report = self.notifier.deliver(self.store, self.clock())
-        if any(sent.kind is AlertKind.NEW for sent in report.delivered):
-            with self.store.unit() as unit:
-                record_delivery(unit, report)
-        return report
+        render = SendTimeRenderer(self.store, self.notifier)
+        return self.notifier.deliver(self.store, self.clock(), render)
 
     def send_digests(self) -> int:
         """Queue the digest of every `digest:` route whose period has passed, and deliver."""
@@ -215,7 +212,7 @@ class Engine:
 
         with self.lock:
             with self.store.unit() as unit:
-                queued = send_digests(unit, self.notifier, self.config.routes, self.clock())
+                queued = send_digests(unit, self.notifier, self.notifier.routes, self.clock())
             if queued:
                 self.deliver()
             return queued

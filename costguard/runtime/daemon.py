@@ -100,7 +100,7 @@ class Daemon:
         self.scheduler.add_job(self._weekly, weekly_trigger(schedule), id="weekly-report")
         self.scheduler.add_job(self._weekly, "date", run_date=now + timedelta(seconds=2),
                                id="weekly-report-catch-up")
-        if any(r.digest for r in self.setup.config.routes):
+        if any(r.digest for r in self.engine.notifier.routes):
             # hourly: each route's digest goes out when its own period has passed
             self.scheduler.add_job(self._digests, "interval", hours=1, id="digests",
                                    next_run_time=now + timedelta(minutes=1))

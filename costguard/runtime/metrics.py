@@ -88,13 +88,15 @@ class StoreCollector:
     def _outbox(self, store: Store) -> Iterable[Any]:
         from prometheus_client.core import GaugeMetricFamily
 
+        from costguard.store.records import NotificationStatus
+
         family = GaugeMetricFamily("costguard_notifications", "Messages in the outbox",
                                    labels=["status"])
         counts: dict[str, int] = {}
         for n in store.notifications():
             counts[n.status.value] = counts.get(n.status.value, 0) + 1
-        for status in ("pending", "sent", "failed"):
-            family.add_metric([status], counts.get(status, 0))
+        for status in NotificationStatus:
+            family.add_metric([status.value], counts.get(status.value, 0))
         yield family
 
     def _health(self) -> Iterable[Any]:

@@ -183,6 +183,8 @@ class ScheduleConfig(_Strict):
 class RouteMatch(_Strict):
     """Which findings a route takes; every given condition must hold."""
 
+    posture: bool | None = Field(None, description="true: only incidents of posture findings "
+                                 "with no attacker activity; false: only the others")
     severity: list[Severity] | None = None
     check: list[str] | None = None
     account: list[AccountId] | None = None
@@ -195,6 +197,8 @@ class Route(_Strict):
     match: RouteMatch = Field(default_factory=RouteMatch)
     notify: list[str] = Field(min_length=1)
     digest: Literal["daily", "weekly"] | None = None
+    max_per_hour: int = Field(20, ge=1, description="messages per channel and hour; the "
+                              "overflow goes out as one summary")
 
 
 _QUEUE_NAME = matching(r"[\w-]{1,80}", "an SQS queue name (letters, digits, - and _, at most 80)")
@@ -251,6 +255,12 @@ class IncidentsConfig(_Strict):
     reopen_window: Annotated[float, BeforeValidator(parse_duration)] = Field(
         "7d", validate_default=True,
         description="how long a resolved incident's ticket is reopened by a recurrence")
+    update_settle: Duration = Field(60.0, description="changes to an announced incident are "
+                                    "gathered this long into one update")
+    renotify: Duration | None = Field(4 * 3600.0, description="an unacknowledged open incident "
+                                      "is sent again after this, then twice as long; null: "
+                                      "never")
+    renotify_max: Duration = Field(24 * 3600.0, description="the longest gap between reminders")
     reports_dir: str | None = Field(None, description="where after-action reviews are written")
 
 

@@ -18,8 +18,11 @@ ENV = "COSTGUARD_CRASH_AT"
 POINTS = (
     "after-findings-stored",
     "after-resolution-stored",
+    "after-update-queued",
+    "after-renotify-queued",
     "after-messages-queued",
     "after-unit-commit",
+    "after-in-flight-marked",
     "before-send",
     "after-send-accepted",
     "after-send-recorded",

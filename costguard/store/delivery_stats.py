@@ -20,9 +20,9 @@ from costguard.store.records import NotificationStatus, StoredNotification
 
 _N, _A = NotificationRow, DeliveryAttemptRow
 
-DEAD_STATUSES = (NotificationStatus.FAILED,)
-"""Statuses of a message delivery gave up on. (The outbox rework calls it `dead`: reconcile at
-merge.)"""
+DEAD_STATUSES = (NotificationStatus.DEAD, NotificationStatus.FAILED)
+"""Statuses of a message that will not be sent unless a person retries it (`failed` is what
+versions that gave up after a number of attempts wrote)."""
 
 RECENT = 3
 """A channel whose last this-many sends all failed is degraded."""
@@ -32,17 +32,26 @@ class DeliveryState(StrEnum):
     """Where a message stands, as an operator reads it."""
 
     QUEUED = "queued"
+    IN_FLIGHT = "in-flight"
+    """A send started and was never recorded (the sender died): maybe delivered; it is sent
+    again, with the same Message-ID, once its lease runs out."""
     FAILING = "failing"
     SENT = "sent"
+    SUMMARIZED = "summarized"
     DEAD = "dead"
 
 
 def delivery_state(notification: StoredNotification) -> DeliveryState:
-    """Queued (not tried yet), failing (tried, will be tried again), sent, or dead."""
+    """Queued (not tried yet), in flight, failing (tried, will be tried again), sent,
+    summarized (over a route's hourly cap, told in the overflow summary), or dead."""
     if notification.status is NotificationStatus.SENT:
         return DeliveryState.SENT
+    if notification.status is NotificationStatus.SUMMARIZED:
+        return DeliveryState.SUMMARIZED
     if notification.status in DEAD_STATUSES:
         return DeliveryState.DEAD
+    if notification.in_flight_at is not None:
+        return DeliveryState.IN_FLIGHT
     return DeliveryState.FAILING if notification.attempts else DeliveryState.QUEUED
 
 

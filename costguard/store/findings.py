@@ -251,9 +251,10 @@ class FindingsMixin(SessionBase):
         min_severity: Severity | None = None,
         incident_id: int | None = None,
         incident_ids: Collection[int] | None = None,
+        ungrouped: bool = False,
     ) -> list[StoredFinding]:
         """Findings filtered by status, lowest severity and incident (one, or any of several
-        in one query), oldest first."""
+        in one query, or none with `ungrouped`), oldest first."""
         query = select(FindingRow).order_by(FindingRow.id)
         if statuses is not None:
             query = query.where(FindingRow.status.in_([Status(s).value for s in statuses]))
@@ -264,6 +265,8 @@ class FindingsMixin(SessionBase):
             query = query.where(FindingRow.incident_id == incident_id)
         if incident_ids is not None:
             query = query.where(FindingRow.incident_id.in_(sorted(incident_ids)))
+        if ungrouped:
+            query = query.where(FindingRow.incident_id.is_(None))
         with self._read() as session:
             return [finding_record(row) for row in session.scalars(query)]
 

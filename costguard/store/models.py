@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -217,6 +218,7 @@ class NotificationRow(Base):
     __table_args__ = (
         UniqueConstraint("key", "channel", name="uq_notifications_key_channel"),
         Index("ix_notifications_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_notifications_incident_channel", "incident_id", "channel"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -240,6 +242,10 @@ class NotificationRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     external_id: Mapped[str | None] = mapped_column(Text)
+    in_flight_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """Stamped just before a send: the message may have gone out if it is never marked sent."""
+    deferred: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Rendered from its incident when sent (subject, text and html then hold what was sent)."""
 
 
 class DeliveryAttemptRow(Base):

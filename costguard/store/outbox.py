@@ -3,6 +3,8 @@
 Storing first means a crash between deciding to notify and sending loses nothing; the unique
 (key, channel) means deciding twice sends once; the lease means two processes (or replicas)
 never send the same row, and a sender that dies mid-send releases it when the lease runs out.
+An incident's messages to one channel go out in the order they were queued: a row is not due
+while an earlier row of the same incident and channel is still pending.
 """
 
 from __future__ import annotations
@@ -11,12 +13,12 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from costguard.model import AlertKind, Message, Severity
 from costguard.store.connection import SessionBase
-from costguard.store.models import DeliveryAttemptRow, NotificationRow
+from costguard.store.models import DeliveryAttemptRow, IncidentRow, NotificationRow
 from costguard.store.records import DeliveryAttempt, NotificationStatus, StoredNotification
 
 MAX_ERROR_CHARS = 4000  # a whole HTML error page is no use in a status column
@@ -52,6 +54,8 @@ def _record(row: NotificationRow) -> StoredNotification:
         last_error=row.last_error,
         sent_at=row.sent_at,
         external_id=row.external_id,
+        in_flight_at=row.in_flight_at,
+        deferred=bool(row.deferred),
     )
 
 
@@ -76,12 +80,20 @@ def _attempted(row: NotificationRow, at: datetime) -> None:
 class OutboxMixin(SessionBase):
     """`enqueue`, `claim_due`, `mark_sent`, `mark_failed` and a view of the queue."""
 
-    def enqueue(self, *, key: str, channel: str, message: Message, now: datetime) -> int | None:
-        """Queues `message` for `channel`; None (and no change) if (key, channel) is queued."""
+    def enqueue(self, *, key: str, channel: str, message: Message, now: datetime,
+                deferred: bool = False, due: datetime | None = None,
+                status: NotificationStatus = NotificationStatus.PENDING) -> int | None:
+        """Queues `message` for `channel`; None (and no change) if (key, channel) is queued.
+
+        `deferred`: the text is produced from the incident when the message is sent (`message`
+        holds what to send and a placeholder subject). `due`: not sent before then (an
+        update's settle window). `status`: SUMMARIZED records a message told in an overflow
+        summary instead, so the incident counts as announced on that channel.
+        """
         values = {
             "key": key,
             "channel": channel,
-            "status": NotificationStatus.PENDING.value,
+            "status": NotificationStatus(status).value,
             "message_key": message.key,
             "kind": AlertKind(message.kind).value,
             "severity": Severity(message.severity).value,
@@ -92,7 +104,8 @@ class OutboxMixin(SessionBase):
             "fields": dict(message.fields),
             "attempts": 0,
             "created_at": now,
-            "next_attempt_at": now,
+            "next_attempt_at": (due or now) if status is NotificationStatus.PENDING else None,
+            "deferred": deferred,
         }
         statement = (
             self._insert()(_N)
@@ -116,7 +129,12 @@ class OutboxMixin(SessionBase):
         """
         token = uuid.uuid4().hex
         free = or_(_N.lease_until.is_(None), _N.lease_until <= now)
-        due = (_N.status == NotificationStatus.PENDING.value, _N.next_attempt_at <= now, free)
+        earlier = aliased(_N)
+        waiting = exists().where(
+            earlier.incident_id == _N.incident_id, earlier.channel == _N.channel,
+            earlier.id < _N.id, earlier.status == NotificationStatus.PENDING.value)
+        due = (_N.status == NotificationStatus.PENDING.value, _N.next_attempt_at <= now, free,
+               ~waiting)
         pick = (
             select(_N.id)
             .where(*due)
@@ -137,10 +155,24 @@ class OutboxMixin(SessionBase):
             )
             return [_record(row) for row in session.scalars(claimed)]
 
+    def mark_in_flight(self, notification_id: int, *, at: datetime) -> StoredNotification:
+        """Records that a send is about to start, in a transaction of its own: a row found in
+        flight and never marked sent may have gone out (it is sent again, same Message-ID)."""
+        with self._write() as session:
+            row = _pending(session, notification_id)
+            row.in_flight_at = at
+            return _record(row)
+
     def mark_sent(
-        self, notification_id: int, *, at: datetime, external_id: str | None = None
+        self, notification_id: int, *, at: datetime, external_id: str | None = None,
+        sent: Message | None = None,
     ) -> StoredNotification:
-        """Records a delivery; the row is never sent again."""
+        """Records a delivery; the row is never sent again.
+
+        `sent` is the message as it went out (a deferred message is rendered at send time); it
+        replaces the stored text. The incident's `notified_at` (the start of alert-to-fix) is
+        stamped in the same transaction when this is its first message.
+        """
         with self._write() as session:
             row = _pending(session, notification_id)
             _attempted(row, at)
@@ -148,6 +180,14 @@ class OutboxMixin(SessionBase):
             row.sent_at = at
             row.external_id = external_id
             row.next_attempt_at = None
+            if sent is not None:
+                row.subject, row.text, row.html = sent.subject, sent.text, sent.html
+                row.severity = Severity(sent.severity).value
+                row.fields = dict(sent.fields)
+            if row.kind == AlertKind.NEW.value and row.incident_id is not None:
+                incident = session.get(IncidentRow, row.incident_id)
+                if incident is not None and incident.notified_at is None:
+                    incident.notified_at = at
             session.add(
                 DeliveryAttemptRow(notification_id=row.id, at=at, ok=True, external_id=external_id)
             )
@@ -161,20 +201,20 @@ class OutboxMixin(SessionBase):
         error: str,
         next_attempt_at: datetime | None,
     ) -> StoredNotification:
-        """Records a failed send; retried at `next_attempt_at`, or given up on when None."""
+        """Records a failed send; retried at `next_attempt_at`, or dead when None (only for a
+        message that can never succeed)."""
         error = error[:MAX_ERROR_CHARS]
         with self._write() as session:
             row = _pending(session, notification_id)
             _attempted(row, at)
             row.last_error = error
             row.next_attempt_at = next_attempt_at
+            row.in_flight_at = None
             if next_attempt_at is None:
-                row.status = NotificationStatus.FAILED.value
+                row.status = NotificationStatus.DEAD.value
             session.add(DeliveryAttemptRow(notification_id=row.id, at=at, ok=False, error=error))
             return _record(row)
 
-    # ops-visibility: thin versions of `notifications(status=...)` and `retry(id, now)`, which
-    # the outbox rework (dead status, in-flight records) provides in full; reconcile at merge.
     def notifications(
         self,
         statuses: Iterable[NotificationStatus] | None = None,
@@ -202,12 +242,14 @@ class OutboxMixin(SessionBase):
             row = session.get(_N, notification_id)
             if row is None:
                 raise LookupError(f"no notification with id {notification_id}")
-            if row.status == NotificationStatus.SENT.value or row.attempts == 0:
-                state = "already sent" if row.status == NotificationStatus.SENT.value else (
+            done = (NotificationStatus.SENT.value, NotificationStatus.SUMMARIZED.value)
+            if row.status in done or row.attempts == 0:
+                state = f"already {row.status}" if row.status in done else (
                     "queued and not tried yet")
                 raise ValueError(f"notification {notification_id} is {state}; nothing to retry")
             row.status = NotificationStatus.PENDING.value
             row.next_attempt_at = now
+            row.lease_until = row.lease_token = None
             return _record(row)
 
     def notifications_for(self, key: str) -> list[StoredNotification]:
@@ -216,13 +258,17 @@ class OutboxMixin(SessionBase):
         with self._read() as session:
             return [_record(row) for row in session.scalars(query)]
 
-    def channels_for(self, keys: Iterable[str]) -> dict[str, set[str]]:
-        """The channels each message key was queued for (absent: never queued), in one read."""
+    def channels_for(self, keys: Iterable[str], *,
+                     skip: Iterable[NotificationStatus] = ()) -> dict[str, set[str]]:
+        """The channels each message key was queued for (absent: never queued), in one read;
+        rows with a status in `skip` are left out."""
         wanted = sorted(set(keys))
         found: dict[str, set[str]] = {}
         if not wanted:
             return found
         query = select(_N.key, _N.channel).where(_N.key.in_(wanted))
+        if skipped := [NotificationStatus(s).value for s in skip]:
+            query = query.where(_N.status.not_in(skipped))
         with self._read() as session:
             for key, channel in session.execute(query):
                 found.setdefault(key, set()).add(channel)
@@ -246,3 +292,35 @@ class OutboxMixin(SessionBase):
                 )
                 for row in session.scalars(query)
             ]
+
+    def queued_since(self, channel: str, since: datetime) -> int:
+        """How many incident messages were queued for `channel` since `since` (a route's
+        hourly cap counts these; summarized ones are not sent alone and do not count)."""
+        query = select(func.count()).select_from(_N).where(
+            _N.channel == channel, _N.created_at >= since, _N.incident_id.is_not(None),
+            _N.status != NotificationStatus.SUMMARIZED.value)
+        with self._read() as session:
+            return int(session.scalar(query) or 0)
+
+    def add_to_summary(self, *, key: str, channel: str, message: Message, now: datetime,
+                       due: datetime, incident_id: int) -> bool:
+        """Name `incident_id` in the overflow summary `key` of `channel`, queuing the summary
+        (due at `due`) if this is its first incident; False if the summary already went out
+        (the caller queues a new one under another key)."""
+        with self._write() as session:
+            row = session.scalar(select(_N).where(_N.key == key, _N.channel == channel))
+            if row is None:
+                fields = {**dict(message.fields), "incidents": [incident_id]}
+                session.add(_N(
+                    key=key, channel=channel, status=NotificationStatus.PENDING.value,
+                    message_key=message.key, kind=AlertKind(message.kind).value,
+                    severity=Severity(message.severity).value, subject=message.subject,
+                    text=message.text, html=message.html, incident_id=None, fields=fields,
+                    attempts=0, created_at=now, next_attempt_at=due, deferred=True))
+                return True
+            if row.status != NotificationStatus.PENDING.value or row.in_flight_at is not None:
+                return False
+            ids = list((row.fields or {}).get("incidents", []))
+            if incident_id not in ids:
+                row.fields = {**dict(row.fields or {}), "incidents": [*ids, incident_id]}
+            return True

@@ -35,6 +35,11 @@ class NotificationStatus(StrEnum):
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"
+    """Given up on by an earlier version (after a fixed number of attempts); shown as dead."""
+    DEAD = "dead"
+    """Can never succeed (the server refused it for good): kept, shown, retried only by hand."""
+    SUMMARIZED = "summarized"
+    """Over its route's hourly cap: told in that hour's overflow summary instead of alone."""
 
 
 def iso(at: datetime | None) -> str | None:
@@ -183,6 +188,8 @@ class StoredNotification:
     last_error: str | None = None
     sent_at: datetime | None = None
     external_id: str | None = None
+    in_flight_at: datetime | None = None
+    deferred: bool = False
 
 
 @dataclass(frozen=True)

@@ -186,7 +186,7 @@ def test_message_carries_the_alerts_identity_and_thread():
     )
     assert new.subject == (
         "[costguard] CRITICAL: Leaked access key used to launch 10 c5.4xlarge instances "
-        "(account 123456789012)"
+        "(account 123456789012, us-east-1)"
     )
     assert dict(new.fields) == {
         "title": NEW.title, "accounts": [ACCOUNT], "thread_key": "incident:42:new",
@@ -218,7 +218,7 @@ def test_hostile_names_stay_one_line_in_the_subject():
 
     assert subject == (
         "[costguard] CRITICAL: Key pair <script>alert(1)</script> {{ 7*7 }} Bcc: evil@x "
-        "(account 123456789012)"
+        "(account 123456789012, global)"
     )
 
 
@@ -260,9 +260,10 @@ def test_hostile_names_are_literal_text_and_keep_their_lines_in_text():
 def test_a_long_title_is_cut_to_the_subject_limit_on_one_line():
     subject = build_message(replace(NEW, title="x" * 300), Renderer()).subject
 
-    assert len(subject) == SUBJECT_MAX
+    assert len(subject) <= SUBJECT_MAX
     assert subject.startswith("[costguard] CRITICAL: xxx")
-    assert subject.endswith("x\u2026")
+    # the title gives way, so where it happened is never cut off
+    assert subject.endswith("x\u2026 (account 123456789012, us-east-1)")
 
 
 def test_a_template_folder_from_the_config_overrides_the_shipped_one(tmp_path):

@@ -1,9 +1,12 @@
 """The crash-point scenarios as data, one run of a scenario, and the table the runs fill in.
 
-A scenario is one attack and its fix, each concluded by a cycle in a subprocess
-(`driver.py`), with one crash point armed in one of those cycles. Each process run is ten
-simulated minutes after the one before, which is past any lease (five minutes) a killed sender
-held, so a restart is "the daemon coming back" rather than a race with the dead process.
+A scenario is one incident's life, each step concluded by a cycle in a subprocess
+(`driver.py`): the attack (its alert), a second wave (one update), a cycle past the reminder
+time (a "still open" reminder; the update goes out in it too) and the fix (the resolution).
+One crash point is armed in one of those cycles. Each process run is six simulated minutes
+after the one before, which is past any lease (five minutes) a killed sender held, so a
+restart is "the daemon coming back" rather than a race with the dead process, and within the
+quarter of an hour in which the second wave still joins the incident.
 """
 
 from __future__ import annotations
@@ -21,10 +24,13 @@ from costguard.store.crash_points import ENV
 
 DRIVER = Path(__file__).with_name("driver.py")
 RUN_TIMEOUT_S = 120
-RUN_SPACING_S = 600
-DETECTION, RESOLUTION = "detection", "resolution"
-EXPECTED_KINDS = ("new", "resolved")
-"""One incident: its alert, then its resolution, each once per channel (one channel here)."""
+RUN_SPACING_S = 360
+DETECTION, GROWTH, REMINDER, RESOLUTION = "detection", "growth", "reminder", "resolution"
+CYCLES = (DETECTION, GROWTH, REMINDER, RESOLUTION)
+EXPECTED_KINDS = ("new", "update", "renotify", "resolved")
+"""One incident: its alert, an update, a reminder and its resolution, each once per channel
+(one channel here). How many reminders depends on the timeline a crash shifts; every message
+queued is expected, once."""
 
 
 @dataclass(frozen=True)
@@ -48,9 +54,15 @@ POINTS = (
     Point("after-findings-stored"),
     Point("after-messages-queued"),
     Point("after-unit-commit"),
+    Point("after-in-flight-marked", duplicates=0),
     Point("before-send"),
     Point("after-send-accepted", duplicates=1),
-    Point("after-send-recorded", stamps_notified=False),
+    Point("after-send-recorded"),
+    Point("after-update-queued", GROWTH),
+    Point("after-unit-commit", GROWTH),
+    Point("after-renotify-queued", REMINDER),
+    Point("after-in-flight-marked", REMINDER),
+    Point("after-send-accepted", REMINDER, duplicates=1),
     Point("after-resolution-stored", RESOLUTION),
     Point("after-messages-queued", RESOLUTION),
     Point("after-unit-commit", RESOLUTION),
@@ -62,7 +74,7 @@ POINTS = (
 
 @dataclass
 class Runs:
-    """Runs the driver, each ten simulated minutes after the last; keeps their exit codes."""
+    """Runs the driver, each six simulated minutes after the last; keeps their exit codes."""
 
     config: Path
     env: dict[str, str]
@@ -81,12 +93,12 @@ class Runs:
         return done.returncode
 
 
-def play(point: Point, runs: Runs, fix: Callable[[], None]) -> None:
-    """The attack's cycle, the fix, the resolution's cycle; the armed cycle is killed, then
-    restarted once, unarmed."""
-    for cycle in (DETECTION, RESOLUTION):
-        if cycle == RESOLUTION:
-            fix()
+def play(point: Point, runs: Runs, steps: dict[str, Callable[[], None]]) -> None:
+    """Each cycle of the scenario after its step (the second wave before growth, the fix
+    before resolution); the armed cycle is killed, then restarted once, unarmed."""
+    for cycle in CYCLES:
+        if cycle in steps:
+            steps[cycle]()
         if point.name and point.cycle == cycle:
             runs.cycle(point.name)
         runs.cycle()
@@ -102,13 +114,17 @@ class Tally:
     lost: int
     notified_stamped: bool
 
+    kinds: frozenset[str] = frozenset()
+
     @classmethod
-    def of(cls, emails: list[EmailMessage], notified_stamped: bool) -> Tally:
+    def of(cls, emails: list[EmailMessage], queued: set[str], notified_stamped: bool) -> Tally:
+        """`queued`: every message key the outbox holds (what the incident's life implied)."""
         ids = [str(e["Message-ID"]) for e in emails]
-        kinds = {str(e["X-Costguard-Key"]).rsplit("-", 1)[-1] for e in emails}
-        lost = len([k for k in EXPECTED_KINDS if k not in kinds])
-        return cls(len(EXPECTED_KINDS), len(set(ids)), len(ids) - len(set(ids)), lost,
-                   notified_stamped)
+        keys = {str(e["X-Costguard-Key"]) for e in emails}
+        kinds = frozenset(key.split("-")[3] for key in keys)
+        lost = len(queued - keys) + len([k for k in EXPECTED_KINDS if k not in kinds])
+        return cls(len(queued), len(set(ids)), len(ids) - len(set(ids)), lost,
+                   notified_stamped, kinds)
 
 
 TABLE = Path(__file__).resolve().parents[2] / "docs" / "reliability-crash-points.md"
@@ -116,8 +132,10 @@ HEADER = """\
 # Crash points: measured
 
 Generated by `tests/crash/test_crash_points.py` (each run rewrites its rows; do not edit by
-hand). One incident per scenario, one SMTP channel; the process is killed with SIGKILL at the
-point, in the cycle named, and restarted once. How to read it: [reliability.md](reliability.md).
+hand). One incident per scenario, one SMTP channel: its alert, one update (a second wave), a
+"still open" reminder (one, or two when a crash delays the fix past the second reminder time)
+and its resolution. The process is killed with SIGKILL at the point, in the cycle named, and
+restarted once. How to read it: [reliability.md](reliability.md).
 """
 COLUMNS = ("point", "cycle", "messages expected", "delivered", "duplicated", "lost",
            "notified_at kept")

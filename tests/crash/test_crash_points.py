@@ -2,10 +2,12 @@
 and count at the SMTP server (by Message-ID) what was expected, delivered and duplicated.
 
 Each scenario: two unapproved c5.4xlarge in moto_server make one incident; a cycle in a
-subprocess detects it and emails it (aiosmtpd); the instances are terminated; a cycle resolves
-it and emails that. One crash point is armed in one of those cycles (`COSTGUARD_CRASH_AT`), the
-killed cycle is restarted once, and the emails are counted. The scenarios are data
-(`scenario.POINTS`); each writes its row into docs/reliability-crash-points.md.
+subprocess detects it and emails it (aiosmtpd); a third instance joins it (one update, sent
+after the settle window); a cycle past `incidents.renotify` reminds; the instances are
+terminated; a cycle resolves it and emails that. One crash point is armed in one of those
+cycles (`COSTGUARD_CRASH_AT`), the killed cycle is restarted once, and the emails are counted.
+The scenarios are data (`scenario.POINTS`); each writes its row into
+docs/reliability-crash-points.md.
 """
 
 from __future__ import annotations
@@ -21,7 +23,19 @@ import pytest
 from costguard.demo.inbox import Inbox
 from costguard.store import Store
 
-from .scenario import POINTS, Point, Runs, Tally, play, point_id, record
+from .scenario import (
+    CYCLES,
+    EXPECTED_KINDS,
+    GROWTH,
+    POINTS,
+    RESOLUTION,
+    Point,
+    Runs,
+    Tally,
+    play,
+    point_id,
+    record,
+)
 
 REGION = "us-east-1"
 POLICIES = """\
@@ -67,18 +81,24 @@ def write_config(tmp_path: Path, url: str, smtp_port: int) -> Path:
         f"aws: {{regions: [{REGION}]}}\n"
         f"database: {{url: '{url}'}}\n"
         "policies: [policies.yml]\n"
-        "incidents: {target_minutes: 600}\n"  # no escalation between the scenario's cycles
+        # no escalation between the scenario's cycles; a reminder 10 minutes after the alert
+        "incidents: {target_minutes: 600, renotify: 10m}\n"
         "notifiers:\n"
         f"  security: {{type: smtp, host: 127.0.0.1, port: {smtp_port}, security: none,\n"
         "             from: costguard@test.invalid, to: [secops@test.invalid]}\n")
     return path
 
 
-def attack(endpoint: str) -> list[str]:
+def attack(endpoint: str, count: int = 2) -> list[str]:
     ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=endpoint)
-    answer = ec2.run_instances(ImageId="ami-12345678", MinCount=2, MaxCount=2,
+    answer = ec2.run_instances(ImageId="ami-12345678", MinCount=count, MaxCount=count,
                                InstanceType="c5.4xlarge")
     return [i["InstanceId"] for i in answer["Instances"]]
+
+
+def queued_keys(url: str) -> set[str]:
+    with Store.open(url) as store:
+        return {n.key for n in store.notifications()}
 
 
 def notified_stamped(url: str) -> bool:
@@ -95,12 +115,17 @@ def test_a_crash_at_each_point_loses_nothing(point: Point, database, endpoint, i
     instances = attack(endpoint)
     ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=endpoint)
 
-    play(point, runs, lambda: ec2.terminate_instances(InstanceIds=instances))
-    tally = Tally.of([email for _, _, email in inbox.messages()], notified_stamped(url))
+    play(point, runs, {
+        GROWTH: lambda: instances.extend(attack(endpoint, 1)),
+        RESOLUTION: lambda: ec2.terminate_instances(InstanceIds=instances),
+    })
+    tally = Tally.of([email for _, _, email in inbox.messages()], queued_keys(url),
+                     notified_stamped(url))
     record(name, point, tally)
 
-    assert runs.codes == ([-9] if point.name and point.cycle == "detection" else []) + [0] + (
-        [-9] if point.name and point.cycle == "resolution" else []) + [0]
+    assert runs.codes == [code for cycle in CYCLES for code in (
+        [-9, 0] if point.name and point.cycle == cycle else [0])]
+    assert tally.kinds == set(EXPECTED_KINDS)
     assert (tally.delivered, tally.lost) == (tally.expected, 0)
     assert tally.duplicated == point.duplicates
     assert tally.notified_stamped is point.stamps_notified

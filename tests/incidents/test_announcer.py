@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from costguard.alerts.money import incident_money
 from costguard.checks import default_registry
-from costguard.incidents.announcer import incident_money
 
 REGISTRY = default_registry()
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)

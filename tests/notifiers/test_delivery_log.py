@@ -65,5 +65,6 @@ def test_giving_up_is_logged_as_dead(store, caplog):
     deliver_due(store, {"email": Channel(down=True)}, now=T0, backoff=Backoff(max_attempts=1))
 
     assert lines(caplog) == [(logging.ERROR, "notification 1 via email key=incident-1-new: "
-                              "dead after 1 attempts: ConnectionRefusedError: connection "
+                              "dead after 1 attempts (it can never succeed; `costguard outbox "
+                              "retry 1` tries again): ConnectionRefusedError: connection "
                               "refused by 127.0.0.1")]

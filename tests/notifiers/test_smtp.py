@@ -265,7 +265,7 @@ def test_hostile_names_in_an_alert_never_become_headers(smtp_server):
     assert "Bcc" not in email
     assert email["Subject"] == (
         "[costguard] HIGH: Key pair <script>alert(1)</script> {{ 7*7 }} Bcc: evil@example.net "
-        "(account 123456789012)"
+        "(account 123456789012, us-east-1)"
     )
 
 

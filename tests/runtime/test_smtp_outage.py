@@ -183,3 +183,65 @@ def test_ten_minutes_of_refusal_are_in_plain_sight_then_one_delivery(engine, smt
     assert (status, json.loads(body)) == (200, {"status": "ok", "failing": []})
     assert [r[:6] for r in rows] == [["1", "security", key, "new", "sent", "6"]]
     assert clock.now == start + timedelta(minutes=16)
+
+
+def test_an_outage_of_two_days_still_delivers_the_alert_once(engine, smtp):
+    handler, _ = smtp
+    clock, start = engine.clock, engine.clock()
+    engine.run_cycle()
+    while clock.now < start + timedelta(days=2):  # the daemon's delivery job, every 15 min
+        clock.now += timedelta(minutes=15)
+        engine.deliver()
+    [row] = engine.store.notifications()
+    assert (row.status.value, row.next_attempt_at - clock.now <= timedelta(hours=1)) == (
+        "pending", True)  # still retrying, at most an hour apart
+    assert row.attempts > 40
+    handler.refusing = False
+    clock.now += timedelta(hours=1)
+    engine.deliver()
+    clock.now += timedelta(hours=1)
+    engine.deliver()
+    assert len(handler.received) == 1
+    [row] = engine.store.notifications()
+    assert row.status.value == "sent"
+    [incident] = engine.store.open_incidents()
+    assert incident.notified_at == row.sent_at  # stamped with the send it records
+
+
+class RefusesRecipient(Switchable):
+    """aiosmtpd handler: every recipient refused for good (550)."""
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
+                          rcpt_options: list[str]) -> str:
+        return "550 5.1.1 no such mailbox"
+
+
+def test_a_recipient_refused_for_good_is_dead_and_listed(tmp_path, engine, smtp):
+    handler, _ = smtp
+    handler.handle_RCPT = RefusesRecipient.handle_RCPT.__get__(handler)
+    engine.run_cycle()
+    [row] = engine.store.notifications()
+    assert (row.status.value, row.attempts, row.next_attempt_at) == ("dead", 1, None)
+    assert "550 5.1.1 no such mailbox" in (row.last_error or "")
+    config = str(engine.config.path)
+    listed = CliRunner().invoke(main, ["outbox", "list", "--dead", "-c", config])
+    assert listed.exit_code == 0 and " dead " in listed.stdout, listed.stdout
+
+
+def test_findings_that_join_while_the_alert_waits_are_in_it_and_need_no_update(engine, smtp):
+    handler, _ = smtp
+    clock = engine.clock
+    engine.run_cycle()  # the alert is queued; the server refuses it
+    ec2 = boto3.client("ec2", region_name=REGION)
+    late = ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1,
+                             InstanceType="c5.4xlarge")["Instances"][0]["InstanceId"]
+    clock.now += timedelta(minutes=2)
+    engine.run_cycle()  # the third instance joins the incident while its alert waits
+    handler.refusing = False
+    for _ in range(6):
+        clock.now += timedelta(minutes=5)
+        engine.run_cycle()
+    assert len(handler.received) == 1  # one alert, no update: it was rendered when sent
+    [row] = engine.store.notifications()
+    assert late in row.message.text and row.message.kind.value == "new"
+    assert len(row.message.fields["finding_ids"]) == 3

@@ -80,6 +80,10 @@ def test_the_state_an_operator_reads(store: Store) -> None:
     assert delivery_state(replace(queued, attempts=2)) is DeliveryState.FAILING
     assert delivery_state(replace(queued, status=NotificationStatus.SENT)) is DeliveryState.SENT
     assert delivery_state(replace(queued, status=NotificationStatus.FAILED)) is DeliveryState.DEAD
+    assert delivery_state(replace(queued, status=NotificationStatus.DEAD)) is DeliveryState.DEAD
+    assert delivery_state(replace(queued, in_flight_at=T0)) is DeliveryState.IN_FLIGHT
+    assert delivery_state(replace(queued, status=NotificationStatus.SUMMARIZED)) is (
+        DeliveryState.SUMMARIZED)
     assert notification_id == queued.id
 
 
@@ -90,13 +94,14 @@ def test_notifications_by_status_and_by_incident(store: Store) -> None:
     def ids(**filters):
         return [n.id for n in store.notifications(**filters)]
 
-    assert ids(status=NotificationStatus.FAILED) == [second]
+    assert ids(status=NotificationStatus.DEAD) == [second]
     assert ids(status=NotificationStatus.PENDING) == [first]
     assert (ids(incident_id=7), ids(incident_id=8), ids(incident_id=9)) == ([first], [second], [])
 
 
 def test_retry_makes_a_dead_or_failing_message_due_now(store: Store) -> None:
-    dead, failing = queue(store, "a", "email"), queue(store, "b", "email")
+    # two incidents: one incident's later message would wait for its earlier one
+    dead, failing = queue(store, "a", "email"), queue(store, "b", "email", incident_id=8)
     fail(store, dead, T0, give_up=True)
     fail(store, failing, T0)
     later = T0 + timedelta(hours=1)

@@ -15,7 +15,8 @@ T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 SECOND = timedelta(seconds=1)
 
 
-def _message(key: str = "incident-7/new", subject: str = "[costguard] HIGH: GPUs launched"):
+def _message(key: str = "incident-7/new", subject: str = "[costguard] HIGH: GPUs launched",
+             incident_id: int = 7):
     return Message(
         key=key,
         kind=AlertKind.NEW,
@@ -23,7 +24,7 @@ def _message(key: str = "incident-7/new", subject: str = "[costguard] HIGH: GPUs
         subject=subject,
         text="Someone launched p5.48xlarge in us-east-1.",
         html="<p>Someone launched <code>p5.48xlarge</code> in us-east-1.</p>",
-        incident_id=7,
+        incident_id=incident_id,
         fields={"thread_key": "incident-7/new", "findings": [1, 2]},
     )
 
@@ -61,7 +62,8 @@ def test_enqueueing_the_same_key_and_channel_again_changes_nothing(store: Store)
 
 def test_claim_takes_due_rows_oldest_first_up_to_the_limit(store: Store) -> None:
     ids = [
-        store.enqueue(key=f"k{n}", channel="email", message=_message(), now=T0 + n * SECOND)
+        store.enqueue(key=f"k{n}", channel="email", message=_message(incident_id=n),
+                      now=T0 + n * SECOND)
         for n in range(4)
     ]
     store.enqueue(key="later", channel="email", message=_message(), now=T0 + 60 * SECOND)
@@ -112,9 +114,9 @@ def test_mark_failed_schedules_a_retry_or_gives_up(store: Store) -> None:
     assert store.claim_due(now=retry_at - SECOND) == []
     assert [n.id for n in store.claim_due(now=retry_at)] == [notification_id]
     gave_up = store.mark_failed(notification_id, at=retry_at, error="still", next_attempt_at=None)
-    assert (gave_up.status, gave_up.attempts) == (NotificationStatus.FAILED, 2)
+    assert (gave_up.status, gave_up.attempts) == (NotificationStatus.DEAD, 2)
     assert store.claim_due(now=T0 + timedelta(days=1)) == []
-    assert [n.id for n in store.notifications([NotificationStatus.FAILED])] == [notification_id]
+    assert [n.id for n in store.notifications([NotificationStatus.DEAD])] == [notification_id]
     assert store.notifications([NotificationStatus.PENDING, NotificationStatus.SENT]) == []
 
 
@@ -145,7 +147,8 @@ def test_marking_an_unknown_notification_raises_lookup_error(store: Store) -> No
 def test_two_stores_claiming_at_once_never_get_the_same_row(store: Store, db_url: str) -> None:
     """Two Store objects (two pools, as two processes would have) race over 120 rows."""
     ids = {
-        store.enqueue(key=f"k{n}", channel="email", message=_message(), now=T0) for n in range(120)
+        store.enqueue(key=f"k{n}", channel="email", message=_message(incident_id=n), now=T0)
+        for n in range(120)
     }
     claims: dict[int, list[int]] = {0: [], 1: []}
     errors: list[BaseException] = []

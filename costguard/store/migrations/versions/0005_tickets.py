@@ -1,6 +1,6 @@
 """Tickets: the one ticket each ticket channel keeps per incident, and where it stands.
 
-Revision ID: 0009_tickets
+Revision ID: 0005_tickets
 Revises: 0004_triage_actors
 Create Date: 2026-12-06
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009_tickets"
+revision = "0005_tickets"
 down_revision = "0004_triage_actors"
 branch_labels = None
 depends_on = None
