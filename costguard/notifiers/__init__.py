@@ -9,9 +9,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from costguard.notifiers.apprise_urls import AppriseChannel
 from costguard.notifiers.channel import Channel, ChannelParams, DeliveryError, SecretError
 from costguard.notifiers.log import LogChannel
+from costguard.notifiers.pagerduty import PagerDutyChannel
+from costguard.notifiers.ses import SesChannel
+from costguard.notifiers.slack import SlackChannel
 from costguard.notifiers.smtp import SmtpChannel
+from costguard.notifiers.teams import TeamsChannel
+from costguard.notifiers.webhook import WebhookChannel
 
 
 def _by_type(*classes: type[Channel]) -> Mapping[str, type[Channel]]:
@@ -24,7 +30,10 @@ def _by_type(*classes: type[Channel]) -> Mapping[str, type[Channel]]:
     return MappingProxyType(table)
 
 
-CHANNEL_TYPES: Mapping[str, type[Channel]] = _by_type(LogChannel, SmtpChannel)
+CHANNEL_TYPES: Mapping[str, type[Channel]] = _by_type(
+    LogChannel, SmtpChannel, SesChannel, PagerDutyChannel, SlackChannel, TeamsChannel,
+    WebhookChannel, AppriseChannel,
+)
 """Config `type:` value -> channel class."""
 
 __all__ = ["CHANNEL_TYPES", "Channel", "ChannelParams", "DeliveryError", "SecretError"]

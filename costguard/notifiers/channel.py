@@ -36,16 +36,35 @@ THREAD_KEY = "thread_key"
 """`Message.fields` entry holding the key of an incident's first message, for follow-ups to
 refer to (email threading); `costguard.alerts.compose` sets it."""
 
+DOCUMENT_KEY = "document"
+"""`Message.fields` entry holding the incident document (`costguard.alerts.document`): what
+the webhook posts and what chat and paging channels build their payloads from."""
+
+
+def document_of(message: Message) -> Mapping[str, Any]:
+    """The incident document a message carries; empty for one stored before documents were."""
+    document = message.fields.get(DOCUMENT_KEY)
+    return document if isinstance(document, Mapping) else {}
+
+
 EnvVarName = Annotated[str, matching(r"[A-Za-z_][A-Za-z0-9_]*",
                                      "an environment variable name such as SMTP_PASSWORD")]
 """The name of an environment variable (never its value), for `*_env` keys."""
 
 
 class DeliveryError(Exception):
-    """A send failed; the reason is one line because the outbox stores and shows it as such."""
+    """A send failed; the reason is one line because the outbox stores and shows it as such.
 
-    def __init__(self, reason: str) -> None:
+    `retry_after` is the earliest the other side will take the message again (a 429 or 503
+    with Retry-After): the outbox waits at least that long. `permanent` means no retry can
+    succeed (a revoked key, a deleted webhook): the outbox gives up on the message at once.
+    """
+
+    def __init__(self, reason: str, *, retry_after: datetime | None = None,
+                 permanent: bool = False) -> None:
         super().__init__(oneline(reason))
+        self.retry_after = retry_after
+        self.permanent = permanent
 
 
 class SecretError(ValueError):

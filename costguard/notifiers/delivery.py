@@ -12,9 +12,10 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from costguard.model import AlertKind, Message
+from costguard.notifiers.channel import DeliveryError
 from costguard.store.crash_points import crash_point
 from costguard.text import oneline
 
@@ -150,7 +151,8 @@ def _deliver_one(
     try:
         external_id = _send(channels, row)
     except Exception as exc:  # any channel failure is recorded and retried, never fatal
-        _failed(store, row, f"{type(exc).__name__}: {exc}", now, backoff, tally)
+        _failed(store, row, f"{type(exc).__name__}: {exc}", now, backoff, tally,
+                **_hints(exc))
         return
     crash_point("after-send-accepted")
     try:
@@ -182,8 +184,14 @@ def _failed(
     now: datetime,
     backoff: Backoff,
     tally: _Tally,
+    *,
+    retry_after: datetime | None = None,
+    permanent: bool = False,
 ) -> None:
-    retry_at = backoff.next_attempt(row.attempts + 1, now)
+    retry_at = None if permanent else backoff.next_attempt(row.attempts + 1, now)
+    if retry_at is not None and retry_after is not None:
+        # The other side said when it takes messages again; sooner only burns an attempt.
+        retry_at = max(retry_at, retry_after)
     store.mark_failed(row.id, at=now, error=error, next_attempt_at=retry_at)
     tally.errors.append(f"notification {row.id} ({row.key}) via {row.channel}: {error}")
     if retry_at is None:
@@ -194,6 +202,13 @@ def _failed(
         tally.failed += 1
         log.warning("%s: failed: %s; next attempt %s", _which(row), oneline(error),
                     retry_at.isoformat())
+
+
+def _hints(exc: Exception) -> dict[str, Any]:
+    """What a channel's DeliveryError says about retrying: not before, or never."""
+    if isinstance(exc, DeliveryError):
+        return {"retry_after": exc.retry_after, "permanent": exc.permanent}
+    return {}
 
 
 def _which(row: StoredNotification) -> str:
