@@ -62,8 +62,17 @@ class SlackParams(HttpParams):
 
 
 def mrkdwn(value: Any, limit: int) -> str:
-    """A value as Slack mrkdwn shows it literally: one line, capped, `& < >` escaped."""
+    """A value as Slack shows it literally: one line, capped, `& < >` escaped (Slack's rule
+    for all message text, so plain_text gets it too)."""
     text = short(value, limit)
+    escaped = _escape(text)
+    while len(escaped) > limit:  # entities made it longer: cut the text, never an entity
+        text = short(text[:-1].rstrip("\u2026"), len(text) - 1)
+        escaped = _escape(text)
+    return escaped
+
+
+def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
@@ -101,7 +110,7 @@ def blocks(message: Message) -> list[Block]:
     """The Block Kit blocks for `message`, within Slack's limits."""
     document = document_of(message)
     title = _TITLES.get(message.kind, "") + (document.get("title") or message.subject)
-    header = short(f"[{str(message.severity).upper()}] {title}", HEADER_MAX)
+    header = mrkdwn(f"[{str(message.severity).upper()}] {title}", HEADER_MAX)
     out: list[Block] = [HeaderBlock(text=header)]
     summary = mrkdwn(document.get("summary") or message.subject, 1000)
     where = ", ".join(mrkdwn(a, 64) for a in document.get("accounts") or [])
