@@ -91,6 +91,17 @@ class _Redact(logging.Filter):
         return True
 
 
+def _quiet(secrets: set[str]) -> None:
+    """Keep the tokens out of the log: apprise's DEBUG lines carry whole URLs and payloads and
+    urllib3's (which apprise sends with) the request paths; what they log at WARNING and above
+    is kept, with every token blanked out."""
+    for name in ("apprise", "urllib3"):
+        logger = logging.getLogger(name)
+        if logger.level < logging.WARNING:
+            logger.setLevel(logging.WARNING)
+        logger.addFilter(_Redact(secrets))
+
+
 def notify_type(message: Message) -> str:
     """apprise's four message types, which services show as colours or icons."""
     if message.kind is AlertKind.RESOLVED:
@@ -113,17 +124,14 @@ class AppriseChannel(Channel):
         import apprise
 
         self._urls = split_urls(self.secret("urls") or "")
+        if not self._urls:
+            raise SecretError(f"notifier {name!r}: no apprise URLs given")
+        _quiet(secret_parts(self._urls))
         self._apprise: Any = apprise.Apprise()
         for i, url in enumerate(self._urls, 1):
             if not self._apprise.add(url):
                 raise SecretError(f"notifier {name!r}: URL {i} of {len(self._urls)} is not "
                                   "one apprise supports")
-        if not self._urls:
-            raise SecretError(f"notifier {name!r}: no apprise URLs given")
-        logger = logging.getLogger("apprise")
-        logger.addFilter(_Redact(secret_parts(self._urls)))
-        if logger.level < logging.WARNING:
-            logger.setLevel(logging.WARNING)  # its DEBUG lines carry whole URLs and payloads
 
     def send(self, message: Message) -> str | None:
         """Notify every service; DeliveryError if any of them failed."""
