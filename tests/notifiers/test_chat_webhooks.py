@@ -68,7 +68,6 @@ def block_kit(request: Request) -> list[str]:
 
 def adaptive_card(request: Request) -> list[str]:
     """What a Teams Workflows webhook refuses."""
-    path, _, query = TEAMS_PATH.partition("?")
     problems = common_problems(request, TEAMS_PATH)
     if problems:
         return problems

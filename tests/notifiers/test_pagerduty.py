@@ -148,7 +148,7 @@ def _deliver_once(tmp_path: Path, status: int, body: str, headers: dict[str, str
 
 def test_429_with_retry_after_seconds_waits_at_least_that_long(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    store, nid = _deliver_once(tmp_path, 429, '{"status":"throttle event"}',
+    store, _ = _deliver_once(tmp_path, 429, '{"status":"throttle event"}',
                                {"Retry-After": "7200"}, caplog)
     row = store.notifications()[0]
     assert row.status is NotificationStatus.PENDING
@@ -158,7 +158,7 @@ def test_429_with_retry_after_seconds_waits_at_least_that_long(
 
 def test_503_with_an_http_date_waits_until_that_date(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    store, nid = _deliver_once(tmp_path, 503, "busy",
+    store, _ = _deliver_once(tmp_path, 503, "busy",
                                {"Retry-After": "Fri, 20 Nov 2026 11:30:00 GMT"}, caplog)
     assert store.notifications()[0].next_attempt_at == datetime(2026, 11, 20, 11, 30,
                                                                 tzinfo=timezone.utc)
@@ -167,7 +167,7 @@ def test_503_with_an_http_date_waits_until_that_date(
 
 def test_500_is_retried_with_the_outbox_back_off(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    store, nid = _deliver_once(tmp_path, 500, "oops", {}, caplog)
+    store, _ = _deliver_once(tmp_path, 500, "oops", {}, caplog)
     row = store.notifications()[0]
     assert row.status is NotificationStatus.PENDING
     assert row.next_attempt_at == T0 + timedelta(seconds=30)

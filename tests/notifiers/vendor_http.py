@@ -76,13 +76,13 @@ def vendor_server(check: Check, success: Answer, path: str = "/") -> Iterator[Ve
     state: dict[str, VendorServer] = {}
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802  (http.server's naming)
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             request = Request("POST", self.path, {k.lower(): v for k, v in self.headers.items()},
                               self.rfile.read(length))
             self._send(state["server"].respond(request))
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             request = Request("GET", self.path, dict(self.headers), b"")
             self._send(state["server"].respond(request))
 
@@ -94,7 +94,7 @@ def vendor_server(check: Check, success: Answer, path: str = "/") -> Iterator[Ve
             self.end_headers()
             self.wfile.write(answer.body)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
