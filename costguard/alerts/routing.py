@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING
 from costguard.alerts.alert import Alert, AlertFinding, Playbook, RemediationStep
 from costguard.alerts.evidence import phase_lookup
 from costguard.alerts.playbook import build_actions, covered
+from costguard.alerts.quiet import all_muted, held_until, latest_hold
 from costguard.alerts.render import Renderer
 from costguard.checks import Registry, default_registry
 from costguard.checks.base import Phase
-from costguard.model import Message, Severity
+from costguard.model import AlertKind, Message, Severity
 from costguard.settings.config import Config, Route
 from costguard.settings.policies import Policy
 
@@ -34,6 +35,9 @@ DEFAULT_MIN_SEVERITY = Severity.MEDIUM
 """With notifiers but no routes, every notifier gets incidents of this severity and above."""
 
 LOG_CHANNEL = "log"
+
+MUTABLE = frozenset({AlertKind.NEW, AlertKind.UPDATE, AlertKind.ESCALATION, AlertKind.DIGEST})
+"""What a mute silences; a resolution still reaches the channels told about the incident."""
 
 
 def alert_finding(f: StoredFinding, policy: Policy | None) -> AlertFinding:
@@ -158,9 +162,22 @@ class Notifier:
         names = list(channels)
         if not names:
             return 0
+        if alert.kind in MUTABLE and all_muted(alert.findings, self.config.mutes, now):
+            log.info("%s: every finding is muted; not announced", alert.key)
+            return 0
         message = self.message(alert)
-        added = [store.enqueue(key=alert.key, channel=n, message=message, now=now) for n in names]
+        added = [store.enqueue(key=alert.key, channel=n, message=message, now=now,
+                               not_before=self.hold(n, alert, now)) for n in names]
         return sum(1 for a in added if a is not None)
+
+    def hold(self, channel: str, alert: Alert, now: datetime) -> datetime | None:
+        """Until when quiet hours hold `alert` for `channel` (None: send now): held only when
+        every route that takes it there is in its quiet window, and never when critical."""
+        holds = [held_until(route.quiet_hours, alert.severity, now)
+                 for route in self.config.routes
+                 if channel in route.notify and route_matches(route, alert.findings,
+                                                                alert.severity)]
+        return latest_hold(holds)
 
     def deliver(self, store: Outbox, now: datetime) -> DeliveryReport:
         """Send what is due through the outbox (retries, back-off, never twice)."""

@@ -23,6 +23,7 @@ from pydantic import (
 
 from costguard.model import Severity, Source
 from costguard.settings.addresses import check_database_url, parse_listen
+from costguard.settings.muting import MuteRule, QuietHours
 from costguard.settings.problems import matching
 from costguard.settings.regions import Region
 from costguard.settings.yaml_loader import shown
@@ -195,6 +196,7 @@ class Route(_Strict):
     match: RouteMatch = Field(default_factory=RouteMatch)
     notify: list[str] = Field(min_length=1)
     digest: Literal["daily", "weekly"] | None = None
+    quiet_hours: QuietHours | None = None
 
 
 _QUEUE_NAME = matching(r"[\w-]{1,80}", "an SQS queue name (letters, digits, - and _, at most 80)")
@@ -275,6 +277,7 @@ class _Document(_Strict):
     templates: list[str] = Field(default_factory=list)
     notifiers: dict[str, dict[str, Any]] = Field(default_factory=dict)
     routes: list[Route] | None = None
+    mutes: list[MuteRule] = Field(default_factory=list)
     events: EventsConfig = Field(default_factory=EventsConfig)
     cost: CostConfig = Field(default_factory=CostConfig)
     incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)

@@ -76,8 +76,12 @@ def _attempted(row: NotificationRow, at: datetime) -> None:
 class OutboxMixin(SessionBase):
     """`enqueue`, `claim_due`, `mark_sent`, `mark_failed` and a view of the queue."""
 
-    def enqueue(self, *, key: str, channel: str, message: Message, now: datetime) -> int | None:
-        """Queues `message` for `channel`; None (and no change) if (key, channel) is queued."""
+    def enqueue(self, *, key: str, channel: str, message: Message, now: datetime,
+                not_before: datetime | None = None) -> int | None:
+        """Queues `message` for `channel`; None (and no change) if (key, channel) is queued.
+
+        `not_before` holds it until then (quiet hours); it is stored now all the same.
+        """
         values = {
             "key": key,
             "channel": channel,
@@ -92,7 +96,7 @@ class OutboxMixin(SessionBase):
             "fields": dict(message.fields),
             "attempts": 0,
             "created_at": now,
-            "next_attempt_at": now,
+            "next_attempt_at": max(now, not_before) if not_before else now,
         }
         statement = (
             self._insert()(_N)
