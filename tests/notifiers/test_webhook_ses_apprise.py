@@ -192,3 +192,17 @@ def test_apprise_needs_urls_it_knows() -> None:
         AppriseChannel("push", AppriseParams(urls_env="U"), {"U": "nosuchscheme://x"})
     with pytest.raises(ValidationError, match="urls_env or urls_file"):
         AppriseParams()
+
+
+def test_every_yaml_example_in_the_notifier_docs_is_a_valid_config(tmp_path: Path) -> None:
+    import re
+
+    from costguard.runtime.bootstrap import read_config
+
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    blocks = re.findall(r"```yaml\n(.*?)```", (docs / "notifiers.md").read_text(), re.DOTALL)
+    assert len(blocks) == 6  # smtp+ses, pagerduty, slack, teams, webhook, apprise
+    for n, block in enumerate(blocks):
+        path = tmp_path / f"example{n}.yml"
+        path.write_text(block)
+        assert read_config(path, env={}).notifiers, f"example {n} configures no notifier"
