@@ -62,6 +62,10 @@ class Outbox(Protocol):
         """Records a failure and when to retry (None: give up)."""
         ...
 
+    def postpone(self, notification_id: int, *, until: datetime) -> object:
+        """Makes a claimed row due later without counting an attempt."""
+        ...
+
 
 @dataclass(frozen=True)
 class Backoff:
@@ -121,6 +125,9 @@ class _Tally:
     gave_up: int = 0
     errors: list[str] = field(default_factory=list)
     delivered: list[Delivered] = field(default_factory=list)
+    down: dict[str, datetime] = field(default_factory=dict)
+    """Channels that said in this run they take nothing now (rate limited, down, not
+    answering), with when to try them again."""
 
     def report(self) -> DeliveryReport:
         return DeliveryReport(
@@ -147,6 +154,13 @@ def _deliver_one(
     backoff: Backoff,
     tally: _Tally,
 ) -> None:
+    if row.channel in tally.down:
+        # Its channel failed moments ago: wait with it rather than burn an attempt (and a
+        # timeout that would hold up every other channel's messages in this run).
+        store.postpone(row.id, until=tally.down[row.channel])
+        log.info("%s: postponed to %s with its channel", _which(row),
+                 tally.down[row.channel].isoformat())
+        return
     crash_point("before-send")
     try:
         external_id = _send(channels, row)
@@ -187,11 +201,14 @@ def _failed(
     *,
     retry_after: datetime | None = None,
     permanent: bool = False,
+    transient: bool = False,
 ) -> None:
     retry_at = None if permanent else backoff.next_attempt(row.attempts + 1, now)
     if retry_at is not None and retry_after is not None:
         # The other side said when it takes messages again; sooner only burns an attempt.
         retry_at = max(retry_at, retry_after)
+    if transient and retry_at is not None:
+        tally.down[row.channel] = retry_at
     store.mark_failed(row.id, at=now, error=error, next_attempt_at=retry_at)
     tally.errors.append(f"notification {row.id} ({row.key}) via {row.channel}: {error}")
     if retry_at is None:
@@ -207,7 +224,10 @@ def _failed(
 def _hints(exc: Exception) -> dict[str, Any]:
     """What a channel's DeliveryError says about retrying: not before, or never."""
     if isinstance(exc, DeliveryError):
-        return {"retry_after": exc.retry_after, "permanent": exc.permanent}
+        # A channel's own verdict: anything but a permanent refusal means the channel (not
+        # this message) is the problem, so its other messages wait too.
+        return {"retry_after": exc.retry_after, "permanent": exc.permanent,
+                "transient": not exc.permanent}
     return {}
 
 

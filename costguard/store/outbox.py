@@ -177,6 +177,16 @@ class OutboxMixin(SessionBase):
             session.add(DeliveryAttemptRow(notification_id=row.id, at=at, ok=False, error=error))
             return _record(row)
 
+    def postpone(self, notification_id: int, *, until: datetime) -> StoredNotification:
+        """Due again at `until`, lease released, no attempt counted: its channel refused
+        another message moments ago, so sending this one now would only fail too."""
+        with self._write() as session:
+            row = _pending(session, notification_id)
+            row.next_attempt_at = until
+            row.lease_until = None
+            row.lease_token = None
+            return _record(row)
+
     # ops-visibility: thin versions of `notifications(status=...)` and `retry(id, now)`, which
     # the outbox rework (dead status, in-flight records) provides in full; reconcile at merge.
     def notifications(

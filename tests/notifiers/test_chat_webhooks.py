@@ -189,20 +189,24 @@ def test_slack_errors_are_dead_or_retried_and_never_show_the_url(
 
 
 def test_teams_429_retry_after_holds_only_that_channel(tmp_path: Path) -> None:
-    """Teams throttles; Slack, due at the same time, still delivers in the same run."""
-    new = messages()[AlertKind.NEW]
+    """Teams throttles: its second message waits with it, unattempted; Slack, due at the same
+    time, still delivers both of its messages in the same run."""
+    sent = messages()
     with Store.open(f"sqlite:///{tmp_path}/c.db") as store:
-        for name in ("teams", "chat"):
-            store.enqueue(key=new.key, channel=name, message=new, now=T0)
+        for kind in (AlertKind.NEW, AlertKind.UPDATE):
+            for name in ("teams", "chat"):
+                store.enqueue(key=sent[kind].key, channel=name, message=sent[kind], now=T0)
         with vendor_server(adaptive_card, TEAMS_OK, TEAMS_PATH) as t_server, vendor_server(
                 block_kit, SLACK_OK, SLACK_PATH) as s_server:
             t_server.answer(429, "Too many requests", {"Retry-After": "600"})
             report = deliver_due(store, {"teams": teams(t_server.url),
                                          "chat": slack(s_server.url)}, now=T0)
-        assert report.sent == 1 and len(s_server.requests) == 1
-        throttled = next(n for n in store.notifications() if n.channel == "teams")
-        assert throttled.status is NotificationStatus.PENDING
-        assert throttled.next_attempt_at == T0 + timedelta(seconds=600)
+        assert report.sent == 2 and len(s_server.requests) == 2
+        assert len(t_server.requests) == 1, "the throttled channel is not asked again"
+        held = [n for n in store.notifications() if n.channel == "teams"]
+        assert {n.status for n in held} == {NotificationStatus.PENDING}
+        assert {n.next_attempt_at for n in held} == {T0 + timedelta(seconds=600)}
+        assert [n.attempts for n in held] == [1, 0]
 
 
 def test_a_timeout_is_a_retryable_failure_naming_only_the_host() -> None:
