@@ -4,8 +4,9 @@ Quiet hours hold a route's non-critical messages in the outbox until the window 
 stored at once, due later, so a restart in the night loses nothing); critical ones are never
 held. A channel that some route takes the incident to outside quiet hours gets it at once.
 
-A finding is muted when the store says so (`costguard findings mute`) or when a config mute
-rule matches it and has not expired. An incident whose findings are all muted is not
+A finding is muted when the store says so (`costguard findings mute ID`) or when a mute rule
+(the config's `mutes:`, or one added with `costguard findings mute --check ...`) matches it
+and has not expired. An incident whose findings are all muted is not
 announced; when the mute ends, the next cycle announces it if it is still open.
 """
 
@@ -14,10 +15,27 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from fnmatch import fnmatchcase
+from typing import Protocol
 
 from costguard.alerts.alert import AlertFinding
 from costguard.model import Severity, Status
-from costguard.settings.muting import MuteRule, QuietHours
+from costguard.settings.muting import QuietHours
+
+
+class MuteLike(Protocol):
+    """A mute rule from the config (`settings.muting.MuteRule`) or from the store
+    (`store.mute_rules.StoredMute`): any condition left None matches anything."""
+
+    @property
+    def account(self) -> str | None: ...
+    @property
+    def check(self) -> str | None: ...
+    @property
+    def resource(self) -> str | None: ...
+    @property
+    def tag(self) -> Mapping[str, str] | None: ...
+    @property
+    def until(self) -> datetime: ...
 
 
 def quiet_until(quiet: QuietHours, now: datetime) -> datetime | None:
@@ -56,7 +74,7 @@ def latest_hold(holds: Iterable[datetime | None]) -> datetime | None:
     return min(ends) if ends else None
 
 
-def mute_matches(rule: MuteRule, finding: AlertFinding, now: datetime) -> bool:
+def mute_matches(rule: MuteLike, finding: AlertFinding, now: datetime) -> bool:
     """Whether an unexpired rule covers the finding: every condition it gives holds."""
     if rule.until <= now:
         return False
@@ -69,14 +87,14 @@ def mute_matches(rule: MuteRule, finding: AlertFinding, now: datetime) -> bool:
     return rule.tag is None or _has_tags(finding, rule.tag)
 
 
-def is_muted(finding: AlertFinding, rules: Sequence[MuteRule], now: datetime) -> bool:
+def is_muted(finding: AlertFinding, rules: Sequence[MuteLike], now: datetime) -> bool:
     """Muted by triage (`findings mute`) or by a config rule."""
     if finding.status == Status.MUTED.value:
         return True
     return any(mute_matches(rule, finding, now) for rule in rules)
 
 
-def all_muted(findings: Sequence[AlertFinding], rules: Sequence[MuteRule],
+def all_muted(findings: Sequence[AlertFinding], rules: Sequence[MuteLike],
               now: datetime) -> bool:
     """An incident nobody is told about: it has findings and every one is muted."""
     return bool(findings) and all(is_muted(f, rules, now) for f in findings)

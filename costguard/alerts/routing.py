@@ -162,13 +162,20 @@ class Notifier:
         names = list(channels)
         if not names:
             return 0
-        if alert.kind in MUTABLE and all_muted(alert.findings, self.config.mutes, now):
+        if alert.kind in MUTABLE and self.muted(store, alert, now):
             log.info("%s: every finding is muted; not announced", alert.key)
             return 0
         message = self.message(alert)
         added = [store.enqueue(key=alert.key, channel=n, message=message, now=now,
                                not_before=self.hold(n, alert, now)) for n in names]
         return sum(1 for a in added if a is not None)
+
+    def muted(self, store: Store, alert: Alert, now: datetime) -> bool:
+        """Every finding of the alert is muted: by triage, a config rule or a stored rule."""
+        if not alert.findings:
+            return False
+        rules = [*self.config.mutes, *store.active_mute_rules(now)]
+        return all_muted(alert.findings, rules, now)
 
     def hold(self, channel: str, alert: Alert, now: datetime) -> datetime | None:
         """Until when quiet hours hold `alert` for `channel` (None: send now): held only when

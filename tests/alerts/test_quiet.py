@@ -3,7 +3,7 @@ held messages in a real SQLite outbox due at the window's end, and skipping mute
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -197,3 +197,15 @@ def test_bad_mutes_and_quiet_hours_are_reported_by_file_and_line(tmp_path: Path)
     assert "mutes[0].until: required key is missing" in lines[0]
     assert "at least one of account, check, resource or tag" in lines[1]
     assert "12-digit" in lines[2] and "a time of day" in lines[3]
+
+
+def test_a_rule_added_from_the_command_line_mutes_like_a_config_rule(tmp_path: Path) -> None:
+    note, store = notifier(tmp_path)
+    tagged = finding(tags={"env": "sandbox"})
+    with store:
+        rule = store.add_mute_rule(tag={"env": "sandbox"}, until=NOW + timedelta(days=1),
+                                   reason="load test", now=NOW, by="alice")
+        assert note.enqueue(store, alert(Severity.HIGH, tagged), ["pager"], NOW) == 0
+        store.end_mute_rule(rule.id, NOW + timedelta(hours=1))
+        later = NOW + timedelta(hours=2)
+        assert note.enqueue(store, alert(Severity.HIGH, tagged), ["pager"], later) == 1
