@@ -118,6 +118,10 @@ def blocks(message: Message) -> list[Block]:
     facts = [summary] + ([f"*Account:* {where}"] if where else []) + (
         [f"*Regions:* {regions}"] if regions else [])
     out.append(_section("\n".join(facts)))
+    if not document and message.text:
+        # A report or a message stored before incident documents: its text, lines kept.
+        lines = (_escape(" ".join(line.split())) for line in message.text.splitlines())
+        out.append(_section("\n".join(lines)))
     resources = list(document.get("resources") or [])
     if resources:
         shown = (f"`{mrkdwn(r, 300)}`" for r in resources[:SHOWN_RESOURCES])

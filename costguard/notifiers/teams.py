@@ -78,6 +78,10 @@ def card(message: Message) -> dict[str, Any]:
             {"title": "Key", "value": literal(message.key, 200)},
         ]},
     ]
+    if not document and message.text:
+        # A report or a message stored before incident documents: its text, lines kept.
+        lines = [literal(line, 500) for line in message.text.splitlines()[:100]]
+        body.append(_text("\n\n".join(line for line in lines if line)))
     resources = list(document.get("resources") or [])
     if resources:
         body.append(_text("Scope", weight="Bolder"))
