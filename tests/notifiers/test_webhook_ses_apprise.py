@@ -206,3 +206,30 @@ def test_every_yaml_example_in_the_notifier_docs_is_a_valid_config(tmp_path: Pat
         path = tmp_path / f"example{n}.yml"
         path.write_text(block)
         assert read_config(path, env={}).notifiers, f"example {n} configures no notifier"
+
+
+def test_apprise_without_the_extra_is_a_validation_error(monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "apprise", None)  # what find_spec sees when not installed
+    with pytest.raises(ValidationError, match=r"pip install 'costguard-daemon\[apprise\]'"):
+        AppriseParams(urls_env="U")
+
+
+@pytest.mark.parametrize(("kind", "inline"), [
+    ("pagerduty", {"routing_key": "R0ut1ngKeyS3cretR0ut1ngKeyS3cr3t"}),
+    ("slack", {"webhook_url": "https://hooks.slack.com/services/T/B/s3cr3tT0ken"}),
+    ("teams", {"webhook_url": "https://x.logic.azure.com/workflows/1?sig=s3cr3tT0ken"}),
+    ("webhook", {"url": "https://hooks.example.com/cg", "secret": "s3cr3tT0ken"}),
+    ("apprise", {"urls": "discord://1/s3cr3tT0ken"}),
+])
+def test_an_inline_secret_is_refused_without_echoing_it(kind: str, inline: dict[str, str]
+                                                        ) -> None:
+    from costguard.notifiers import CHANNEL_TYPES
+
+    with pytest.raises(ValidationError) as refused:
+        CHANNEL_TYPES[kind].Params.model_validate(inline)
+    said = str(refused.value)
+    assert "Inline secrets are refused" in said
+    assert "s3cr3t" not in said and "S3cret" not in said
