@@ -38,6 +38,10 @@ MAX_REASON = 300
 
 USER_AGENT = "costguard"
 
+MAX_RETRY_AFTER_S = 86400
+"""The longest wait a Retry-After may impose: a day. Longer is a misconfigured server, and an
+alert a day late is still better than one a year late."""
+
 
 def quiet_httpx() -> None:
     """Keep httpx's per-request INFO lines (which carry the full URL) out of the log."""
@@ -53,14 +57,14 @@ def retry_after(value: str | None, now: datetime) -> datetime | None:
         return None
     value = value.strip()
     if value.isdigit():
-        return now + timedelta(seconds=min(int(value), 7 * 86400))
+        return now + timedelta(seconds=min(int(value), MAX_RETRY_AFTER_S))
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
         return None
-    return max(when, now)
+    return min(max(when, now), now + timedelta(seconds=MAX_RETRY_AFTER_S))
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:
