@@ -77,11 +77,15 @@ def secret_parts(urls: Iterable[str]) -> set[str]:
 
 
 class _Redact(logging.Filter):
-    """Blanks the services' tokens out of what apprise logs."""
+    """Blanks the services' tokens out of what apprise logs. One instance serves every apprise
+    channel (a reload adds the new tokens rather than another filter)."""
 
-    def __init__(self, secrets: set[str]) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.secrets = sorted(secrets, key=len, reverse=True)
+        self.secrets: list[str] = []
+
+    def add(self, secrets: set[str]) -> None:
+        self.secrets = sorted(set(self.secrets) | secrets, key=len, reverse=True)
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
@@ -91,15 +95,19 @@ class _Redact(logging.Filter):
         return True
 
 
+_REDACT = _Redact()
+
+
 def _quiet(secrets: set[str]) -> None:
     """Keep the tokens out of the log: apprise's DEBUG lines carry whole URLs and payloads and
     urllib3's (which apprise sends with) the request paths; what they log at WARNING and above
     is kept, with every token blanked out."""
+    _REDACT.add(secrets)
     for name in ("apprise", "urllib3"):
         logger = logging.getLogger(name)
         if logger.level < logging.WARNING:
             logger.setLevel(logging.WARNING)
-        logger.addFilter(_Redact(secrets))
+        logger.addFilter(_REDACT)  # a no-op when it is already there
 
 
 def notify_type(message: Message) -> str:
