@@ -12,7 +12,8 @@ Schema version 1 (docs/notifiers.md shows an example):
 `incident_id`, `kind`, `severity`, `title`, `summary`, `created_at`, `accounts`, `regions`,
 `resources`, `findings` (id, check, policy, severity, status, account, region, resource,
 title, first_seen, last_seen, tags), `actions` (text, command as one shell line, console
-steps), `remediation` (step titles), `cost` (the money facts that are numbers or text).
+steps), `commands` (the actions' commands alone, in order), `remediation` (step titles),
+`cost` (the money facts that are numbers or text).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ MAX_TAGS = 20
 def incident_document(alert: Alert) -> dict[str, Any]:
     """`alert` as the JSON document the non-email channels send."""
     findings = alert.findings[:MAX_FINDINGS]
+    actions = [_action(a) for a in alert.actions]
     thread = alert.key if alert.kind is AlertKind.NEW else alert.facts.get(THREAD_KEY)
     return {
         "schema": SCHEMA_VERSION,
@@ -56,7 +58,8 @@ def incident_document(alert: Alert) -> dict[str, Any]:
         "resources": _resources(alert.findings),
         "findings": [_finding(f) for f in findings],
         "findings_total": len(alert.findings),
-        "actions": [_action(a) for a in alert.actions],
+        "actions": actions,
+        "commands": [a["command"] for a in actions if a["command"]],
         "remediation": [short(step.title, 300) for step in alert.remediation],
         "cost": _cost(alert.facts),
     }

@@ -34,7 +34,7 @@ T0 = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
 SECRET = "whs3cret-shared-between-both-ends"
 DOCUMENT_KEYS = {"schema", "key", "incident_key", "incident_id", "kind", "severity", "title",
                  "summary", "created_at", "accounts", "regions", "resources", "findings",
-                 "findings_total", "actions", "remediation", "cost", "subject", "text"}
+                 "findings_total", "actions", "commands", "remediation", "cost", "subject", "text"}
 
 
 def signed_document(request: Request) -> list[str]:
@@ -68,6 +68,7 @@ def test_the_webhook_posts_the_signed_incident_document() -> None:
     assert new["severity"] == "critical" and new["accounts"] and new["resources"]
     assert new["findings"][0]["check"]
     assert any((a["command"] or "").startswith("aws ") for a in new["actions"])
+    assert new["commands"] and all(c.startswith("aws ") for c in new["commands"])
     assert "cost_so_far_usd" in new["cost"]
     assert server.requests[0].headers["x-costguard-key"] == new["key"]
 
