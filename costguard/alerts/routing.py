@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from costguard.alerts.alert import Alert, AlertFinding, Playbook, RemediationStep
@@ -108,10 +108,17 @@ class Notifier:
         if not self.config.notifiers:
             log_type = CHANNEL_TYPES[LOG_CHANNEL]
             return {LOG_CHANNEL: log_type(LOG_CHANNEL, log_type.Params(), self.env)}
-        return {
+        channels = {
             name: cls(name, params, self.env)
             for name, (cls, params) in self.config.notifiers.items()
         }
+        from costguard.notifiers.ticket_channel import TicketChannel
+
+        window = timedelta(seconds=self.config.incidents.reopen_window)
+        for channel in channels.values():
+            if isinstance(channel, TicketChannel):
+                channel.reopen_window = window
+        return channels
 
     def destinations(self, findings: Sequence[AlertFinding], severity: Severity) -> list[str]:
         """The channels an incident goes to right away (digest routes are sent later)."""
@@ -166,9 +173,20 @@ class Notifier:
             log.info("%s: every finding is muted; not announced", alert.key)
             return 0
         message = self.message(alert)
-        added = [store.enqueue(key=alert.key, channel=n, message=message, now=now,
-                               not_before=self.hold(n, alert, now)) for n in names]
+        added = [store.enqueue(key=alert.key, channel=n, message=self._for(n, message, alert),
+                               now=now, not_before=self.hold(n, alert, now)) for n in names]
         return sum(1 for a in added if a is not None)
+
+    def _for(self, name: str, message: Message, alert: Alert) -> Message:
+        """The message for channel `name`: a ticket channel's also carries its ticket texts."""
+        from costguard.alerts.ticket_text import with_ticket
+        from costguard.notifiers.ticket_channel import TicketChannel
+
+        cls = self.config.notifiers[name][0] if name in self.config.notifiers else None
+        if cls is None or not issubclass(cls, TicketChannel):
+            return message
+
+        return with_ticket(message, alert, self.renderer, cls.type)
 
     def muted(self, store: Store, alert: Alert, now: datetime) -> bool:
         """Every finding of the alert is muted: by triage, a config rule or a stored rule."""

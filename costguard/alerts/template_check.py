@@ -92,8 +92,12 @@ def validate_templates(
 ) -> int:
     """Render every template in use; raises InvalidInput with every problem, else the count."""
     from costguard.alerts.compose import build_message
+    from costguard.alerts.ticket_text import ticket_fields
     from costguard.checks.reference_snapshot import ACCOUNT, NOW
+    from costguard.notifiers.ticket_channel import TicketChannel
 
+    ticket_types = sorted({cls.type for cls, _ in config.notifiers.values()
+                           if issubclass(cls, TicketChannel)})
     renderer = Renderer(config.template_dirs)
     remediations = render_remediations(config, policies, renderer, registry)
     problems = list(remediations.problems)
@@ -108,6 +112,9 @@ def validate_templates(
         try:
             build_message(alert, renderer)
             rendered += 3
+            for channel_type in ticket_types:
+                ticket_fields(alert, renderer, channel_type)
+                rendered += 3
         except TemplateError as exc:
             problems.append(_problem(renderer, getattr(exc, "name", None) or "email", exc))
     problems += channel_problems(config)

@@ -11,8 +11,11 @@ from types import MappingProxyType
 
 from costguard.notifiers.apprise_urls import AppriseChannel
 from costguard.notifiers.channel import Channel, ChannelParams, DeliveryError, SecretError
+from costguard.notifiers.github import GithubChannel
+from costguard.notifiers.jira import JiraChannel
 from costguard.notifiers.log import LogChannel
 from costguard.notifiers.pagerduty import PagerDutyChannel
+from costguard.notifiers.servicenow import ServicenowChannel
 from costguard.notifiers.ses import SesChannel
 from costguard.notifiers.slack import SlackChannel
 from costguard.notifiers.smtp import SmtpChannel
@@ -31,8 +34,8 @@ def _by_type(*classes: type[Channel]) -> Mapping[str, type[Channel]]:
 
 
 CHANNEL_TYPES: Mapping[str, type[Channel]] = _by_type(
-    LogChannel, SmtpChannel, SesChannel, PagerDutyChannel, SlackChannel, TeamsChannel,
-    WebhookChannel, AppriseChannel,
+    LogChannel, SmtpChannel, SesChannel, JiraChannel, GithubChannel, ServicenowChannel,
+    PagerDutyChannel, SlackChannel, TeamsChannel, WebhookChannel, AppriseChannel,
 )
 """Config `type:` value -> channel class."""
 

@@ -55,15 +55,15 @@ EnvVarName = Annotated[str, matching(r"[A-Za-z_][A-Za-z0-9_]*",
 class DeliveryError(Exception):
     """A send failed; the reason is one line because the outbox stores and shows it as such.
 
-    `retry_after` is the earliest the other side will take the message again (a 429 or 503
-    with Retry-After): the outbox waits at least that long. `permanent` means no retry can
-    succeed (a revoked key, a deleted webhook): the outbox gives up on the message at once.
+    `retry_after_s` is how long the other side asked us to wait (HTTP Retry-After: a 429 or
+    503): the outbox retries no sooner. `permanent` means no retry can succeed (a revoked key,
+    a deleted webhook): the outbox gives up on the message at once.
     """
 
-    def __init__(self, reason: str, *, retry_after: datetime | None = None,
+    def __init__(self, reason: str, *, retry_after_s: float | None = None,
                  permanent: bool = False) -> None:
         super().__init__(oneline(reason))
-        self.retry_after = retry_after
+        self.retry_after_s = retry_after_s
         self.permanent = permanent
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from costguard.model import AlertKind, Message
 from costguard.notifiers.channel import DeliveryError
+from costguard.notifiers.ticket_channel import TicketChannel
 from costguard.store.crash_points import crash_point
 from costguard.text import oneline
 
@@ -166,7 +167,7 @@ def _deliver_one(
         external_id = _send(channels, row)
     except Exception as exc:  # any channel failure is recorded and retried, never fatal
         _failed(store, row, f"{type(exc).__name__}: {exc}", now, backoff, tally,
-                **_hints(exc))
+                **_hints(exc, now))
         return
     crash_point("after-send-accepted")
     try:
@@ -221,14 +222,15 @@ def _failed(
                     retry_at.isoformat())
 
 
-def _hints(exc: Exception) -> dict[str, Any]:
+def _hints(exc: Exception, now: datetime) -> dict[str, Any]:
     """What a channel's DeliveryError says about retrying: not before, or never."""
-    if isinstance(exc, DeliveryError):
-        # A channel's own verdict: anything but a permanent refusal means the channel (not
-        # this message) is the problem, so its other messages wait too.
-        return {"retry_after": exc.retry_after, "permanent": exc.permanent,
-                "transient": not exc.permanent}
-    return {}
+    if not isinstance(exc, DeliveryError):
+        return {}
+    wait = exc.retry_after_s
+    # A channel's own verdict: anything but a permanent refusal means the channel (not this
+    # message) is the problem, so its other messages wait too.
+    return {"retry_after": None if wait is None else now + timedelta(seconds=max(0.0, wait)),
+            "permanent": exc.permanent, "transient": not exc.permanent}
 
 
 def _which(row: StoredNotification) -> str:
@@ -254,6 +256,9 @@ def deliver_due(
     claimed row ends sent, retrying later or given up, so the loop ends.
     """
     tally = _Tally()
+    for channel in channels.values():
+        if isinstance(channel, TicketChannel):
+            channel.use_book(store)  # type: ignore[arg-type]  # the Store is both
     started = time.monotonic()
     at = now
     while rows := store.claim_due(now=at, lease_s=lease_s, limit=batch):

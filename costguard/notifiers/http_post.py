@@ -124,7 +124,8 @@ def answer_error(
         after = retry_after(response.headers.get("Retry-After"), now)
         if after is not None:
             reason += f" (retry after {after.isoformat()})"
-        return DeliveryError(reason, retry_after=after)
+        wait = None if after is None else (after - now).total_seconds()
+        return DeliveryError(reason, retry_after_s=wait)
     return DeliveryError(reason, permanent=status in PERMANENT)
 
 

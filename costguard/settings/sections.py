@@ -250,6 +250,9 @@ class IncidentsConfig(_Strict):
 
     target_minutes: int = Field(30, gt=0)
     escalate_to: list[str] = Field(default_factory=list)
+    reopen_window: Annotated[float, BeforeValidator(parse_duration)] = Field(
+        "7d", validate_default=True,
+        description="how long a resolved incident's ticket is reopened by a recurrence")
     reports_dir: str | None = Field(None, description="where after-action reviews are written")
 
 

@@ -29,6 +29,7 @@ from costguard.store.mute_rules import MuteRulesMixin
 from costguard.store.outbox import OutboxMixin
 from costguard.store.scans import ScansMixin
 from costguard.store.state import StateMixin
+from costguard.store.tickets import TicketsMixin
 from costguard.store.time_series import SamplesMixin
 from costguard.store.weekly_reports import WeeklyReportsMixin
 
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 
 class Store(
     ScansMixin, FindingsMixin, IncidentsMixin, SamplesMixin, OutboxMixin, StateMixin, EventsMixin,
-    CheckCountsMixin, WeeklyReportsMixin, DeliveryStatsMixin, MuteRulesMixin,
+    CheckCountsMixin, WeeklyReportsMixin, DeliveryStatsMixin, TicketsMixin, MuteRulesMixin,
 ):
     """Everything costguard keeps between runs, behind plain methods and frozen records.
 

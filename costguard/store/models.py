@@ -350,6 +350,34 @@ class WeeklyReportRow(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class TicketRow(Base):
+    """One ticket a ticket channel keeps for an incident: its vendor id, once the vendor gave one.
+
+    `incident_key` is the key of the incident's first message; a recurrence that reopens the
+    ticket moves it to the new incident's key. `state` `pending` means a create was (or is about
+    to be) sent and its answer not recorded: the channel searches the vendor before creating.
+    """
+
+    __tablename__ = "tickets"
+    __table_args__ = (
+        UniqueConstraint("channel", "incident_key", name="uq_tickets_channel_incident_key"),
+        Index("ix_tickets_channel_state", "channel", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(100))
+    incident_key: Mapped[str] = mapped_column(String(255))
+    incident_id: Mapped[int | None] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str | None] = mapped_column(String(255))
+    external_key: Mapped[str | None] = mapped_column(String(255))
+    url: Mapped[str | None] = mapped_column(Text)
+    fingerprints: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class MuteRuleRow(Base):
     """A mute by pattern (`findings mute --check/--account/--resource/--tag`): findings it
     matches are not announced until `until`; ended early by setting `ended_at`."""

@@ -39,6 +39,7 @@ TABLES = {
     "notifications",
     "scans",
     "state",
+    "tickets",
     "weekly_reports",
 }
 

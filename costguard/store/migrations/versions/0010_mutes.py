@@ -1,7 +1,7 @@
 """Mute rules: findings muted by account, check, resource pattern or tag, with an expiry.
 
 Revision ID: 0010_mutes
-Revises: 0004_triage_actors
+Revises: 0009_tickets
 Create Date: 2026-12-06
 
 A new table only; nothing written before this revision changes meaning.
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_mutes"
-down_revision = "0004_triage_actors"
+down_revision = "0009_tickets"
 branch_labels = None
 depends_on = None
 
