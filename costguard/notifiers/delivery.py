@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from costguard.model import AlertKind, Message
 from costguard.notifiers.channel import DeliveryError
+from costguard.notifiers.slack import TicketLinking
 from costguard.notifiers.ticket_channel import TicketChannel
 from costguard.store.crash_points import crash_point
 from costguard.text import oneline
@@ -257,7 +258,7 @@ def deliver_due(
     """
     tally = _Tally()
     for channel in channels.values():
-        if isinstance(channel, TicketChannel):
+        if isinstance(channel, TicketChannel | TicketLinking):
             channel.use_book(store)  # type: ignore[arg-type]  # the Store is both
     started = time.monotonic()
     at = now

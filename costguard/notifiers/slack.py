@@ -4,7 +4,7 @@ The blocks are built with slack-sdk's Block Kit models, which check Slack's limi
 150 characters, a section's 3,000) when the message is built; the list of blocks is cut to
 Slack's 50 here. What a responder needs comes first: severity and title, the scope as a list
 of resources, the first remediation steps as commands, and the ticket when a ticket channel
-has opened one (`ticket_url` in the message's fields).
+has opened one (read from the store at send time, or `ticket_url` in the message's fields).
 
 Every name from AWS goes through `mrkdwn`: `&`, `<` and `>` escaped as Slack documents, so a
 tag cannot add a link, a mention (`<!channel>`) or a user ping.
@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import Field, model_validator
 from slack_sdk.models.blocks import (
@@ -29,7 +29,7 @@ from slack_sdk.models.blocks import (
 )
 
 from costguard.model import AlertKind, Message
-from costguard.notifiers.channel import Channel, EnvVarName, document_of, utcnow
+from costguard.notifiers.channel import THREAD_KEY, Channel, EnvVarName, document_of, utcnow
 from costguard.notifiers.http_post import HttpParams, host_of, post_json, secret_url
 from costguard.text import short
 
@@ -106,7 +106,36 @@ def _steps(actions: Sequence[Mapping[str, Any]]) -> list[str]:
     return steps
 
 
-def blocks(message: Message) -> list[Block]:
+class TicketBook(Protocol):
+    """The part of the store a chat channel reads: the tickets a ticket channel opened."""
+
+    def tickets_for(self, incident_key: str) -> list[Any]:
+        """Every channel's ticket for one incident."""
+        ...
+
+
+class TicketLinking:
+    """A channel whose messages link to the incident's ticket: delivery hands it the store."""
+
+    book: TicketBook | None = None
+
+    def use_book(self, book: TicketBook) -> None:
+        """Read tickets from `book` (the store delivery runs on)."""
+        self.book = book
+
+
+def ticket_url(message: Message, book: TicketBook | None) -> str | None:
+    """The link to the incident's ticket: given in the message's fields, or the first one a
+    ticket channel recorded for the incident (when delivery handed over the store)."""
+    given = message.fields.get(TICKET_URL)
+    urls = [given] if isinstance(given, str) else []
+    if book is not None:
+        incident = str(message.fields.get(THREAD_KEY) or message.key)
+        urls += [t.url for t in book.tickets_for(incident) if t.url]
+    return next((u for u in urls if u.startswith(("https://", "http://"))), None)
+
+
+def blocks(message: Message, book: TicketBook | None = None) -> list[Block]:
     """The Block Kit blocks for `message`, within Slack's limits."""
     document = document_of(message)
     title = _TITLES.get(message.kind, "") + (document.get("title") or message.subject)
@@ -131,21 +160,21 @@ def blocks(message: Message) -> list[Block]:
         out.append(DividerBlock())
         out.append(_section("*First steps*\n" + "\n".join(
             f"{i}. {s}" for i, s in enumerate(steps, 1))))
-    ticket = message.fields.get(TICKET_URL)
-    if isinstance(ticket, str) and ticket.startswith(("https://", "http://")):
+    ticket = ticket_url(message, book)
+    if ticket:
         out.append(_section(f"*Ticket:* <{mrkdwn(ticket, 500)}|{mrkdwn(ticket, 100)}>"))
     context = f"costguard \u00b7 {mrkdwn(message.kind, 20)} \u00b7 `{mrkdwn(message.key, 200)}`"
     out.append(ContextBlock(elements=[MarkdownTextObject(text=context)]))
     return out[:MAX_BLOCKS]
 
 
-def payload(message: Message) -> dict[str, Any]:
+def payload(message: Message, book: TicketBook | None = None) -> dict[str, Any]:
     """The webhook body: Block Kit blocks and the plain `text` notifications fall back to."""
     return {"text": mrkdwn(message.subject, 300),
-            "blocks": [block.to_dict() for block in blocks(message)]}
+            "blocks": [block.to_dict() for block in blocks(message, book)]}
 
 
-class SlackChannel(Channel):
+class SlackChannel(TicketLinking, Channel):
     """Posts each notification to one Slack channel through its incoming webhook."""
 
     type = "slack"
@@ -160,6 +189,6 @@ class SlackChannel(Channel):
 
     def send(self, message: Message) -> str | None:
         """Post the message; Slack answers `ok` and gives no id."""
-        post_json(self._url, payload(message), where=f"slack {host_of(self._url)}",
+        post_json(self._url, payload(message, self.book), where=f"slack {host_of(self._url)}",
                   now=self.clock(), timeout_s=self.params.timeout_s)
         return None

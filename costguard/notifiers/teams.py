@@ -23,6 +23,7 @@ from pydantic import Field, model_validator
 from costguard.model import AlertKind, Message, Severity
 from costguard.notifiers.channel import Channel, EnvVarName, document_of, utcnow
 from costguard.notifiers.http_post import HttpParams, host_of, post_json, secret_url
+from costguard.notifiers.slack import TicketBook, TicketLinking, ticket_url
 from costguard.text import short
 
 CARD_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -61,8 +62,8 @@ def _text(text: str, **style: Any) -> dict[str, Any]:
     return {"type": "TextBlock", "text": text, "wrap": True, **style}
 
 
-def card(message: Message) -> dict[str, Any]:
-    """The Adaptive Card for `message`."""
+def card(message: Message, book: TicketBook | None = None) -> dict[str, Any]:
+    """The Adaptive Card for `message`; a button to the incident's ticket when there is one."""
     document = document_of(message)
     title = _TITLES.get(message.kind, "") + str(document.get("title") or message.subject)
     body: list[dict[str, Any]] = [
@@ -95,17 +96,22 @@ def card(message: Message) -> dict[str, Any]:
             body.append(_text(f"{i}\\. {literal(action.get('text', ''), 300)}"))
             if action.get("command"):
                 body.append(_text(literal(action["command"], 900), fontType="Monospace"))
-    return {"$schema": CARD_SCHEMA, "type": "AdaptiveCard", "version": CARD_VERSION,
-            "body": body, "msteams": {"width": "Full"}}
+    content = {"$schema": CARD_SCHEMA, "type": "AdaptiveCard", "version": CARD_VERSION,
+               "body": body, "msteams": {"width": "Full"}}
+    ticket = ticket_url(message, book)
+    if ticket:
+        content["actions"] = [{"type": "Action.OpenUrl", "title": "Open the ticket",
+                               "url": ticket}]
+    return content
 
 
-def payload(message: Message) -> dict[str, Any]:
+def payload(message: Message, book: TicketBook | None = None) -> dict[str, Any]:
     """The webhook body: a message with the card as its one attachment."""
     return {"type": "message", "attachments": [
-        {"contentType": CARD_TYPE, "contentUrl": None, "content": card(message)}]}
+        {"contentType": CARD_TYPE, "contentUrl": None, "content": card(message, book)}]}
 
 
-class TeamsChannel(Channel):
+class TeamsChannel(TicketLinking, Channel):
     """Posts each notification as an Adaptive Card to a Teams channel's webhook."""
 
     type = "teams"
@@ -120,6 +126,6 @@ class TeamsChannel(Channel):
 
     def send(self, message: Message) -> str | None:
         """Post the card; a Workflows webhook answers 202 and gives no id."""
-        post_json(self._url, payload(message), where=f"teams {host_of(self._url)}",
+        post_json(self._url, payload(message, self.book), where=f"teams {host_of(self._url)}",
                   now=self.clock(), timeout_s=self.params.timeout_s)
         return None

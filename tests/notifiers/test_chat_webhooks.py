@@ -225,3 +225,27 @@ def test_a_timeout_is_a_retryable_failure_naming_only_the_host() -> None:
         listener.close()
     assert not failed.value.permanent
     assert "sl4ckS3cret" not in str(failed.value) and "127.0.0.1" in str(failed.value)
+
+
+def test_slack_and_teams_link_the_ticket_a_ticket_channel_recorded(tmp_path: Path) -> None:
+    """Delivery hands chat channels the store; they read the incident's ticket at send time."""
+    from costguard.store.tickets import TicketState
+
+    resolved = messages()[AlertKind.RESOLVED]
+    incident = resolved.fields["thread_key"]
+    url = "https://acme.atlassian.net/browse/SEC-7"
+    with Store.open(f"sqlite:///{tmp_path}/c.db") as store:
+        ticket = store.begin_ticket(channel="tickets", incident_key=incident, incident_id=1,
+                                    fingerprints=(), at=T0)
+        store.record_ticket(ticket.id, at=T0, state=TicketState.OPEN, external_key="SEC-7",
+                            url=url)
+        for name in ("chat", "teams"):
+            store.enqueue(key=resolved.key, channel=name, message=resolved, now=T0)
+        with vendor_server(block_kit, SLACK_OK, SLACK_PATH) as s_server, vendor_server(
+                adaptive_card, TEAMS_OK, TEAMS_PATH) as t_server:
+            deliver_due(store, {"chat": slack(s_server.url), "teams": teams(t_server.url)},
+                        now=T0)
+    assert s_server.problems == [] and t_server.problems == []
+    assert f"<{url}|{url}>" in s_server.requests[0].body.decode()
+    card = t_server.requests[0].json()["attachments"][0]["content"]
+    assert card["actions"] == [{"type": "Action.OpenUrl", "title": "Open the ticket", "url": url}]
