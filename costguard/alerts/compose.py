@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from costguard.alerts.alert import Alert, AlertFinding
+from costguard.alerts.document import incident_document
 from costguard.alerts.message_parts import (
     WHO_KEYS,
     WHO_MAX,
@@ -39,7 +40,7 @@ from costguard.alerts.money import FACT_KEYS, money_rows
 from costguard.alerts.playbook import covered
 from costguard.alerts.render import Renderer, oneline, ts
 from costguard.model import GLOBAL_REGION, AlertKind, Message, Severity
-from costguard.notifiers.channel import THREAD_KEY
+from costguard.notifiers.channel import DOCUMENT_KEY, THREAD_KEY
 from costguard.text import short
 
 SUBJECT_MAX = 150
@@ -82,6 +83,7 @@ def build_message(alert: Alert, renderer: Renderer) -> Message:
     text = renderer.render(renderer.pick("email", kind, ".txt.j2"), context)
     html = renderer.render(renderer.pick("email", kind, ".html.j2"), context, as_html=True)
     fields: dict[str, Any] = {"title": oneline(alert.title), "accounts": list(_accounts(alert))}
+    fields[DOCUMENT_KEY] = incident_document(alert)
     thread = alert.key if alert.kind is AlertKind.NEW else alert.facts.get(THREAD_KEY)
     if thread:
         fields[THREAD_KEY] = str(thread)

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING
 from costguard.alerts.alert import Alert, AlertFinding, Playbook, RemediationStep
 from costguard.alerts.evidence import phase_lookup
 from costguard.alerts.playbook import build_actions, covered
+from costguard.alerts.quiet import all_muted, held_until, latest_hold
 from costguard.alerts.render import Renderer
 from costguard.checks import Registry, default_registry
 from costguard.checks.base import Phase
-from costguard.model import Message, Severity
+from costguard.model import AlertKind, Message, Severity
 from costguard.settings.config import Config, Route
 from costguard.settings.policies import Policy
 
@@ -35,6 +36,9 @@ DEFAULT_MIN_SEVERITY = Severity.MEDIUM
 """With notifiers but no routes, every notifier gets incidents of this severity and above."""
 
 LOG_CHANNEL = "log"
+
+MUTABLE = frozenset({AlertKind.NEW, AlertKind.UPDATE, AlertKind.ESCALATION, AlertKind.DIGEST})
+"""What a mute silences; a resolution still reaches the channels told about the incident."""
 
 
 def alert_finding(f: StoredFinding, policy: Policy | None) -> AlertFinding:
@@ -198,9 +202,13 @@ class Notifier:
         names = list(channels)
         if not names:
             return 0
+        if alert.kind in MUTABLE and self.muted(store, alert, now):
+            log.info("%s: every finding is muted; not announced", alert.key)
+            return 0
         message = self.message(alert)
         added = [store.enqueue(key=alert.key, channel=n, now=now,
-                               message=self.for_channel(n, message, alert)) for n in names]
+                               message=self.for_channel(n, message, alert),
+                               not_before=self.hold(n, alert, now)) for n in names]
         return sum(1 for a in added if a is not None)
 
     def for_channel(self, name: str, message: Message, alert: Alert) -> Message:
@@ -213,6 +221,22 @@ class Notifier:
             return message
 
         return with_ticket(message, alert, self.renderer, cls.type)
+
+    def muted(self, store: Store, alert: Alert, now: datetime) -> bool:
+        """Every finding of the alert is muted: by triage, a config rule or a stored rule."""
+        if not alert.findings:
+            return False
+        rules = [*self.config.mutes, *store.active_mute_rules(now)]
+        return all_muted(alert.findings, rules, now)
+
+    def hold(self, channel: str, alert: Alert, now: datetime) -> datetime | None:
+        """Until when quiet hours hold `alert` for `channel` (None: send now): held only when
+        every route that takes it there is in its quiet window, and never when critical."""
+        holds = [held_until(route.quiet_hours, alert.severity, now)
+                 for route in self.routes
+                 if channel in route.notify and route_matches(route, alert.findings,
+                                                                alert.severity)]
+        return latest_hold(holds)
 
     def deliver(self, store: Outbox, now: datetime, render: Render | None = None,
                 ) -> DeliveryReport:

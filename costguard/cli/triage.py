@@ -161,15 +161,31 @@ def findings_unack(config_path: str | None, finding_id: int, reason: str | None,
 
 @findings.command("mute")
 @config_option
-@click.argument("finding_id", type=int)
+@click.argument("finding_id", type=int, required=False)
+@click.option("--account", help="mute by pattern: findings in this account")
+@click.option("--check", "check", help="mute by pattern: findings of this check")
+@click.option("--resource", help="mute by pattern: a glob on the resource, e.g. 'sg-0ab*'")
+@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE",
+              help="mute by pattern: the resource has this tag (repeatable)")
 @click.option("--until", "until", required=True, help="ISO date/time or a duration such as 7d")
 @click.option("--reason", required=True, help="why it is acceptable until then")
 @by_option
 @bad_input_exits_2
-def findings_mute(config_path: str | None, finding_id: int, until: str, reason: str,
-                  by: str) -> None:
-    """Mute a finding until a date, with a reason; it comes back when the mute expires."""
+def findings_mute(config_path: str | None, finding_id: int | None, account: str | None,
+                  check: str | None, resource: str | None, tags: tuple[str, ...], until: str,
+                  reason: str, by: str) -> None:
+    """Mute one finding (ID), or every finding a pattern matches (--account, --check,
+    --resource, --tag), until a date, with a reason; nobody is told about them until then."""
+    from costguard.cli.mutes import add_rule
+
     when = _parse_until(until)
+    pattern = {"account": account, "check": check, "resource": resource, "tags": tags}
+    if finding_id is None:
+        add_rule(config_path, pattern, until=when, reason=reason, by=by)
+        return
+    if any(pattern.values()):
+        raise click.UsageError("give a finding ID or a pattern (--account, --check, "
+                               "--resource, --tag), not both")
     _triage(config_path, finding_id,
             lambda store: store.mute(finding_id, until=when, reason=reason, now=utcnow(), by=by))
     click.echo(f"finding {finding_id} muted until {when.isoformat()} by {by}")
@@ -177,16 +193,34 @@ def findings_mute(config_path: str | None, finding_id: int, until: str, reason: 
 
 @findings.command("unmute")
 @config_option
-@click.argument("finding_id", type=int)
+@click.argument("finding_id", type=int, required=False)
+@click.option("--rule", "rule_id", type=int, help="end a mute rule (see `findings mutes`)")
 @reason_option
 @by_option
 @bad_input_exits_2
-def findings_unmute(config_path: str | None, finding_id: int, reason: str | None,
-                    by: str) -> None:
-    """End a mute now rather than at its --until: open again."""
+def findings_unmute(config_path: str | None, finding_id: int | None, rule_id: int | None,
+                    reason: str | None, by: str) -> None:
+    """End a mute now rather than at its --until: open again (or end a mute rule, --rule)."""
+    if (finding_id is None) == (rule_id is None):
+        raise click.UsageError("give a finding ID or --rule ID")
+    if rule_id is not None:
+        from costguard.cli.mutes import end_rule
+
+        end_rule(config_path, rule_id, by)
+        return
     _triage(config_path, finding_id,
             lambda store: store.unmute(finding_id, now=utcnow(), reason=reason, by=by))
     click.echo(f"finding {finding_id} unmuted by {by}: open again")
+
+
+@findings.command("mutes")
+@config_option
+@bad_input_exits_2
+def findings_mutes(config_path: str | None) -> None:
+    """The mute rules in force: those added with `findings mute --check ...` and the config's."""
+    from costguard.cli.mutes import list_rules
+
+    list_rules(config_path)
 
 
 def _transition(action: Callable[[], Any]) -> Any:

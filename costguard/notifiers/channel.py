@@ -36,6 +36,17 @@ THREAD_KEY = "thread_key"
 """`Message.fields` entry holding the key of an incident's first message, for follow-ups to
 refer to (email threading); `costguard.alerts.compose` sets it."""
 
+DOCUMENT_KEY = "document"
+"""`Message.fields` entry holding the incident document (`costguard.alerts.document`): what
+the webhook posts and what chat and paging channels build their payloads from."""
+
+
+def document_of(message: Message) -> Mapping[str, Any]:
+    """The incident document a message carries; empty for one stored before documents were."""
+    document = message.fields.get(DOCUMENT_KEY)
+    return document if isinstance(document, Mapping) else {}
+
+
 EnvVarName = Annotated[str, matching(r"[A-Za-z_][A-Za-z0-9_]*",
                                      "an environment variable name such as SMTP_PASSWORD")]
 """The name of an environment variable (never its value), for `*_env` keys."""
@@ -44,10 +55,10 @@ EnvVarName = Annotated[str, matching(r"[A-Za-z_][A-Za-z0-9_]*",
 class DeliveryError(Exception):
     """A send failed; the reason is one line because the outbox stores and shows it as such.
 
-    `retry_after_s` carries how long the other side asked us to wait (HTTP Retry-After), so the
-    outbox can retry no sooner. `permanent`: the other side refused the message for good (an SMTP
-    5xx rejection of every recipient), so retrying can never succeed and the message is marked
-    dead. Anything else, however long it lasts, is retried.
+    `retry_after_s` is how long the other side asked us to wait (HTTP Retry-After: a 429 or
+    503): the outbox retries no sooner. `permanent` means no retry can succeed (an SMTP 5xx
+    rejection of every recipient, a revoked key, a deleted webhook): the outbox marks the message
+    dead at once. Anything else, however long it lasts, is retried.
     """
 
     def __init__(self, reason: str, *, retry_after_s: float | None = None,

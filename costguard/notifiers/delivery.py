@@ -16,9 +16,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from costguard.model import AlertKind, Message
+from costguard.notifiers.channel import DeliveryError
+from costguard.notifiers.slack import TicketLinking
 from costguard.notifiers.ticket_channel import TicketChannel
 from costguard.store.crash_points import crash_point
 from costguard.text import oneline
@@ -69,6 +71,10 @@ class Outbox(Protocol):
         self, notification_id: int, *, at: datetime, error: str, next_attempt_at: datetime | None
     ) -> object:
         """Records a failure and when to retry (None: give up)."""
+        ...
+
+    def postpone(self, notification_id: int, *, until: datetime) -> object:
+        """Makes a claimed row due later without counting an attempt."""
         ...
 
 
@@ -131,6 +137,9 @@ class _Tally:
     gave_up: int = 0
     errors: list[str] = field(default_factory=list)
     delivered: list[Delivered] = field(default_factory=list)
+    down: dict[str, datetime] = field(default_factory=dict)
+    """Channels that said in this run they take nothing now (rate limited, down, not
+    answering), with when to try them again."""
 
     def report(self) -> DeliveryReport:
         return DeliveryReport(
@@ -162,6 +171,13 @@ def _deliver_one(
     tally: _Tally,
     render: Render | None = None,
 ) -> None:
+    if row.channel in tally.down:
+        # Its channel failed moments ago: wait with it rather than burn an attempt (and a
+        # timeout that would hold up every other channel's messages in this run).
+        store.postpone(row.id, until=tally.down[row.channel])
+        log.info("%s: postponed to %s with its channel", _which(row),
+                 tally.down[row.channel].isoformat())
+        return
     try:
         store.mark_in_flight(row.id, at=now)
     except ValueError:  # our lease ran out and another sender took it: it is theirs now
@@ -175,8 +191,8 @@ def _deliver_one(
         crash_point("before-send")
         external_id = channel.send(message)
     except Exception as exc:  # any channel failure is recorded and retried, never fatal
-        permanent = bool(getattr(exc, "permanent", False))
-        _failed(store, row, f"{type(exc).__name__}: {exc}", now, backoff, tally, permanent)
+        _failed(store, row, f"{type(exc).__name__}: {exc}", now, backoff, tally,
+                **_hints(exc, now))
         return
     crash_point("after-send-accepted")
     try:
@@ -208,9 +224,17 @@ def _failed(
     now: datetime,
     backoff: Backoff,
     tally: _Tally,
+    *,
+    retry_after: datetime | None = None,
     permanent: bool = False,
+    transient: bool = False,
 ) -> None:
     retry_at = None if permanent else backoff.next_attempt(row.attempts + 1, now)
+    if retry_at is not None and retry_after is not None:
+        # The other side said when it takes messages again; sooner only burns an attempt.
+        retry_at = max(retry_at, retry_after)
+    if transient and retry_at is not None:
+        tally.down[row.channel] = retry_at
     store.mark_failed(row.id, at=now, error=error, next_attempt_at=retry_at)
     tally.errors.append(f"notification {row.id} ({row.key}) via {row.channel}: {error}")
     if retry_at is None:
@@ -221,6 +245,17 @@ def _failed(
         tally.failed += 1
         log.warning("%s: failed: %s; next attempt %s", _which(row), oneline(error),
                     retry_at.isoformat())
+
+
+def _hints(exc: Exception, now: datetime) -> dict[str, Any]:
+    """What a channel's DeliveryError says about retrying: not before, or never."""
+    if not isinstance(exc, DeliveryError):
+        return {}
+    wait = exc.retry_after_s
+    # A channel's own verdict: anything but a permanent refusal means the channel (not this
+    # message) is the problem, so its other messages wait too.
+    return {"retry_after": None if wait is None else now + timedelta(seconds=max(0.0, wait)),
+            "permanent": exc.permanent, "transient": not exc.permanent}
 
 
 def _which(row: StoredNotification) -> str:
@@ -248,7 +283,7 @@ def deliver_due(
     """
     tally = _Tally()
     for channel in channels.values():
-        if isinstance(channel, TicketChannel):
+        if isinstance(channel, TicketChannel | TicketLinking):
             channel.use_book(store)  # type: ignore[arg-type]  # the Store is both
     started = time.monotonic()
     at = now

@@ -20,8 +20,9 @@ from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
+from typing import Annotated, Protocol
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from costguard.model import AlertKind, Message, StrEnum
 from costguard.notifiers.channel import (
@@ -58,6 +59,10 @@ def _address(value: str) -> str:
     if not local or not domain:
         raise ValueError(f"{value!r} is not an email address")
     return value
+
+
+EmailAddress = Annotated[str, AfterValidator(_address)]
+"""An address as a header shows it, checked as `_address` does."""
 
 
 class SmtpParams(ChannelParams):
@@ -120,7 +125,16 @@ def _bare(address: str) -> str:
     return parseaddr(address)[1]
 
 
-def _headers(message: Message, params: SmtpParams, now: datetime) -> dict[str, str]:
+class Addressed(Protocol):
+    """Who an email is from and to: what building one needs of a channel's settings (SMTP's,
+    SES's)."""
+
+    from_: str
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+
+
+def _headers(message: Message, params: Addressed, now: datetime) -> dict[str, str]:
     """Every header the email carries, in order; refuses a value with a line break."""
     domain = _bare(params.from_).rpartition("@")[2]
     headers = {
@@ -143,7 +157,7 @@ def _headers(message: Message, params: SmtpParams, now: datetime) -> dict[str, s
     return {name: value for name, value in headers.items() if value}
 
 
-def build_email(message: Message, params: SmtpParams, now: datetime) -> EmailMessage:
+def build_email(message: Message, params: Addressed, now: datetime) -> EmailMessage:
     """The email for `message`: text/plain then text/html, UTF-8, quoted-printable.
 
     Quoted-printable keeps every line short and 7-bit, so no relay has to support 8BITMIME.

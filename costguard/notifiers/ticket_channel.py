@@ -23,7 +23,6 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -33,6 +32,8 @@ from pydantic import Field
 
 from costguard.model import AlertKind, Message, Severity
 from costguard.notifiers.channel import Channel, ChannelParams, DeliveryError, utcnow
+from costguard.notifiers.http_post import PERMANENT
+from costguard.notifiers.http_post import retry_after as read_retry_after
 from costguard.store.tickets import StoredTicket, TicketState
 from costguard.text import oneline, short
 
@@ -124,17 +125,10 @@ class TicketParams(ChannelParams):
 
 
 def retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date); None when absent."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - now).total_seconds())
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date); None when absent.
+    Read by `costguard.notifiers.http_post.retry_after`, which every HTTP channel shares."""
+    when = read_retry_after(value, now)
+    return None if when is None else (when - now).total_seconds()
 
 
 class TicketChannel(Channel):
@@ -322,7 +316,8 @@ class TicketChannel(Channel):
         reason = (f"{self.type} {what}: {response.status_code} {response.reason_phrase}{hint}"
                   + (f": {said}" if said else "")
                   + (f"; retry after {wait:g} s" if wait is not None else ""))
-        return DeliveryError(self.scrub(reason), retry_after_s=wait)
+        return DeliveryError(self.scrub(reason), retry_after_s=wait,
+                             permanent=response.status_code in PERMANENT)
 
 
 def vendor_error(response: httpx.Response) -> str:

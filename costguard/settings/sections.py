@@ -23,6 +23,7 @@ from pydantic import (
 
 from costguard.model import Severity, Source
 from costguard.settings.addresses import check_database_url, parse_listen
+from costguard.settings.muting import MuteRule, QuietHours
 from costguard.settings.problems import matching
 from costguard.settings.regions import Region
 from costguard.settings.yaml_loader import shown
@@ -199,6 +200,7 @@ class Route(_Strict):
     digest: Literal["daily", "weekly"] | None = None
     max_per_hour: int = Field(20, ge=1, description="messages per channel and hour; the "
                               "overflow goes out as one summary")
+    quiet_hours: QuietHours | None = None
 
 
 _QUEUE_NAME = matching(r"[\w-]{1,80}", "an SQS queue name (letters, digits, - and _, at most 80)")
@@ -288,6 +290,7 @@ class _Document(_Strict):
     templates: list[str] = Field(default_factory=list)
     notifiers: dict[str, dict[str, Any]] = Field(default_factory=dict)
     routes: list[Route] | None = None
+    mutes: list[MuteRule] = Field(default_factory=list)
     events: EventsConfig = Field(default_factory=EventsConfig)
     cost: CostConfig = Field(default_factory=CostConfig)
     incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)

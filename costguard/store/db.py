@@ -25,6 +25,7 @@ from costguard.store.event_log import EventsMixin
 from costguard.store.findings import FindingsMixin
 from costguard.store.incidents import IncidentsMixin
 from costguard.store.migrate import SchemaTooNew, ensure_schema
+from costguard.store.mute_rules import MuteRulesMixin
 from costguard.store.outbox import OutboxMixin
 from costguard.store.scans import ScansMixin
 from costguard.store.state import StateMixin
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 
 class Store(
     ScansMixin, FindingsMixin, IncidentsMixin, SamplesMixin, OutboxMixin, StateMixin, EventsMixin,
-    CheckCountsMixin, WeeklyReportsMixin, DeliveryStatsMixin, TicketsMixin,
+    CheckCountsMixin, WeeklyReportsMixin, DeliveryStatsMixin, TicketsMixin, MuteRulesMixin,
 ):
     """Everything costguard keeps between runs, behind plain methods and frozen records.
 

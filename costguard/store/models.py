@@ -382,3 +382,21 @@ class TicketRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class MuteRuleRow(Base):
+    """A mute by pattern (`findings mute --check/--account/--resource/--tag`): findings it
+    matches are not announced until `until`; ended early by setting `ended_at`."""
+
+    __tablename__ = "mute_rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account: Mapped[str | None] = mapped_column(String(12))
+    check: Mapped[str | None] = mapped_column("check_id", String(100))
+    resource: Mapped[str | None] = mapped_column(Text)
+    tag: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    until: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -82,13 +82,15 @@ class OutboxMixin(SessionBase):
 
     def enqueue(self, *, key: str, channel: str, message: Message, now: datetime,
                 deferred: bool = False, due: datetime | None = None,
-                status: NotificationStatus = NotificationStatus.PENDING) -> int | None:
+                status: NotificationStatus = NotificationStatus.PENDING,
+                not_before: datetime | None = None) -> int | None:
         """Queues `message` for `channel`; None (and no change) if (key, channel) is queued.
 
         `deferred`: the text is produced from the incident when the message is sent (`message`
         holds what to send and a placeholder subject). `due`: not sent before then (an
         update's settle window). `status`: SUMMARIZED records a message told in an overflow
-        summary instead, so the incident counts as announced on that channel.
+        summary instead, so the incident counts as announced on that channel. `not_before`
+        holds it until then (quiet hours); it is stored now all the same.
         """
         values = {
             "key": key,
@@ -104,7 +106,8 @@ class OutboxMixin(SessionBase):
             "fields": dict(message.fields),
             "attempts": 0,
             "created_at": now,
-            "next_attempt_at": (due or now) if status is NotificationStatus.PENDING else None,
+            "next_attempt_at": (max(due or now, not_before or now)
+                                if status is NotificationStatus.PENDING else None),
             "deferred": deferred,
         }
         statement = (
@@ -213,6 +216,16 @@ class OutboxMixin(SessionBase):
             if next_attempt_at is None:
                 row.status = NotificationStatus.DEAD.value
             session.add(DeliveryAttemptRow(notification_id=row.id, at=at, ok=False, error=error))
+            return _record(row)
+
+    def postpone(self, notification_id: int, *, until: datetime) -> StoredNotification:
+        """Due again at `until`, lease released, no attempt counted: its channel refused
+        another message moments ago, so sending this one now would only fail too."""
+        with self._write() as session:
+            row = _pending(session, notification_id)
+            row.next_attempt_at = until
+            row.lease_until = None
+            row.lease_token = None
             return _record(row)
 
     def notifications(

@@ -58,7 +58,7 @@ def _record(row: TicketRow) -> StoredTicket:
 
 
 class TicketsMixin(SessionBase):
-    """`ticket`, `resolved_tickets`, `begin_ticket`, `record_ticket`."""
+    """`ticket`, `tickets_for`, `resolved_tickets`, `begin_ticket`, `record_ticket`."""
 
     def ticket(self, channel: str, incident_key: str) -> StoredTicket | None:
         """The channel's ticket for the incident whose first message has this key."""
@@ -66,6 +66,12 @@ class TicketsMixin(SessionBase):
         with self._read() as session:
             row = session.execute(query).scalar_one_or_none()
             return None if row is None else _record(row)
+
+    def tickets_for(self, incident_key: str) -> list[StoredTicket]:
+        """Every channel's ticket for one incident, oldest first: what chat messages link to."""
+        query = select(_T).where(_T.incident_key == incident_key).order_by(_T.id)
+        with self._read() as session:
+            return [_record(row) for row in session.execute(query).scalars()]
 
     def resolved_tickets(self, channel: str, since: datetime) -> list[StoredTicket]:
         """The channel's tickets resolved at or after `since`, newest first: what a recurring

@@ -188,9 +188,12 @@ def test_message_carries_the_alerts_identity_and_thread():
         "[costguard] CRITICAL: Leaked access key used to launch 10 c5.4xlarge instances "
         "(account 123456789012, us-east-1)"
     )
-    assert dict(new.fields) == {
-        "title": NEW.title, "accounts": [ACCOUNT], "thread_key": "incident:42:new",
-    }
+    fields = dict(new.fields)
+    document = fields.pop("document")
+    assert fields == {"title": NEW.title, "accounts": [ACCOUNT], "thread_key": "incident:42:new"}
+    assert (document["key"], document["incident_key"], document["kind"]) == (
+        "incident:42:new", "incident:42:new", "new")
+    assert resolved.fields["document"]["incident_key"] == "incident:42:new"
     assert resolved.fields["thread_key"] == "incident:42:new"
     assert resolved.subject.startswith("[costguard] RESOLVED: Leaked access key")
 

@@ -175,3 +175,31 @@ def test_an_unknown_incident_exits_2(cfg, command):
     result = costguard("incidents", command[0], 9, *command[1:], "-c", cfg)
 
     assert (result.exit_code, result.stderr) == (2, "no incident with id 9\n")
+
+
+def test_mute_by_pattern_adds_a_rule_lists_it_and_ends_it(cfg):
+    added = costguard("findings", "mute", "--check", "instance_types", "--resource", "i-*",
+                      "--tag", "team=ml", "--until", "30d", "--reason", "capacity test",
+                      "--by", "alice", "-c", cfg)
+    assert added.exit_code == 0, added.output
+    assert added.stdout.startswith("mute rule 1 (check=instance_types, resource=i-*, "
+                                   "tag team=ml) until ")
+    listed = costguard("findings", "mutes", "-c", cfg)
+    assert "capacity test" in listed.stdout and "alice" in listed.stdout
+    ended = costguard("findings", "unmute", "--rule", 1, "--by", "bob", "-c", cfg)
+    assert ended.exit_code == 0 and ended.stdout == "mute rule 1 ended by bob\n"
+    assert costguard("findings", "mutes", "-c", cfg).stdout == "no mute rules in force\n"
+    again = costguard("findings", "unmute", "--rule", 1, "--by", "bob", "-c", cfg)
+    assert again.exit_code == 2 and "already ended" in again.stderr
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--until", "7d", "--reason", "r"], "a mute needs at least one of account, check"),
+    (["1", "--check", "x", "--until", "7d", "--reason", "r"], "not both"),
+    (["--account", "12", "--until", "7d", "--reason", "r"], "--account: expected a 12-digit"),
+    (["--tag", "novalue", "--until", "7d", "--reason", "r"], "expected KEY=VALUE"),
+])
+def test_a_bad_mute_rule_is_one_line_and_exit_2(cfg, args, says):
+    result = CliRunner().invoke(main, ["findings", "mute", *args, "--by", "a", "-c", str(cfg)])
+    assert result.exit_code == 2, result.output
+    assert says in result.output and "Traceback" not in result.output

@@ -86,7 +86,7 @@ def test_secrets_never_reach_logs_errors_or_the_outbox(
         echoed: Any = {"message": f"token {secret} is not valid",
                        "errorMessages": [f"bad {secret}"],
                        "error": {"message": f"bad {secret}"}}
-        vendor.fail_next(400, {}, echoed)
+        vendor.fail_next(500, {}, echoed)
         report = deliver_due(store, {"tickets": chan}, now=T0)
         assert report.failed == 1
         assert deliver_due(store, {"tickets": chan}, now=T0 + timedelta(hours=1)).sent == 1

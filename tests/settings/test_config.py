@@ -18,8 +18,14 @@ from costguard.checks import default_registry
 from costguard.cli.main import main
 from costguard.model import Finding, Severity, Source, Status
 from costguard.notifiers import CHANNEL_TYPES
+from costguard.notifiers.apprise_urls import AppriseParams
 from costguard.notifiers.log import LogChannel
+from costguard.notifiers.pagerduty import PagerDutyParams
+from costguard.notifiers.ses import SesParams
+from costguard.notifiers.slack import SlackParams
 from costguard.notifiers.smtp import Security, SmtpChannel, SmtpParams
+from costguard.notifiers.teams import TeamsParams
+from costguard.notifiers.webhook import WebhookParams
 from costguard.runtime.bootstrap import read_config
 from costguard.settings import config as config_module
 from costguard.settings.config import (
@@ -40,6 +46,7 @@ from costguard.settings.config import (
     find_config,
     parse_duration,
 )
+from costguard.settings.muting import MuteRule, QuietHours
 from costguard.settings.paths import default_policy_file
 from costguard.settings.policies import load_policies
 from costguard.settings.problems import InvalidInput
@@ -430,7 +437,8 @@ def test_a_bad_config_creates_no_store_in_the_state_dir(tmp_path, monkeypatch):
 DOCUMENTED_MODELS = [
     _Document, AwsConfig, AccountConfig, OrganizationConfig, DatabaseConfig, ScheduleConfig,
     Route, RouteMatch, EventsConfig, SigmaConfig, S3TrailConfig, CostConfig, IncidentsConfig,
-    ReportsConfig, SmtpParams,
+    ReportsConfig, SmtpParams, QuietHours, MuteRule, SesParams, PagerDutyParams, SlackParams,
+    TeamsParams, WebhookParams, AppriseParams,
 ]
 
 

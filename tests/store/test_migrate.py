@@ -34,6 +34,7 @@ TABLES = {
     "finding_transitions",
     "findings",
     "incidents",
+    "mute_rules",
     "notification_attempts",
     "notifications",
     "scans",
