@@ -162,11 +162,12 @@ class Notifier:
         added = [store.enqueue(key=alert.key, channel=n, message=message, now=now) for n in names]
         return sum(1 for a in added if a is not None)
 
-    def deliver(self, store: Outbox, now: datetime) -> DeliveryReport:
-        """Send what is due through the outbox (retries, back-off, never twice)."""
+    def deliver(self, store: Outbox, now: datetime, key: str | None = None) -> DeliveryReport:
+        """Send what is due through the outbox (retries, back-off, never twice); with `key`,
+        only that message."""
         from costguard.notifiers.delivery import deliver_due
 
-        return deliver_due(store, self.channels, now=now)
+        return deliver_due(store, self.channels, now=now, key=key)
 
 
 VERIFY = (

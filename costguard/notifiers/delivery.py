@@ -44,9 +44,9 @@ class Outbox(Protocol):
     """The part of `costguard.store.Store` that delivery needs."""
 
     def claim_due(
-        self, *, now: datetime, lease_s: float = 60, limit: int = 50
+        self, *, now: datetime, lease_s: float = 60, limit: int = 50, key: str | None = None
     ) -> list[StoredNotification]:
-        """Leases due rows to the caller alone."""
+        """Leases due rows (of one message key, when given) to the caller alone."""
         ...
 
     def mark_sent(
@@ -209,6 +209,7 @@ def deliver_due(
     backoff: Backoff = Backoff(),
     lease_s: float = 300,
     batch: int = 10,
+    key: str | None = None,
 ) -> DeliveryReport:
     """Sends every message due at `now` through its channel and records each outcome.
 
@@ -216,12 +217,13 @@ def deliver_due(
     lease must outlast its batch (`batch` sends at a channel's timeout each), or another
     process could send a slow batch's rows again. Batches after the first are claimed at
     `now` plus the real time spent so far, so their leases hold in wall-clock time. Every
-    claimed row ends sent, retrying later or given up, so the loop ends.
+    claimed row ends sent, retrying later or given up, so the loop ends. With `key`, only that
+    message's rows (one per channel): a delivery job of the procrastinate engine.
     """
     tally = _Tally()
     started = time.monotonic()
     at = now
-    while rows := store.claim_due(now=at, lease_s=lease_s, limit=batch):
+    while rows := store.claim_due(now=at, lease_s=lease_s, limit=batch, key=key):
         for row in rows:
             _deliver_one(store, channels, row, at, backoff, tally)
         at = now + timedelta(seconds=time.monotonic() - started)

@@ -181,6 +181,11 @@ class Engine:
                                     clock=self.clock)
         return self._budget
 
+    def use_targets(self, targets: list[Target] | None) -> list[Target] | None:
+        """Scan only `targets` from now on (a worker's one unit); returns the ones before."""
+        previous, self._targets = self._targets, targets
+        return previous
+
     def reconfigure(self, config: Config, policies: Sequence[Policy]) -> None:
         """Swap in a reloaded config and policies (SIGHUP) without losing cached data.
 
@@ -197,13 +202,13 @@ class Engine:
             self._sigma = None
             self.latest.keep_only(config.aws.regions)
 
-    def deliver(self) -> DeliveryReport:
-        """Send what the outbox holds that is due (between cycles, for retries); then, in one
-        unit, stamp the incidents whose first message went out."""
+    def deliver(self, key: str | None = None) -> DeliveryReport:
+        """Send what the outbox holds that is due (of one message `key`, when given); then, in
+        one unit, stamp the incidents whose first message went out."""
         from costguard.incidents.announcer import record_delivery
         from costguard.model import AlertKind
 
-        report = self.notifier.deliver(self.store, self.clock())
+        report = self.notifier.deliver(self.store, self.clock(), key)
         if any(sent.kind is AlertKind.NEW for sent in report.delivered):
             with self.store.unit() as unit:
                 record_delivery(unit, report)

@@ -32,3 +32,9 @@ def job_counts(engine: sa.Engine) -> dict[tuple[str, str], int]:
         if not sa.inspect(connection).has_table("procrastinate_jobs"):
             return {}
         return {(task, status): count for task, status, count in connection.execute(query)}
+
+
+def libpq_conninfo(url: str) -> str:
+    """The store's SQLAlchemy URL as the libpq URI procrastinate's psycopg pool connects with
+    (the same server, database, user and `options` such as a search_path)."""
+    return sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)

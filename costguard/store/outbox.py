@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from costguard.model import AlertKind, Message, Severity
@@ -104,7 +104,7 @@ class OutboxMixin(SessionBase):
             return session.execute(statement).scalar_one_or_none()
 
     def claim_due(
-        self, *, now: datetime, lease_s: float = 60, limit: int = 50
+        self, *, now: datetime, lease_s: float = 60, limit: int = 50, key: str | None = None
     ) -> list[StoredNotification]:
         """Leases up to `limit` due rows to this caller for `lease_s` seconds and returns them.
 
@@ -116,7 +116,8 @@ class OutboxMixin(SessionBase):
         """
         token = uuid.uuid4().hex
         free = or_(_N.lease_until.is_(None), _N.lease_until <= now)
-        due = (_N.status == NotificationStatus.PENDING.value, _N.next_attempt_at <= now, free)
+        due = (_N.status == NotificationStatus.PENDING.value, _N.next_attempt_at <= now, free,
+               *([_N.key == key] if key is not None else []))
         pick = (
             select(_N.id)
             .where(*due)
@@ -136,6 +137,20 @@ class OutboxMixin(SessionBase):
                 .execution_options(synchronize_session=False)
             )
             return [_record(row) for row in session.scalars(claimed)]
+
+    def due_keys(self, *, now: datetime, limit: int = 1000) -> list[str]:
+        """The message keys with a row due and not leased at `now`, oldest first: what the
+        procrastinate engine turns into delivery jobs (one per key)."""
+        free = or_(_N.lease_until.is_(None), _N.lease_until <= now)
+        query = (
+            select(_N.key)
+            .where(_N.status == NotificationStatus.PENDING.value, _N.next_attempt_at <= now, free)
+            .group_by(_N.key)
+            .order_by(func.min(_N.id))
+            .limit(limit)
+        )
+        with self._read() as session:
+            return list(session.scalars(query))
 
     def mark_sent(
         self, notification_id: int, *, at: datetime, external_id: str | None = None
