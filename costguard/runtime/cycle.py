@@ -95,6 +95,7 @@ class Engine:
         self._prices: PriceBook | None = None
         self._budget: CeBudget | None = None
         self.lock = threading.RLock()
+        self.deliver_inline = True  # False: delivery jobs send (runtime.engine procrastinate)
 
     # -- wiring --------------------------------------------------------------------------------
 
@@ -189,9 +190,8 @@ class Engine:
     def reconfigure(self, config: Config, policies: Sequence[Policy]) -> None:
         """Swap in a reloaded config and policies (SIGHUP) without losing cached data.
 
-        Accounts and regions are resolved again on the next cycle, as the config may name
-        others; cached inventory of regions no longer scanned is dropped so it cannot keep
-        their findings open.
+        Accounts and regions are resolved again on the next cycle (the config may name others);
+        cached inventory of regions no longer scanned is dropped: it cannot keep findings open.
         """
         with self.lock:
             self.config = config
@@ -376,7 +376,7 @@ class Engine:
     def _finish(self, conclusion: Conclusion, collected: Collected, wanted: set[Source],
                 notify: bool) -> CycleResult:
         """After the commit: deliver, log the cycle, report it."""
-        delivery = self.deliver() if notify else None
+        delivery = self.deliver() if notify and self.deliver_inline else None
         result = CycleResult(conclusion.scan, collected.gathered, conclusion.evaluation,
                              conclusion.reconciled, conclusion.incidents, conclusion.enqueued,
                              delivery, conclusion.new_events)

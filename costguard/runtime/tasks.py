@@ -89,6 +89,7 @@ class Jobs:
     def __init__(self, engine: Engine, app: procrastinate.App,
                  should_stop: Callable[[], bool] = lambda: False) -> None:
         self.engine = engine
+        engine.deliver_inline = False  # delivery jobs send, one message key at a time
         self.app = app
         self.should_stop = should_stop
         self.everything: list[Target] | None = None
@@ -166,8 +167,7 @@ class Jobs:
             narrowed = target if region == GLOBAL_REGION else replace(target, regions=[region])
             everything = engine.use_targets([narrowed])
             try:
-                result = engine.run_cycle({unit.source}, notify=False,
-                                          should_stop=self.should_stop)
+                result = engine.run_cycle({unit.source}, should_stop=self.should_stop)
             finally:
                 engine.use_targets(everything)
         queued = self.sweep()
