@@ -32,6 +32,7 @@ from moto.server import ThreadedMotoServer
 from costguard.model import GLOBAL_REGION, Source
 from costguard.runtime.bootstrap import load_setup
 from costguard.runtime.cycle import Engine
+from costguard.runtime.metrics import job_families
 from costguard.runtime.tasks import Jobs, WorkUnit, cron_every, units
 from costguard.runtime.worker import STALLED_S, make_app
 from costguard.store import Store
@@ -297,3 +298,20 @@ def test_units_are_regional_for_the_inventory_and_account_wide_otherwise() -> No
 ])
 def test_intervals_become_cron_lines_every_worker_agrees_on(seconds: float, cron: str) -> None:
     assert cron_every(seconds) == cron
+
+
+def test_metrics_count_jobs_queued_running_and_failed(jobs: Jobs, pg_url: str,
+                                                      tmp_path: Path) -> None:
+    jobs.plan(timestamp=0, source="inventory")
+    with Store.open(pg_url) as store:
+        with store.engine.begin() as connection:
+            connection.execute(sa.text(
+                "UPDATE procrastinate_jobs SET status = 'failed' WHERE id = "
+                "(SELECT min(id) FROM procrastinate_jobs)"))
+        (family,) = job_families(store)
+    samples = {(s.labels["task"], s.labels["state"]): s.value for s in family.samples}
+    assert samples == {("costguard.collect", "queued"): len(REGIONS) - 1,
+                       ("costguard.collect", "running"): 0,
+                       ("costguard.collect", "failed"): 1}
+    with Store.open(f"sqlite:///{tmp_path}/cg.db") as store:
+        assert list(job_families(store)) == []  # no job queue on SQLite
