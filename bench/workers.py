@@ -1,17 +1,21 @@
 """Procrastinate workers: a cycle's wall time with 1, 2 and 4 workers, duplicates, and a worker
 SIGKILLed mid-cycle (lost units, time to recover).
 
-Usage: python bench/workers.py [--accounts 3] [--regions 6] [--instances 20] [--pg URL]
+Usage: python bench/workers.py [--accounts 3] [--regions 6] [--instances 20] [--latency-ms 150]
+       [--pg URL]
 Each run gets a fresh PostgreSQL schema (COSTGUARD_BENCH_PG_URL, default the tests' server), one
 moto_server, one SMTP server (aiosmtpd) and N `costguard run` processes with
 `runtime.engine: procrastinate`. The estate is `--accounts` accounts (the credentials' own, the
 others through `aws.accounts` roles) x `--regions` regions, each region holding `--instances`
 unapproved instances: accounts x regions inventory units per cycle. The inventory is planned
-every ROUND_S seconds; the first round warms each worker (the price book falls back from the
-Price List API, which moto lacks), the second is measured: from its tick to the end of its last
-unit, read from the workers' logs. Duplicates: units collected twice in one round, and SMTP
-messages beyond the outbox's rows. The kill run SIGKILLs one of two workers while it runs a
-second-round unit and measures when another worker finished that unit.
+every `--round-s` seconds (30); rounds 0 and 1 warm each worker up (the price book falls back
+from the Price List API, which moto lacks), round 2 is measured: from its tick to the end of its
+last unit, read from the workers' logs. moto answers in microseconds where AWS takes a network round
+trip, so each worker's AWS calls are delayed by `--latency-ms` (default 150, a typical
+DescribeInstances round trip; 0 turns it off), through a `sitecustomize` module put on the
+workers' PYTHONPATH: the bench's own code, never costguard's. Duplicates: units collected
+twice in one round, and SMTP messages beyond the outbox's rows. The kill run SIGKILLs one of
+two workers while it runs a measured unit and times until another worker finished that unit.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from pathlib import Path
 
 from harness import BIN, ROOT, fake_env, machine, moto_server
 
-ROUND_S = 20
+ROUND_S = 30
 MEASURED = 2
 """Rounds 0 (the tick before start-up, deferred at once) and 1 warm up; round 2 is measured."""
 LINE = re.compile(r"^(\S+ \S+) INFO procrastinate\.worker\S*: (.*)$", re.MULTILINE)
@@ -42,6 +46,18 @@ REGIONS = ["us-east-1", "eu-west-1", "us-west-2", "ap-southeast-2", "eu-central-
            "ap-northeast-1", "sa-east-1", "ca-central-1"]
 POLICIES = ("policies:\n  - {name: unapproved-instance-types, check: instance_types, "
             "severity: high, params: {allowed: ['t3.*']}}\n")
+
+
+LATENCY = """\
+import os, time
+import botocore.client
+_delay = float(os.environ.get("COSTGUARD_BENCH_LATENCY_MS", "0")) / 1000
+_call = botocore.client.BaseClient._make_api_call
+def _slow(self, operation, params):
+    time.sleep(_delay)
+    return _call(self, operation, params)
+botocore.client.BaseClient._make_api_call = _slow
+"""
 
 
 def stamp(text: str) -> float:
@@ -149,7 +165,9 @@ def run(workers: int, kill: bool, args: argparse.Namespace, moto: str,
              for r in regions}
     folder = Path(tempfile.mkdtemp(prefix="cg-workers-"))
     path = config(folder, url, port, accounts, regions)
-    env = {**fake_env(moto), "XDG_STATE_HOME": str(folder)}
+    (folder / "sitecustomize.py").write_text(LATENCY)
+    env = {**fake_env(moto), "XDG_STATE_HOME": str(folder), "PYTHONPATH": str(folder),
+           "COSTGUARD_BENCH_LATENCY_MS": str(args.latency_ms)}
     subprocess.run([str(BIN / "costguard"), "db", "upgrade", "-c", str(path)], env=env,
                    check=True, stdout=subprocess.DEVNULL)
     logs = [folder / f"worker{i}.log" for i in range(workers)]
@@ -256,12 +274,18 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=3)
     parser.add_argument("--regions", type=int, default=6)
     parser.add_argument("--instances", type=int, default=20)
+    parser.add_argument("--latency-ms", type=float, default=150)
+    parser.add_argument("--round-s", type=int, default=ROUND_S,
+                        help="the inventory interval: longer than one worker's round")
     parser.add_argument("--pg", default=os.environ.get(
         "COSTGUARD_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
     args = parser.parse_args()
+    global ROUND_S
+    ROUND_S = args.round_s
     accounts = ["123456789012", *(f"{210987654320 + i:012d}" for i in range(args.accounts - 1))]
     results = {"machine": machine(), "accounts": args.accounts, "regions": args.regions,
-               "instances_per_region": args.instances}
+               "instances_per_region": args.instances, "latency_ms": args.latency_ms,
+               "load_average": os.getloadavg()}
     with moto_server() as moto:
         os.environ.update({k: v for k, v in fake_env(moto).items() if k.startswith("AWS_")})
         seed(moto, accounts, REGIONS[:args.regions], args.instances)

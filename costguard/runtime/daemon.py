@@ -167,6 +167,7 @@ class Daemon:
         if self.worker is None:
             self.schedule()
         else:  # procrastinate's periodic tasks are registered when the worker starts
+            self.worker.jobs.everything = None  # accounts and regions: resolved again
             log.warning("runtime.engine procrastinate: restart the workers for new intervals")
         self._start_pollers()
         log.info("reloaded: %d policies", len(new.policies))
@@ -267,7 +268,8 @@ class Daemon:
         if not stopped:
             log.warning("a cycle did not stop within %.0fs; exiting anyway", STOP_TIMEOUT_S)
         self.store.close()
-        log.info("stopped after %d cycles", self.cycles)
+        log.info("stopped after %d cycles", self.cycles + (self.worker.jobs.cycles
+                                                          if self.worker else 0))
 
 
 def _watchdog_interval() -> float | None:

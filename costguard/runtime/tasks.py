@@ -16,7 +16,6 @@ across all workers, and the store says whether a report or digest went already.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -93,7 +92,7 @@ class Jobs:
         self.app = app
         self.should_stop = should_stop
         self.everything: list[Target] | None = None
-        self.done = threading.Event()  # set after each collect: tests and the bench wait on it
+        self.cycles = 0
         self._register()
 
     def _register(self) -> None:
@@ -170,8 +169,8 @@ class Jobs:
                 result = engine.run_cycle({unit.source}, should_stop=self.should_stop)
             finally:
                 engine.use_targets(everything)
+        self.cycles += 1
         queued = self.sweep()
-        self.done.set()
         return {"scan": result.scan.id, "complete": result.complete, "deliveries": queued}
 
     # -- delivery ------------------------------------------------------------------------------

@@ -315,3 +315,37 @@ def test_metrics_count_jobs_queued_running_and_failed(jobs: Jobs, pg_url: str,
                        ("costguard.collect", "failed"): 1}
     with Store.open(f"sqlite:///{tmp_path}/cg.db") as store:
         assert list(job_families(store)) == []  # no job queue on SQLite
+
+
+def test_a_worker_tells_systemd_it_is_ready_alive_and_stopping(tmp_path, pg_url, smtp, workers,
+                                                               monkeypatch):
+    """Type=notify and the watchdog behave as with the embedded engine; SIGTERM lets the
+    running job finish, unregisters the worker from the queue and exits 0."""
+    name = f"costguard-test-{os.getpid()}-{time.monotonic_ns()}"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind("\0" + name)
+    sock.settimeout(0.05)
+    monkeypatch.setenv("NOTIFY_SOCKET", "@" + name)
+    monkeypatch.setenv("WATCHDOG_USEC", "1000000")
+    config = write_config(tmp_path, pg_url, smtp[1])
+    Store.open(pg_url).close()
+    worker = workers(config, "notified")
+    wait_until(lambda: bool(worker.collected()), 60, "a unit collected", worker.text)
+
+    worker.process.send_signal(signal.SIGTERM)
+
+    assert worker.process.wait(timeout=20) == 0
+    received = []
+    while True:
+        try:
+            received.append(sock.recv(4096).decode())
+        except TimeoutError:
+            break
+    sock.close()
+    assert received[0] == "READY=1" and received[-1] == "STOPPING=1"
+    assert "WATCHDOG=1" in received
+    assert "Traceback" not in worker.text()
+    assert re.search(r"stopped after [1-9]\d* cycles", worker.text())
+    with Store.open(pg_url) as store, store.engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT count(*) FROM procrastinate_workers")
+                                  ).scalar() == 0
