@@ -40,16 +40,21 @@ GRACE_S = 6.0
 boundary); the daemon's STOP_TIMEOUT_S is longer."""
 
 
-def make_app(database_url: str) -> procrastinate.App:
+def make_app(database_url: str, catch_up_s: float = 600) -> procrastinate.App:
     """A procrastinate app on the store's PostgreSQL database (its tables come from the
-    store's migrations, so the app never creates a schema of its own)."""
+    store's migrations, so the app never creates a schema of its own).
+
+    A starting worker defers each periodic task's latest tick if it is at most `catch_up_s`
+    old and was not deferred yet (by anyone): with the longest interval here, a restart
+    collects every source at once, as the embedded engine does, and never one tick twice."""
     import procrastinate
 
     from costguard.store.job_queue import libpq_conninfo
 
     connector = procrastinate.PsycopgConnector(conninfo=libpq_conninfo(database_url),
                                                min_size=1, max_size=4)
-    return procrastinate.App(connector=connector)
+    return procrastinate.App(connector=connector,
+                             periodic_defaults={"max_delay": max(catch_up_s, 600)})
 
 
 class QueueWorker:
@@ -59,7 +64,9 @@ class QueueWorker:
     def __init__(self, engine: Engine, stop_event: threading.Event) -> None:
         self.engine = engine
         self.stop_event = stop_event
-        self.app = make_app(engine.config.database_url)
+        schedule = engine.config.schedule
+        longest = max((schedule.interval(s) for s in engine.sources_needed()), default=0)
+        self.app = make_app(engine.config.database_url, longest + 3600)
         self.jobs = Jobs(engine, self.app, should_stop=stop_event.is_set)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._worker: Any = None
