@@ -270,6 +270,7 @@ def recovered(jobs, killed: dict) -> float | None:
 
 
 def main() -> None:
+    global ROUND_S
     parser = argparse.ArgumentParser()
     parser.add_argument("--accounts", type=int, default=3)
     parser.add_argument("--regions", type=int, default=6)
@@ -280,7 +281,6 @@ def main() -> None:
     parser.add_argument("--pg", default=os.environ.get(
         "COSTGUARD_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
     args = parser.parse_args()
-    global ROUND_S
     ROUND_S = args.round_s
     accounts = ["123456789012", *(f"{210987654320 + i:012d}" for i in range(args.accounts - 1))]
     results = {"machine": machine(), "accounts": args.accounts, "regions": args.regions,
