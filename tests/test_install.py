@@ -17,15 +17,26 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 UNIT = ROOT / "systemd" / "costguard.service"
+WORKER = ROOT / "systemd" / "costguard-worker@.service"
 README = ROOT / "README.md"
 DOCS = [README, *sorted((ROOT / "docs").glob("*.md"))]
 
 
-def _unit() -> configparser.ConfigParser:
+def _unit(path: Path = UNIT) -> configparser.ConfigParser:
     parser = configparser.ConfigParser(strict=False, interpolation=None)
     parser.optionxform = str  # keep systemd's CamelCase keys
-    parser.read(UNIT)
+    parser.read(path)
     return parser
+
+
+def _settings(path: Path) -> dict[str, list[str]]:
+    """Every `Key=value` of a unit, repeated keys kept in order (configparser keeps the last)."""
+    found: dict[str, list[str]] = {}
+    for line in path.read_text().splitlines():
+        if "=" in line and not line.startswith(("#", "[")):
+            key, value = line.split("=", 1)
+            found.setdefault(key, []).append(value)
+    return found
 
 
 def test_the_unit_runs_the_command_the_readme_installs():
@@ -50,10 +61,29 @@ def test_the_dynamic_user_can_read_the_config_and_secrets_stay_root_only():
     assert service["EnvironmentFile"].lstrip("-") == "/etc/costguard/costguard.env"
 
 
+def test_the_worker_template_is_the_service_with_its_own_config_and_state():
+    """Extra workers differ from costguard.service in what they must: the config they read
+    (no /metrics port to compete for), their state directory and their name; nothing else."""
+    service, worker = _settings(UNIT), _settings(WORKER)
+    differ = {k for k in service.keys() | worker.keys() if service.get(k) != worker.get(k)}
+    text = README.read_text()
+
+    assert differ == {"Description", "ExecStart", "StateDirectory", "DefaultInstance"}
+    assert worker["ExecStart"] == ["/opt/costguard/bin/costguard run -c /etc/costguard/worker.yml"]
+    assert worker["StateDirectory"] == ["costguard-worker-%i"]
+    assert worker["Type"] == ["notify"] and worker["WatchdogSec"] == service["WatchdogSec"]
+    assert "install -m 0644 worker.yml /etc/costguard/worker.yml" in text
+    assert "install -m 0644 systemd/costguard-worker@.service /etc/systemd/system/" in text
+    assert "systemctl enable --now costguard-worker@2" in text
+
+
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")
-def test_the_unit_is_hardened_below_exposure_2():
+@pytest.mark.parametrize("unit", [UNIT, WORKER], ids=lambda p: p.name)
+def test_the_unit_is_hardened_below_exposure_2(unit: Path, tmp_path: Path):
+    if unit.name.endswith("@.service"):  # analyzed as an instance, as systemd runs it
+        unit = shutil.copy(unit, tmp_path / unit.name.replace("@.", "@2."))
     out = subprocess.run(
-        ["systemd-analyze", "security", "--offline=yes", str(UNIT)],
+        ["systemd-analyze", "security", "--offline=yes", str(unit)],
         capture_output=True, text=True, check=False,
     ).stdout
     exposure = float(re.search(r"Overall exposure level for \S+: ([\d.]+)", out).group(1))
@@ -87,4 +117,5 @@ def test_the_wheel_builds_without_warnings_and_carries_its_data(tmp_path: Path):
     assert any(n.startswith("costguard/store/migrations/versions/0001") for n in names)
     assert any(n.endswith("share/costguard/policies/default.yml") for n in names)
     assert any(n.endswith("share/costguard/systemd/costguard.service") for n in names)
+    assert any(n.endswith("share/costguard/systemd/costguard-worker@.service") for n in names)
     assert not any("__pycache__" in n for n in names)

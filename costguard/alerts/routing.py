@@ -239,12 +239,12 @@ class Notifier:
         return latest_hold(holds)
 
     def deliver(self, store: Outbox, now: datetime, render: Render | None = None,
-                ) -> DeliveryReport:
+                key: str | None = None) -> DeliveryReport:
         """Send what is due through the outbox (retries, back-off, never twice); `render`
-        produces deferred messages' text at send time."""
+        produces deferred messages' text at send time; with `key`, only that message."""
         from costguard.notifiers.delivery import deliver_due
 
-        return deliver_due(store, self.channels, now=now, render=render)
+        return deliver_due(store, self.channels, now=now, render=render, key=key)
 
 
 VERIFY = (

@@ -51,9 +51,9 @@ class Outbox(Protocol):
     """The part of `costguard.store.Store` that delivery needs."""
 
     def claim_due(
-        self, *, now: datetime, lease_s: float = 60, limit: int = 50
+        self, *, now: datetime, lease_s: float = 60, limit: int = 50, key: str | None = None
     ) -> list[StoredNotification]:
-        """Leases due rows to the caller alone."""
+        """Leases due rows (of one message key, when given) to the caller alone."""
         ...
 
     def mark_in_flight(self, notification_id: int, *, at: datetime) -> object:
@@ -272,6 +272,7 @@ def deliver_due(
     lease_s: float = 300,
     batch: int = 10,
     render: Render | None = None,
+    key: str | None = None,
 ) -> DeliveryReport:
     """Sends every message due at `now` through its channel and records each outcome.
 
@@ -279,7 +280,8 @@ def deliver_due(
     lease must outlast its batch (`batch` sends at a channel's timeout each), or another
     process could send a slow batch's rows again. Batches after the first are claimed at
     `now` plus the real time spent so far, so their leases hold in wall-clock time. Every
-    claimed row ends sent, retrying later or given up, so the loop ends.
+    claimed row ends sent, retrying later or given up, so the loop ends. With `key`, only that
+    message's rows (one per channel): a delivery job of the procrastinate engine.
     """
     tally = _Tally()
     for channel in channels.values():
@@ -287,7 +289,7 @@ def deliver_due(
             channel.use_book(store)  # type: ignore[arg-type]  # the Store is both
     started = time.monotonic()
     at = now
-    while rows := store.claim_due(now=at, lease_s=lease_s, limit=batch):
+    while rows := store.claim_due(now=at, lease_s=lease_s, limit=batch, key=key):
         for row in rows:
             _deliver_one(store, channels, row, at, backoff, tally, render)
         at = now + timedelta(seconds=time.monotonic() - started)

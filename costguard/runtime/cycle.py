@@ -95,6 +95,7 @@ class Engine:
         self._prices: PriceBook | None = None
         self._budget: CeBudget | None = None
         self.lock = threading.RLock()
+        self.deliver_inline = True  # False: delivery jobs send (runtime.engine procrastinate)
 
     # -- wiring --------------------------------------------------------------------------------
 
@@ -181,12 +182,16 @@ class Engine:
                                     clock=self.clock)
         return self._budget
 
+    def use_targets(self, targets: list[Target] | None) -> list[Target] | None:
+        """Scan only `targets` from now on (a worker's one unit); returns the ones before."""
+        previous, self._targets = self._targets, targets
+        return previous
+
     def reconfigure(self, config: Config, policies: Sequence[Policy]) -> None:
         """Swap in a reloaded config and policies (SIGHUP) without losing cached data.
 
-        Accounts and regions are resolved again on the next cycle, as the config may name
-        others; cached inventory of regions no longer scanned is dropped so it cannot keep
-        their findings open.
+        Accounts and regions are resolved again on the next cycle (the config may name others);
+        cached inventory of regions no longer scanned is dropped: it cannot keep findings open.
         """
         with self.lock:
             self.config = config
@@ -197,14 +202,14 @@ class Engine:
             self._sigma = None
             self.latest.keep_only(config.aws.regions)
 
-    def deliver(self) -> DeliveryReport:
-        """Send what the outbox holds that is due (between cycles, for retries). Incident
+    def deliver(self, key: str | None = None) -> DeliveryReport:
+        """Send what the outbox holds that is due (of one message `key`, when given). Incident
         messages are rendered as they go out; each send is recorded with its incident's
         `notified_at` in one transaction."""
         from costguard.incidents.dispatch import SendTimeRenderer
 
         render = SendTimeRenderer(self.store, self.notifier)
-        return self.notifier.deliver(self.store, self.clock(), render)
+        return self.notifier.deliver(self.store, self.clock(), render, key)
 
     def send_digests(self) -> int:
         """Queue the digest of every `digest:` route whose period has passed, and deliver."""
@@ -368,7 +373,7 @@ class Engine:
     def _finish(self, conclusion: Conclusion, collected: Collected, wanted: set[Source],
                 notify: bool) -> CycleResult:
         """After the commit: deliver, log the cycle, report it."""
-        delivery = self.deliver() if notify else None
+        delivery = self.deliver() if notify and self.deliver_inline else None
         result = CycleResult(conclusion.scan, collected.gathered, conclusion.evaluation,
                              conclusion.reconciled, conclusion.incidents, conclusion.enqueued,
                              delivery, conclusion.new_events)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from costguard.runtime.bootstrap import Setup
     from costguard.runtime.cycle import Engine
+    from costguard.runtime.worker import QueueWorker
     from costguard.store import Store
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ class Daemon:
 
         self.pollers = Pollers(self.engine)
         self.metrics_server: WSGIServer | None = None
+        self.worker: QueueWorker | None = None
 
     def _scheduler(self) -> Any:
         from apscheduler.executors.pool import ThreadPoolExecutor
@@ -162,7 +164,11 @@ class Daemon:
         self.setup = new
         self.pollers.stop()
         self.engine.reconfigure(new.config, new.policies)
-        self.schedule()
+        if self.worker is None:
+            self.schedule()
+        else:  # procrastinate's periodic tasks are registered when the worker starts
+            self.worker.jobs.everything = None  # accounts and regions: resolved again
+            log.warning("runtime.engine procrastinate: restart the workers for new intervals")
         self._start_pollers()
         log.info("reloaded: %d policies", len(new.policies))
         return True
@@ -212,8 +218,7 @@ class Daemon:
             self.store.close()
             raise
         self.install_signals()
-        self.schedule()
-        self.scheduler.start()
+        self._start_engine()
         self._start_pollers()
         sd_notify("READY=1")
         log.info("costguard running: %d policies, sources %s", len(self.setup.policies),
@@ -226,9 +231,24 @@ class Daemon:
                 sd_notify("RELOADING=1")
                 self.reload()
                 sd_notify("READY=1")
+            if self.worker is not None and not self.worker.alive:
+                log.error("the procrastinate worker stopped; costguard stops with it")
+                break
             if watchdog:
                 sd_notify("WATCHDOG=1")
         self.shutdown()
+
+    def _start_engine(self) -> None:
+        """APScheduler in this process, or this process as a worker of the job queue."""
+        if self.setup.config.runtime.engine != "procrastinate":
+            self.schedule()
+            self.scheduler.start()
+            return
+        from costguard.runtime.worker import QueueWorker
+
+        self.store.serial_units = True
+        self.worker = QueueWorker(self.engine, self.stop_event)
+        self.worker.start()
 
     def shutdown(self) -> None:
         """Stop scheduling, let a running cycle reach its next stopping point, close the store."""
@@ -238,13 +258,18 @@ class Daemon:
         self.pollers.stop()
         if self.metrics_server is not None:
             self.metrics_server.shutdown()
-        worker = threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": True})
-        worker.start()
-        worker.join(STOP_TIMEOUT_S)
-        if worker.is_alive():
+        if self.worker is not None:
+            stopped = self.worker.stop(STOP_TIMEOUT_S)
+        else:
+            worker = threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": True})
+            worker.start()
+            worker.join(STOP_TIMEOUT_S)
+            stopped = not worker.is_alive()
+        if not stopped:
             log.warning("a cycle did not stop within %.0fs; exiting anyway", STOP_TIMEOUT_S)
         self.store.close()
-        log.info("stopped after %d cycles", self.cycles)
+        log.info("stopped after %d cycles", self.cycles + (self.worker.jobs.cycles
+                                                          if self.worker else 0))
 
 
 def _watchdog_interval() -> float | None:

@@ -67,6 +67,7 @@ class StoreCollector:
         yield from self._outbox(store)
         yield from delivery_families(store.channel_delivery())
         yield from self._health()
+        yield from job_families(store)
 
     def _cost_explorer(self) -> Iterable[Any]:
         from prometheus_client.core import GaugeMetricFamily
@@ -108,6 +109,29 @@ class StoreCollector:
         for h in self.engine.health():
             failures.add_metric([h.source, h.account, h.region], h.consecutive_failures)
         yield failures
+
+
+JOB_STATES = {"todo": "queued", "doing": "running", "failed": "failed"}
+"""procrastinate's job statuses that /metrics shows, by the names operators alert on."""
+
+
+def job_families(store: Store) -> Iterable[Any]:
+    """The procrastinate engine's jobs queued, running and failed, per task, from its tables
+    in the store's database; nothing where there is no job queue (SQLite)."""
+    from prometheus_client.core import GaugeMetricFamily
+
+    from costguard.store.job_queue import job_counts
+
+    counts = job_counts(store.engine)
+    if not counts:
+        return
+    family = GaugeMetricFamily("costguard_jobs", "Jobs of the procrastinate engine, per task "
+                               "and state (queued, running, failed)", labels=["task", "state"])
+    tasks = sorted({task for task, _ in counts})
+    for task in tasks:
+        for status, state in JOB_STATES.items():
+            family.add_metric([task, state], counts.get((task, status), 0))
+    yield family
 
 
 def delivery_families(channels: Iterable[ChannelDelivery]) -> Iterable[Any]:

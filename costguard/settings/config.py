@@ -38,6 +38,7 @@ from costguard.settings.sections import (  # noqa: F401  (re-exported: the confi
     ReportsConfig,
     Route,
     RouteMatch,
+    RuntimeConfig,
     S3TrailConfig,
     ScheduleConfig,
     SigmaConfig,
@@ -70,6 +71,7 @@ class Config:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     reports: ReportsConfig = field(default_factory=ReportsConfig)
     mutes: tuple[MuteRule, ...] = ()
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
 
 def find_config(explicit: str | Path | None, env: Mapping[str, str] = os.environ) -> Path | None:
@@ -128,6 +130,7 @@ def _build(path: Path | None, raw: Any, env: Mapping[str, str], channel_types: C
     base = path.parent if path else Path.cwd()
     if doc is not None:
         db_url = _database_url(file, raw, doc, env, problems)
+        _check_engine(file, raw, doc, db_url, problems)
         _check_paths(file, raw, base, doc, problems)
     if problems or doc is None:
         raise InvalidInput(problems)
@@ -140,10 +143,21 @@ def _build(path: Path | None, raw: Any, env: Mapping[str, str], channel_types: C
         policy_paths=policy_paths, template_dirs=tuple(base / t for t in doc.templates),
         notifiers=notifiers, routes=tuple(doc.routes or ()), events=doc.events, cost=doc.cost,
         incidents=doc.incidents, log_level=doc.log_level, metrics=doc.metrics,
-        reports=doc.reports, mutes=tuple(doc.mutes),
+        reports=doc.reports, mutes=tuple(doc.mutes), runtime=doc.runtime,
         reports_dir=base / doc.incidents.reports_dir if doc.incidents.reports_dir
         else state_dir() / "reports",
     )
+
+
+def _check_engine(file: str, raw: Any, doc: _Document, db_url: str,
+                  problems: list[Problem]) -> None:
+    """The procrastinate engine keeps its job queue in the store's database: PostgreSQL only
+    (SQLite has neither its LISTEN/NOTIFY nor its row locks)."""
+    if doc.runtime.engine == "procrastinate" and not db_url.startswith("postgresql"):
+        message = ("procrastinate needs a postgresql database.url (the job queue lives "
+                   "beside the store); use engine: embedded with SQLite")
+        pos = position_of(raw, ["runtime", "engine"])
+        problems.append(Problem(file, pos, message, "", "runtime.engine"))
 
 
 def _not_implemented(file: str, raw: Located, problems: list[Problem]) -> dict[str, Any]:

@@ -280,6 +280,14 @@ class MetricsConfig(_Strict):
         return listen
 
 
+class RuntimeConfig(_Strict):
+    """How `costguard run` schedules its work."""
+
+    engine: Literal["embedded", "procrastinate"] = Field(
+        "embedded", description="embedded: APScheduler in this one process; procrastinate: "
+        "every `costguard run` is a worker of a job queue on database.url (PostgreSQL)")
+
+
 class _Document(_Strict):
     """The whole file; notifiers are checked per channel type afterwards."""
 
@@ -296,4 +304,5 @@ class _Document(_Strict):
     incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import TracebackType
 
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -35,6 +36,8 @@ from costguard.store.weekly_reports import WeeklyReportsMixin
 
 log = logging.getLogger(__name__)
 
+_UNIT_LOCK = 0x63677577  # "cguw": the advisory lock id of serial units
+
 
 class Store(
     ScansMixin, FindingsMixin, IncidentsMixin, SamplesMixin, OutboxMixin, StateMixin, EventsMixin,
@@ -45,6 +48,11 @@ class Store(
     Each method is one short transaction, so a Store is safe to share between threads and
     between processes on the same database. Callers pass and get aware UTC datetimes.
     """
+
+    serial_units = False
+    """When set (the procrastinate engine, on PostgreSQL), each unit of work first takes one
+    transaction-scoped advisory lock: workers collect in parallel but conclude one at a time, as
+    grouping findings into incidents reads what another worker's unit may be writing."""
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -77,6 +85,8 @@ class Store(
         with self._writes() as session:
             unit = Unit(self._engine, session)
             with plain_value_errors(), session.begin():
+                if self.serial_units and self._engine.dialect.name == "postgresql":
+                    session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _UNIT_LOCK})
                 yield unit
         crash_point("after-unit-commit")
         unit.run_hooks()

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.expression import Exists
 
 from costguard.model import AlertKind, Message, Severity
 from costguard.store.connection import SessionBase
@@ -120,7 +121,7 @@ class OutboxMixin(SessionBase):
             return session.execute(statement).scalar_one_or_none()
 
     def claim_due(
-        self, *, now: datetime, lease_s: float = 60, limit: int = 50
+        self, *, now: datetime, lease_s: float = 60, limit: int = 50, key: str | None = None
     ) -> list[StoredNotification]:
         """Leases up to `limit` due rows to this caller for `lease_s` seconds and returns them.
 
@@ -132,12 +133,8 @@ class OutboxMixin(SessionBase):
         """
         token = uuid.uuid4().hex
         free = or_(_N.lease_until.is_(None), _N.lease_until <= now)
-        earlier = aliased(_N)
-        waiting = exists().where(
-            earlier.incident_id == _N.incident_id, earlier.channel == _N.channel,
-            earlier.id < _N.id, earlier.status == NotificationStatus.PENDING.value)
         due = (_N.status == NotificationStatus.PENDING.value, _N.next_attempt_at <= now, free,
-               ~waiting)
+               ~_waiting(), *([_N.key == key] if key is not None else []))
         pick = (
             select(_N.id)
             .where(*due)
@@ -165,6 +162,21 @@ class OutboxMixin(SessionBase):
             row = _pending(session, notification_id)
             row.in_flight_at = at
             return _record(row)
+
+    def due_keys(self, *, now: datetime, limit: int = 1000) -> list[str]:
+        """The message keys with a row due and not leased at `now`, oldest first: what the
+        procrastinate engine turns into delivery jobs (one per key)."""
+        free = or_(_N.lease_until.is_(None), _N.lease_until <= now)
+        query = (
+            select(_N.key)
+            .where(_N.status == NotificationStatus.PENDING.value, _N.next_attempt_at <= now, free,
+                   ~_waiting())
+            .group_by(_N.key)
+            .order_by(func.min(_N.id))
+            .limit(limit)
+        )
+        with self._read() as session:
+            return list(session.scalars(query))
 
     def mark_sent(
         self, notification_id: int, *, at: datetime, external_id: str | None = None,
@@ -337,3 +349,12 @@ class OutboxMixin(SessionBase):
             if incident_id not in ids:
                 row.fields = {**dict(row.fields or {}), "incidents": [*ids, incident_id]}
             return True
+
+
+def _waiting() -> Exists:
+    """An earlier message of the same incident to the same channel is still waiting: this one
+    waits behind it, so an update or a resolution never overtakes the incident's alert."""
+    earlier = aliased(_N)
+    return exists().where(
+        earlier.incident_id == _N.incident_id, earlier.channel == _N.channel,
+        earlier.id < _N.id, earlier.status == NotificationStatus.PENDING.value)

@@ -20,6 +20,7 @@ from costguard.store import backup as backup_module
 from costguard.store import migrate as migrate_module
 from costguard.store.access import engine_url
 from costguard.store.connection import create_engine
+from costguard.store.job_queue import include_name
 from costguard.store.migrate import alembic_config, current_revision
 from costguard.store.models import Base
 
@@ -42,6 +43,17 @@ TABLES = {
     "tickets",
     "weekly_reports",
 }
+QUEUE_TABLES = {
+    "procrastinate_events",
+    "procrastinate_jobs",
+    "procrastinate_periodic_defers",
+    "procrastinate_workers",
+}
+"""The job queue of `runtime.engine: procrastinate`: on PostgreSQL only (0008_procrastinate)."""
+
+
+def _expected_tables(engine: sa.Engine) -> set[str]:
+    return TABLES | (QUEUE_TABLES if engine.dialect.name == "postgresql" else set())
 
 
 def test_head_constant_is_alembics_head() -> None:
@@ -53,7 +65,7 @@ def test_head_constant_is_alembics_head() -> None:
 def test_open_upgrades_an_empty_database(db_url: str) -> None:
     with Store.open(db_url) as store:
         inspector = sa.inspect(store.engine)
-        assert set(inspector.get_table_names()) == TABLES
+        assert set(inspector.get_table_names()) == _expected_tables(store.engine)
         assert current_revision(store.engine) == HEAD
         assert _uniques(inspector, "findings") == {"uq_findings_fingerprint": ["fingerprint"]}
         assert _uniques(inspector, "notifications") == {
@@ -85,7 +97,8 @@ def _index(inspector: sa.Inspector, table: str, name: str) -> list[str] | None:
 def test_models_match_the_migrations(db_url: str) -> None:
     """Autogenerate finds nothing to do: the models describe exactly what 0001 created."""
     with Store.open(db_url) as store, store.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_name": include_name})
         assert compare_metadata(context, Base.metadata) == []
 
 
@@ -170,7 +183,7 @@ def test_downgrade_to_base_drops_everything_and_open_recreates_it(db_url: str) -
         assert set(sa.inspect(store.engine).get_table_names()) <= {"alembic_version"}
         assert current_revision(store.engine) is None
     with Store.open(db_url) as store:
-        assert set(sa.inspect(store.engine).get_table_names()) == TABLES
+        assert set(sa.inspect(store.engine).get_table_names()) == _expected_tables(store.engine)
 
 
 def test_open_creates_the_sqlite_folder(tmp_path: Path) -> None:
@@ -295,5 +308,30 @@ def test_a_database_newer_than_this_costguard_is_refused_and_left_alone(db_url):
 
     with engine.connect() as connection:
         assert current_revision(engine) == "0999"
-        assert set(sa.inspect(connection).get_table_names()) == TABLES
+        assert set(sa.inspect(connection).get_table_names()) == _expected_tables(engine)
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_the_job_queue_migration_applies_and_downgrades(pg_url: str) -> None:
+    """0008_procrastinate creates procrastinate's schema (its queue works: a job can be
+    inserted through its own function) and its downgrade leaves nothing of it behind."""
+    objects = sa.text(
+        "SELECT count(*) FROM pg_proc WHERE pronamespace = current_schema()::regnamespace "
+        "AND proname LIKE 'procrastinate%' UNION ALL SELECT count(*) FROM pg_type "
+        "WHERE typnamespace = current_schema()::regnamespace AND typname LIKE 'procrastinate%'")
+    with Store.open(pg_url) as store:
+        with store.engine.begin() as connection:
+            connection.execute(sa.text(
+                "INSERT INTO procrastinate_jobs (queue_name, task_name, queueing_lock) "
+                "VALUES ('default', 'probe', 'unit')"))
+            functions, types = connection.execute(objects).scalars().all()
+            assert functions >= 10 and types >= 3
+        with store.engine.begin() as connection:
+            config = alembic_config()
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0007_mutes")
+        assert set(sa.inspect(store.engine).get_table_names()) == TABLES
+        with store.engine.connect() as connection:
+            assert connection.execute(objects).scalars().all() == [0, 0]
+            assert current_revision(store.engine) == "0007_mutes"

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from alembic import context
 
 from costguard.store.connection import create_engine, writer
+from costguard.store.job_queue import include_name
 from costguard.store.models import Base, UTCDateTime
 
 
@@ -25,6 +26,7 @@ def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
 def _options(**extra: Any) -> dict[str, Any]:
     return {
         "target_metadata": Base.metadata,
+        "include_name": include_name,
         "render_item": _render_item,
         "compare_type": True,
         **extra,

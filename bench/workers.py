@@ -1,0 +1,300 @@
+"""Procrastinate workers: a cycle's wall time with 1, 2 and 4 workers, duplicates, and a worker
+SIGKILLed mid-cycle (lost units, time to recover).
+
+Usage: python bench/workers.py [--accounts 3] [--regions 6] [--instances 20] [--latency-ms 150]
+       [--pg URL]
+Each run gets a fresh PostgreSQL schema (COSTGUARD_BENCH_PG_URL, default the tests' server), one
+moto_server, one SMTP server (aiosmtpd) and N `costguard run` processes with
+`runtime.engine: procrastinate`. The estate is `--accounts` accounts (the credentials' own, the
+others through `aws.accounts` roles) x `--regions` regions, each region holding `--instances`
+unapproved instances: accounts x regions inventory units per cycle. The inventory is planned
+every `--round-s` seconds (30); rounds 0 and 1 warm each worker up (the price book falls back
+from the Price List API, which moto lacks), round 2 is measured: from its tick to the end of its
+last unit, read from the workers' logs. moto answers in microseconds where AWS takes a network round
+trip, so each worker's AWS calls are delayed by `--latency-ms` (default 150, a typical
+DescribeInstances round trip; 0 turns it off), through a `sitecustomize` module put on the
+workers' PYTHONPATH: the bench's own code, never costguard's. Duplicates: units collected
+twice in one round, and SMTP messages beyond the outbox's rows. The kill run SIGKILLs one of
+two workers while it runs a measured unit and times until another worker finished that unit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+from harness import BIN, ROOT, fake_env, machine, moto_server
+
+ROUND_S = 30
+MEASURED = 2
+"""Rounds 0 (the tick before start-up, deferred at once) and 1 warm up; round 2 is measured."""
+LINE = re.compile(r"^(\S+ \S+) INFO procrastinate\.worker\S*: (.*)$", re.MULTILINE)
+START = re.compile(r"Starting job costguard\.collect\[(\d+)\]\(([^)]*)\)")
+END = re.compile(r"Job costguard\.collect\[(\d+)\]\(([^)]*)\) ended with status: Success")
+PLAN = re.compile(r"Starting job costguard\.plan\[(\d+)\]\(source='inventory', timestamp=(\d+)\)")
+REGIONS = ["us-east-1", "eu-west-1", "us-west-2", "ap-southeast-2", "eu-central-1",
+           "ap-northeast-1", "sa-east-1", "ca-central-1"]
+POLICIES = ("policies:\n  - {name: unapproved-instance-types, check: instance_types, "
+            "severity: high, params: {allowed: ['t3.*']}}\n")
+
+
+LATENCY = """\
+import os, time
+import botocore.client
+_delay = float(os.environ.get("COSTGUARD_BENCH_LATENCY_MS", "0")) / 1000
+_call = botocore.client.BaseClient._make_api_call
+def _slow(self, operation, params):
+    time.sleep(_delay)
+    return _call(self, operation, params)
+botocore.client.BaseClient._make_api_call = _slow
+"""
+
+
+def stamp(text: str) -> float:
+    return datetime.strptime(text, "%Y-%m-%d %H:%M:%S,%f").timestamp()
+
+
+def events(log: Path) -> list[tuple[float, str, str, str]]:
+    """(time, kind, job, unit) of each collect start/end and plan tick in one worker's log."""
+    found = []
+    for when, message in LINE.findall(log.read_text(errors="replace")):
+        if m := START.search(message):
+            found.append((stamp(when), "start", m[1], m[2]))
+        elif m := END.search(message):
+            found.append((stamp(when), "end", m[1], m[2]))
+        elif m := PLAN.search(message):
+            found.append((float(m[2]), "tick", m[1], ""))
+    return found
+
+
+def seed(url: str, accounts: list[str], regions: list[str], instances: int) -> None:
+    import boto3
+
+    sts = boto3.client("sts", endpoint_url=url, region_name="us-east-1")
+    for account in accounts:
+        creds: dict[str, str] = {}
+        if account != accounts[0]:
+            c = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/costguard-read",
+                                RoleSessionName="seed")["Credentials"]
+            creds = {"aws_access_key_id": c["AccessKeyId"],
+                     "aws_secret_access_key": c["SecretAccessKey"],
+                     "aws_session_token": c["SessionToken"]}
+        for region in regions:
+            boto3.client("ec2", region_name=region, endpoint_url=url, **creds).run_instances(
+                ImageId="ami-12345678", MinCount=instances, MaxCount=instances,
+                InstanceType="c5.4xlarge")
+
+
+def config(folder: Path, pg: str, smtp_port: int, accounts: list[str],
+           regions: list[str]) -> Path:
+    (folder / "policies.yml").write_text(POLICIES)
+    listed = "".join(f"    - {{id: '{a}', role_arn: 'arn:aws:iam::{a}:role/costguard-read'}}\n"
+                     for a in accounts[1:])
+    own = f"    - {{id: '{accounts[0]}'}}\n"
+    path = folder / "costguard.yml"
+    path.write_text(
+        f"aws:\n  regions: [{', '.join(regions)}]\n  accounts:\n{own}{listed}"
+        f"database: {{url: '{pg}'}}\n"
+        f"schedule: {{inventory: {ROUND_S}s}}\n"
+        "metrics: {listen: null}\nruntime: {engine: procrastinate}\npolicies: [policies.yml]\n"
+        "notifiers:\n"
+        f"  mail: {{type: smtp, host: 127.0.0.1, port: {smtp_port}, security: none,\n"
+        "         from: costguard@bench.invalid, to: [secops@bench.invalid]}\n")
+    return path
+
+
+def fresh_schema(pg: str) -> tuple[str, str]:
+    import sqlalchemy as sa
+
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    engine = sa.create_engine(pg)
+    with engine.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    engine.dispose()
+    url = sa.make_url(pg).update_query_dict({"options": f"-csearch_path={schema}"})
+    return url.render_as_string(hide_password=False), schema
+
+
+def drop_schema(pg: str, schema: str) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(pg)
+    with engine.begin() as connection:
+        connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    engine.dispose()
+
+
+def outbox_rows(url: str) -> int:
+    sys.path.insert(0, str(ROOT))
+    from costguard.store import Store
+
+    with Store.open(url) as store:
+        return len(store.notifications())
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.received: list[bytes] = []
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        self.received.append(envelope.original_content or envelope.content)
+        return "250 2.0.0 OK"
+
+
+def run(workers: int, kill: bool, args: argparse.Namespace, moto: str,
+        accounts: list[str]) -> dict:
+    from aiosmtpd.controller import Controller
+    from harness import free_port
+
+    inbox, port = Inbox(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    url, schema = fresh_schema(args.pg)
+    regions = REGIONS[:args.regions]
+    units = {f"region='{r}', source='inventory', account='{a}'" for a in accounts
+             for r in regions}
+    folder = Path(tempfile.mkdtemp(prefix="cg-workers-"))
+    path = config(folder, url, port, accounts, regions)
+    (folder / "sitecustomize.py").write_text(LATENCY)
+    env = {**fake_env(moto), "XDG_STATE_HOME": str(folder), "PYTHONPATH": str(folder),
+           "COSTGUARD_BENCH_LATENCY_MS": str(args.latency_ms)}
+    subprocess.run([str(BIN / "costguard"), "db", "upgrade", "-c", str(path)], env=env,
+                   check=True, stdout=subprocess.DEVNULL)
+    logs = [folder / f"worker{i}.log" for i in range(workers)]
+    procs = []
+    for log in logs:
+        with log.open("wb") as sink:
+            procs.append(subprocess.Popen([str(BIN / "costguard"), "run", "-c", str(path)],
+                                          env=env, stdout=sink, stderr=subprocess.STDOUT))
+    try:
+        return measure_rounds(procs, logs, units, kill, url, inbox)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        controller.stop()
+        drop_schema(args.pg, schema)
+
+
+def rounds(logs: list[Path]) -> tuple[list[tuple[float, int]], list[tuple]]:
+    """The planning rounds, as (tick, plan job id), and every collect start and end. A plan job
+    defers its round's collect jobs, so a round's jobs are those with ids between its plan job's
+    and the next one's."""
+    ticks, jobs = set(), []
+    for i, log in enumerate(logs):
+        for when, kind, job, unit in events(log):
+            if kind == "tick":
+                ticks.add((when, int(job)))
+            else:
+                jobs.append((when, kind, int(job), unit, i))
+    return sorted(ticks), sorted(jobs)
+
+
+def of_round(jobs: list[tuple], ticks: list[tuple[float, int]], index: int) -> list[tuple]:
+    low = ticks[index][1]
+    high = ticks[index + 1][1] if index + 1 < len(ticks) else float("inf")
+    return [j for j in jobs if low < j[2] < high]
+
+
+def measure_rounds(procs, logs, units, kill, url, inbox) -> dict:
+    deadline = time.monotonic() + 6 * ROUND_S + 60
+    killed: dict = {}
+    while time.monotonic() < deadline:
+        ticks, jobs = rounds(logs)
+        if kill and not killed and len(ticks) >= 3:
+            killed = try_kill(procs, of_round(jobs, ticks, MEASURED))
+        if len(ticks) >= 3 and covered(of_round(jobs, ticks, MEASURED)) >= units and (
+                not kill or recovered(jobs, killed)):
+            break
+        time.sleep(0.02)
+    time.sleep(2 * 15 + 2)  # two sweeps: every message delivered, or counted as missing
+    ticks, jobs = rounds(logs)
+    tick = ticks[MEASURED][0]
+    ends = [j for j in of_round(jobs, ticks, MEASURED) if j[1] == "end"]
+    done = {j[3] for j in ends}
+    result = {
+        "units": len(units),
+        "cycle_s": round(max(j[0] for j in ends) - tick, 2) if ends else None,
+        "units_collected": len(done & units),
+        "duplicate_jobs_in_round": len(ends) - len(done),
+        "messages": len(inbox.received),
+        "outbox_rows": outbox_rows(url),
+        "jobs_per_worker": [sum(1 for j in ends if j[4] == i) for i in range(len(logs))],
+    }
+    if kill:
+        result.update(killed_unit=killed.get("unit"),
+                      lost_units=len(units - {j[3] for j in jobs if j[1] == "end"
+                                              and j[0] >= tick}),
+                      recover_s=round(recovered(jobs, killed) - killed["at"], 2)
+                      if killed and recovered(jobs, killed) else None)
+    return result
+
+
+def covered(jobs: list[tuple]) -> set[str]:
+    return {j[3] for j in jobs if j[1] == "end"}
+
+
+def try_kill(procs, jobs: list[tuple]) -> dict:
+    """SIGKILL a worker that is running a unit of the measured round, if one is."""
+    started = {(j[2], j[4]): j for j in jobs if j[1] == "start"}
+    ended = {(j[2], j[4]) for j in jobs if j[1] == "end"}
+    for key, job in started.items():
+        if key not in ended:
+            procs[job[4]].send_signal(signal.SIGKILL)
+            procs[job[4]].wait()
+            return {"at": time.time(), "unit": job[3], "worker": job[4], "job": job[2]}
+    return {}
+
+
+def recovered(jobs, killed: dict) -> float | None:
+    """When another worker finished the killed worker's unit."""
+    if not killed:
+        return None
+    return next((j[0] for j in jobs if j[1] == "end" and j[3] == killed["unit"]
+                 and j[4] != killed["worker"] and j[0] >= killed["at"]), None)
+
+
+def main() -> None:
+    global ROUND_S
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--accounts", type=int, default=3)
+    parser.add_argument("--regions", type=int, default=6)
+    parser.add_argument("--instances", type=int, default=20)
+    parser.add_argument("--latency-ms", type=float, default=150)
+    parser.add_argument("--round-s", type=int, default=ROUND_S,
+                        help="the inventory interval: longer than one worker's round")
+    parser.add_argument("--pg", default=os.environ.get(
+        "COSTGUARD_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
+    args = parser.parse_args()
+    ROUND_S = args.round_s
+    accounts = ["123456789012", *(f"{210987654320 + i:012d}" for i in range(args.accounts - 1))]
+    results = {"machine": machine(), "accounts": args.accounts, "regions": args.regions,
+               "instances_per_region": args.instances, "latency_ms": args.latency_ms,
+               "load_average": os.getloadavg()}
+    with moto_server() as moto:
+        os.environ.update({k: v for k, v in fake_env(moto).items() if k.startswith("AWS_")})
+        seed(moto, accounts, REGIONS[:args.regions], args.instances)
+        for workers in (1, 2, 4):
+            results[f"workers_{workers}"] = run(workers, False, args, moto, accounts)
+            print(json.dumps({workers: results[f"workers_{workers}"]}), flush=True)
+        results["kill_one_of_2"] = run(2, True, args, moto, accounts)
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
