@@ -315,6 +315,19 @@ class SourceHealth:
 
 
 @dataclass(frozen=True)
+class AccountAccess:
+    """An account costguard could not get into on its last attempt: the role it assumes there
+    (None: its own credentials' account) and AWS's refusal, one line."""
+
+    account: str
+    role_arn: str | None
+    error: str
+    name: str | None = None
+    trusted_account: str | None = None
+    """The account whose credentials costguard runs with: the one the role must trust."""
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Everything one evaluation sees; built by the engine from collectors and the store.
 
@@ -342,6 +355,7 @@ class Snapshot:
     detectors: tuple[DetectorStatus, ...] = ()
     forecasts: tuple[CostForecast, ...] = ()
     health: tuple[SourceHealth, ...] = ()
+    access: tuple[AccountAccess, ...] = ()
 
     def instances(self) -> list[Instance]:
         """Every instance in every account and region."""

@@ -21,6 +21,7 @@ import os
 import threading
 from collections import Counter
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from costguard import __version__
@@ -139,7 +140,7 @@ class Aws:
         self._counter = counter or CallCounter()
         self._clients: dict[tuple[str, str], BaseClient] = {}
         self._lock = threading.Lock()
-        self._account: str | None = None
+        self._identity: dict[str, str] | None = None
         # First among the most specific handlers, so a handler that answers the call itself
         # (botocore's Stubber does) cannot hide it from the count.
         session.events.register_first("before-call.*.*", self._counter.on_before_call)
@@ -197,17 +198,30 @@ class Aws:
         if isinstance(cache, dict):
             cache.clear()
 
-    def account_id(self) -> str:
-        """The account these credentials belong to (STS GetCallerIdentity, asked once)."""
-        if self._account is None:
-            self._account = self.client("sts").get_caller_identity()["Account"]
-        return self._account
+    def identity(self) -> dict[str, str]:
+        """Who these credentials are (STS GetCallerIdentity, asked once): Account and Arn."""
+        if self._identity is None:
+            answer = self.client("sts").get_caller_identity()
+            self._identity = {"Account": answer["Account"], "Arn": answer.get("Arn", "")}
+        return self._identity
 
-    def assume(self, role_arn: str, session_name: str = "costguard") -> Aws:
+    def account_id(self) -> str:
+        """The account these credentials belong to."""
+        return self.identity()["Account"]
+
+    def partition(self) -> str:
+        """The AWS partition of these credentials (`aws`, `aws-cn`, `aws-us-gov`)."""
+        arn = self.identity()["Arn"].split(":")
+        return arn[1] if len(arn) > 1 and arn[1] else "aws"
+
+    def assume(self, role_arn: str, session_name: str = "costguard", *,
+               external_id: str | None = None,
+               clock: Callable[[], datetime] | None = None) -> Aws:
         """An Aws for another account through STS AssumeRole, counting into the same counter.
 
-        The role is assumed on first use and re-assumed by botocore before the temporary
-        credentials expire, so a long-running daemon can keep the returned Aws.
+        The role is assumed on first use and re-assumed by botocore's refreshable credentials
+        before the temporary ones expire (15 minutes ahead), so a long-running daemon can keep
+        the returned Aws. `clock` (an aware datetime) is botocore's time fetcher, for tests.
         """
         import boto3
         import botocore.session
@@ -216,17 +230,24 @@ class Aws:
             DeferredRefreshableCredentials,
         )
 
+        extra = {"RoleSessionName": session_name}
+        if external_id:
+            extra["ExternalId"] = external_id
+        # No fetcher cache: the refreshable credentials decide when to refresh (with their
+        # own, injectable, time fetcher), and each refresh is a real AssumeRole.
         fetcher = AssumeRoleCredentialFetcher(
             client_creator=self._sts_creator(),
             source_credentials=self._session.get_credentials(),
             role_arn=role_arn,
-            extra_args={"RoleSessionName": session_name},
+            extra_args=extra,
+            cache=_NoCache(),
         )
         core = botocore.session.Session()
+        timing = {"time_fetcher": clock} if clock is not None else {}
         # botocore has no public setter for a session's credentials; assigning `_credentials`
         # is the common way to give a session refreshable credentials built by hand.
         core._credentials = DeferredRefreshableCredentials(
-            refresh_using=fetcher.fetch_credentials, method="assume-role"
+            refresh_using=fetcher.fetch_credentials, method="assume-role", **timing
         )
         session = boto3.Session(botocore_session=core, region_name=self.region)
         return Aws(session, counter=self._counter)
@@ -240,6 +261,16 @@ class Aws:
             )
 
         return create
+
+
+class _NoCache(dict):
+    """A credential cache that never holds anything, so every refresh asks STS."""
+
+    def __contains__(self, key: object) -> bool:
+        return False
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        return None
 
 
 def client_config() -> Any:

@@ -27,9 +27,7 @@ from costguard.settings.problems import matching
 from costguard.settings.regions import Region
 from costguard.settings.yaml_loader import shown
 
-NOT_IMPLEMENTED_YET = {
-    "aws.organization": "scanning an AWS Organization's member accounts",
-}
+NOT_IMPLEMENTED_YET: dict[str, str] = {}
 """Keys the schema describes but no code acts on yet. Setting one is an error rather than a
 silent no-op; whoever implements one removes its line here (and the note in its docs row)."""
 
@@ -103,8 +101,13 @@ class AccountConfig(_Strict):
 class OrganizationConfig(_Strict):
     """Scan every active account of the AWS Organization through a role of this name."""
 
-    role_name: str = "OrganizationAccountAccessRole"
-    exclude: list[str] = Field(default_factory=list)
+    role_name: Annotated[str, matching(r"[\w+=,.@/-]{1,512}", "an IAM role name such as "
+                                       "OrganizationAccountAccessRole")] = Field(
+        "OrganizationAccountAccessRole", description="the role assumed in each member")
+    external_id_env: EnvName | None = Field(
+        None, description="environment variable holding the role's sts:ExternalId")
+    exclude: list[AccountId] = Field(default_factory=list,
+                                     description="member account ids not to scan")
 
 
 class AwsConfig(_Strict):
@@ -251,6 +254,13 @@ class IncidentsConfig(_Strict):
     reports_dir: str | None = Field(None, description="where after-action reviews are written")
 
 
+class RuntimeConfig(_Strict):
+    """How the daemon works: how many account x region units it collects at once."""
+
+    concurrency: int = Field(8, ge=1, le=64, description="account x region units collected "
+                             "at once in one process")
+
+
 class MetricsConfig(_Strict):
     """The daemon's /metrics and /healthz endpoint."""
 
@@ -280,4 +290,5 @@ class _Document(_Strict):
     incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
