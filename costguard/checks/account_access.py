@@ -41,8 +41,7 @@ class AccountAccess(Check):
     id = "account_access"
     title = "costguard cannot get into an account"
     severity = Severity.HIGH
-    sources = (Source.INVENTORY, Source.CREDENTIAL_REPORT, Source.COST, Source.CLOUDTRAIL,
-               Source.GUARDDUTY)
+    sources = (Source.INVENTORY, Source.CREDENTIAL_REPORT, Source.COST)
     remediation = "remediation/account_access.md.j2"
     Params = AccountAccessParams
     references = ("CIS AWS Foundations v3.0.0 1.1",)
@@ -58,9 +57,6 @@ class AccountAccess(Check):
         "ec2:DescribeKeyPairs", "ec2:DescribeInstanceTypes", "iam:GenerateCredentialReport",
         "iam:GetCredentialReport", "iam:GetAccountSummary", "iam:ListVirtualMFADevices",
         "ce:GetCostAndUsage", "ce:GetCostForecast", "pricing:GetProducts",
-        "cloudtrail:LookupEvents", "cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus",
-        "sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:DeleteMessage", "guardduty:ListDetectors",
-        "guardduty:GetDetector", "guardduty:ListFindings", "guardduty:GetFindings",
     )
     fix_summary = "Create or fix the member role costguard assumes, and its trust policy."
 

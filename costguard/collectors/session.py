@@ -243,6 +243,9 @@ class Aws:
             cache=_NoCache(),
         )
         core = botocore.session.Session()
+        # One data loader for every account: each session would otherwise parse and keep its
+        # own copy of every service model (EC2's is tens of MB), per member.
+        core.register_component("data_loader", self._botocore().get_component("data_loader"))
         timing = {"time_fetcher": clock} if clock is not None else {}
         # botocore has no public setter for a session's credentials; assigning `_credentials`
         # is the common way to give a session refreshable credentials built by hand.
@@ -250,7 +253,14 @@ class Aws:
             refresh_using=fetcher.fetch_credentials, method="assume-role", **timing
         )
         session = boto3.Session(botocore_session=core, region_name=self.region)
+        # boto3 appends its data folder to the (now shared) loader's search path per session.
+        paths = core.get_component("data_loader").search_paths
+        paths[:] = list(dict.fromkeys(paths))
         return Aws(session, counter=self._counter)
+
+    def _botocore(self) -> Any:
+        """The botocore session under the boto3 one (boto3 has no public accessor)."""
+        return self._session._session
 
     def _sts_creator(self) -> Callable[..., Any]:
         """Creates the STS clients AssumeRole goes through: from this session, so they count."""
