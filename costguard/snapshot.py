@@ -309,6 +309,10 @@ class SourceHealth:
     last_success_at: datetime | None = None
     last_error: str | None = None
     last_event_at: datetime | None = None
+    cycles: int = 0
+    """Collections attempted, ever (for the per-account metrics)."""
+    failed_cycles: int = 0
+    """Of which failed."""
 
 
 # --- The whole picture -----------------------------------------------------------------------
