@@ -18,6 +18,7 @@ from costguard.cli.options import (
     EXIT_FINDINGS,
     EXIT_INCOMPLETE,
     EXIT_OK,
+    LOG_FORMATS,
     bad_input_exits_2,
     config_option,
     fail,
@@ -34,7 +35,9 @@ from costguard.text import money
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="costguard-daemon")
-def main() -> None:
+@click.option("--log-format", type=click.Choice(LOG_FORMATS), default="text", show_default=True,
+              help="log lines on stderr: text, or one JSON object a line for log shippers")
+def main(log_format: str) -> None:
     """costguard: guards AWS accounts against leaked credentials and runaway spend."""
 
 

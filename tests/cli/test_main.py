@@ -507,3 +507,51 @@ def test_under_journald_log_lines_carry_no_timestamp_of_their_own(capsys):
         root.handlers[:] = saved
     assert configure_stamp == "%(levelname)s %(name)s: %(message)s"
     assert capsys.readouterr().err.strip() == "INFO costguard.test: hello"
+
+
+def test_json_log_lines_parse_and_carry_their_extras(capsys):
+    import logging
+
+    from costguard.cli.options import configure_logging
+
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    root.handlers[:] = []
+    try:
+        configure_logging("info", env={}, log_format="json")
+        logging.getLogger("costguard.test").warning(
+            "could not collect %s", "inventory",
+            extra={"account": "444455556666", "region": "eu-west-1", "source": "inventory"})
+    finally:
+        root.handlers[:] = saved
+    [line] = capsys.readouterr().err.splitlines()
+    entry = json.loads(line)
+    assert {k: entry[k] for k in ("level", "logger", "message", "account", "region", "source")} \
+        == {"level": "WARNING", "logger": "costguard.test", "message": "could not collect "
+            "inventory", "account": "444455556666", "region": "eu-west-1", "source": "inventory"}
+    assert entry["ts"].endswith("+00:00")
+
+
+def test_log_format_json_is_a_global_option_of_every_command(tmp_path):
+    """A scan against moto logs (moto emulates neither LookupEvents nor Cost Explorer's
+    forecast): every log line is one JSON object."""
+    import logging
+
+    config = tmp_path / "costguard.yml"
+    config.write_text(f"aws: {{regions: [us-east-1]}}\ndatabase: {{url: 'sqlite:///{tmp_path}/"
+                      "cg.db'}\n")
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    root.handlers[:] = []
+    try:
+        with mock_aws():
+            result = CliRunner().invoke(main, ["--log-format", "json", "scan", "--no-notify",
+                                               "-c", str(config)])
+    finally:
+        root.handlers[:] = saved
+    stderr = result.stderr.splitlines()
+    logged = [json.loads(line) for line in stderr if line.startswith("{")]
+    assert all(entry["logger"].startswith("costguard") for entry in logged)
+    assert any(entry.get("source") == "cloudtrail" and entry.get("account") for entry in logged)
+    # the scan's own report of what failed stays text; no log line is left in text form
+    assert not [line for line in stderr if line.startswith(("WARNING ", "INFO "))]
