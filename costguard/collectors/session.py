@@ -113,17 +113,20 @@ class CallCounter:
 
 
 class _CallLog:
-    """Appends each call to the COSTGUARD_CALL_LOG file (benchmarks only)."""
+    """Appends each call to the COSTGUARD_CALL_LOG file (benchmarks only), with the role the
+    calling session assumed (None: the base credentials)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, role: str | None = None) -> None:
         self.path = path
+        self.role = role
 
     def __call__(self, params: Any = None, model: Any = None, context: Any = None,
                  **_: Any) -> None:
         import json
 
         entry = {"service": model.service_model.service_name, "operation": model.name,
-                 "region": (context or {}).get("client_region"), "params": params or {}}
+                 "region": (context or {}).get("client_region"), "params": params or {},
+                 "role": self.role}
         with open(self.path, "a", encoding="utf-8") as out:
             out.write(json.dumps(entry, default=str) + "\n")
 
@@ -135,7 +138,8 @@ class Aws:
     Aws is made, and clients copy the session's handlers when they are created.
     """
 
-    def __init__(self, session: boto3.Session, *, counter: CallCounter | None = None) -> None:
+    def __init__(self, session: boto3.Session, *, counter: CallCounter | None = None,
+                 role_arn: str | None = None) -> None:
         self._session = session
         self._counter = counter or CallCounter()
         self._clients: dict[tuple[str, str], BaseClient] = {}
@@ -146,7 +150,7 @@ class Aws:
         session.events.register_first("before-call.*.*", self._counter.on_before_call)
         call_log = os.environ.get(CALL_LOG_ENV)
         if call_log:
-            session.events.register("before-parameter-build.*.*", _CallLog(call_log))
+            session.events.register("before-parameter-build.*.*", _CallLog(call_log, role_arn))
 
     @classmethod
     def from_environment(cls, profile: str | None = None, region: str | None = None) -> Aws:
@@ -256,7 +260,7 @@ class Aws:
         # boto3 appends its data folder to the (now shared) loader's search path per session.
         paths = core.get_component("data_loader").search_paths
         paths[:] = list(dict.fromkeys(paths))
-        return Aws(session, counter=self._counter)
+        return Aws(session, counter=self._counter, role_arn=role_arn)
 
     def _botocore(self) -> Any:
         """The botocore session under the boto3 one (boto3 has no public accessor)."""
