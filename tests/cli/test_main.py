@@ -460,6 +460,39 @@ def test_iam_policy_of_the_shipped_policies(tmp_path):
     assert {Source.INVENTORY, Source.CREDENTIAL_REPORT, Source.COST} <= sources
 
 
+def org_config(tmp_path: Path) -> Path:
+    path = tmp_path / "costguard.yml"
+    path.write_text(f"database: {{url: 'sqlite:///{tmp_path}/cg.db'}}\naws:\n  organization:\n"
+                    "    role_name: costguard-read\n    external_id_env: CG_EXTERNAL_ID\n")
+    return path
+
+
+def test_iam_policy_of_an_organization_lists_members_and_assumes_their_role(tmp_path):
+    result = costguard("iam-policy", "-c", org_config(tmp_path))
+
+    statements = {s["Sid"]: s for s in json.loads(result.stdout)["Statement"]}
+    assert statements["CostguardListMembers"]["Action"] == ["organizations:ListAccounts"]
+    assert statements["CostguardAssumeScanRoles"]["Resource"] == [
+        "arn:aws:iam::*:role/costguard-read"]
+
+
+def test_iam_policy_member_role_prints_its_trust_and_read_policy(tmp_path):
+    result = costguard("iam-policy", "--member-role", "--trusted-account", "111122223333",
+                       "-c", org_config(tmp_path))
+
+    doc = json.loads(result.stdout)
+    [trust] = doc["trust_policy"]["Statement"]
+    assert doc["role_name"] == "costguard-read"
+    assert trust["Principal"] == {"AWS": "arn:aws:iam::111122223333:root"}
+    assert trust["Condition"] == {"StringEquals": {"sts:ExternalId": "$CG_EXTERNAL_ID"}}
+    actions = doc["permissions_policy"]["Statement"][0]["Action"]
+    assert "ec2:DescribeInstances" in actions
+    assert not [a for a in actions if a.startswith(("ce:", "pricing:"))]  # payer only
+    bad = costguard("iam-policy", "--member-role", "--trusted-account", "12",
+                    "-c", org_config(tmp_path))
+    assert bad.exit_code == 2 and "--trusted-account" in bad.stderr
+
+
 def test_validate_accepts_a_good_setup(config):
     result = costguard("validate", "-c", config)
     assert result.exit_code == 0
