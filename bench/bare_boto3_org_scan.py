@@ -1,6 +1,7 @@
 """The lower bound of bench/org_scan.py: plain boto3 making exactly the AWS calls a `costguard
 scan` of an Organization made, replayed from its call log (COSTGUARD_CALL_LOG), at the same
-concurrency: one session per account (assumed once), calls grouped by account and region and
+concurrency: one session per account (assumed once, all sharing one botocore data loader, so
+each service model is parsed once, as costguard does), calls grouped by account and region and
 run in order within a group, groups on a pool of WORKERS threads.
 
 Usage: python bench/bare_boto3_org_scan.py CALLS.jsonl WORKERS
@@ -14,6 +15,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import boto3
+import botocore.session
 from botocore import xform_name
 
 
@@ -30,10 +32,13 @@ class Accounts:
             if role not in self.sessions:
                 creds = self.base.client("sts").assume_role(
                     RoleArn=role, RoleSessionName="bare")["Credentials"]
+                core = botocore.session.Session()
+                core.register_component("data_loader",
+                                        self.base._session.get_component("data_loader"))
                 self.sessions[role] = boto3.Session(
                     aws_access_key_id=creds["AccessKeyId"],
                     aws_secret_access_key=creds["SecretAccessKey"],
-                    aws_session_token=creds["SessionToken"])
+                    aws_session_token=creds["SessionToken"], botocore_session=core)
             return self.sessions[role]
 
 

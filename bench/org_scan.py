@@ -52,12 +52,13 @@ def minimum(members: int, instances: int) -> dict[str, str]:
     pages = max(1, math.ceil(instances / 1000))
     return {
         "sts:GetCallerIdentity": "1",
-        "organizations:ListAccounts": str(math.ceil(accounts / 20)),
+        "organizations:ListAccounts": f"{math.ceil(accounts / 20)} (AWS: 20 a page; moto: 100)",
         "sts:AssumeRole": str(members),
         "ec2:DescribeInstances": str(units * pages),
         "ec2:DescribeSecurityGroups": str(units),
         "ec2:DescribeKeyPairs": str(units),
-        "iam:GetCredentialReport": str(accounts),
+        "iam:GetCredentialReport": f"{accounts} (moto's report is always dated 2015: "
+                                   "regenerated, 2 reads)",
         "iam:GetAccountSummary": str(accounts),
         "iam:ListVirtualMFADevices": str(accounts),
         "ce:GetCostAndUsage": "0 (cached; at most 2 from the payer when due)",

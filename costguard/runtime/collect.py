@@ -40,6 +40,7 @@ class Collected:
     harvest: Harvest | None
     targets: list[Target]
     api_calls: int = 0
+    workers: int = 1
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def collect_without_store(targets: list[Target], failures: Gathered, wanted: set
         from costguard.runtime.gather_events import harvest as harvest_events
 
         harvest = harvest_events(gathered, targets, wanted, config, now)
-    return Collected(gathered, harvest, targets)
+    return Collected(gathered, harvest, targets, workers=config.runtime.concurrency)
 
 
 def collect_with_store(collected: Collected, wanted: set[Source], store: Store,
@@ -87,7 +88,8 @@ def collect_with_store(collected: Collected, wanted: set[Source], store: Store,
         from costguard.runtime.intake import Cursors
 
         by_account = {t.account: t for t in collected.targets}
-        look_back(collected.gathered, harvest, by_account, wanted, Cursors(store), now)
+        look_back(collected.gathered, harvest, by_account, wanted, Cursors(store), now,
+                  workers=collected.workers)
 
 
 def prepare_regions(targets: list[Target], gathered: Gathered, wanted: set[Source],
