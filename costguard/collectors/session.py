@@ -185,6 +185,11 @@ class Aws:
                 )
             return self._clients[key]
 
+    def drop_client(self, service: str, region: str | None = None) -> None:
+        """Forget one cached client (a one-shot scan is done with a region once it is read)."""
+        with self._lock:
+            self._clients.pop((service, region or self.region), None)
+
     def release_clients(self) -> None:
         """Drop every cached client and the service models the session parsed.
 

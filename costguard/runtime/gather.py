@@ -139,25 +139,52 @@ def gather(
     targets = list(targets)
     gathered = Gathered(should_stop=should_stop or (lambda: False), targets=targets)
     if Source.INVENTORY in sources:
-        run_units([_inventory_unit(gathered, t, r, progress) for t in targets for r in t.regions],
-                  workers)
+        lean_units = _LeanUnits() if lean else None
+        run_units([_inventory_unit(gathered, t, r, progress, lean_units)
+                   for t in targets for r in t.regions], workers)
         _vcpus(gathered, targets, known_types)
         if lean:
-            for target in targets:
-                _forget_models(target)
+            _forget_models(targets)
     if Source.CREDENTIAL_REPORT in sources:
         run_units([_iam_unit(gathered, t, iam_options or {}) for t in targets], workers)
     return gathered
 
 
-def _forget_models(target: Target) -> None:
-    """A one-shot scan is done with EC2 once the inventory is read: drop its client and parsed
+def _forget_models(targets: list[Target]) -> None:
+    """A one-shot scan is done with EC2 once the inventory is read: drop its clients and parsed
     model (the largest by far) so the models read next (IAM, CloudTrail, SQS...) reuse that
-    memory instead of adding to it. The daemon keeps its clients."""
+    memory instead of adding to it; one collection for all accounts (each is a full pass over
+    the heap). The daemon keeps its clients."""
     import gc
 
-    target.aws.release_clients()
+    for target in targets:
+        target.aws.release_clients()
     gc.collect()
+
+
+LEAN_COLLECT_EVERY = 32
+"""A one-shot scan (which runs with the garbage collector off) collects after this many
+account x region units: a botocore client is about 1 MB, and one is made per unit."""
+
+
+class _LeanUnits:
+    """Counts finished units of a one-shot scan, collecting garbage every LEAN_COLLECT_EVERY,
+    so the peak holds a few dozen units' clients, not every account x region's."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._done = 0
+
+    def finished(self, target: Target, region: str) -> None:
+        """Drop the unit's client; now and then, collect what dropped clients left."""
+        import gc
+
+        target.aws.drop_client("ec2", region)
+        with self._lock:
+            self._done += 1
+            due = self._done % LEAN_COLLECT_EVERY == 0
+        if due:
+            gc.collect()
 
 
 def _ec2(target: Target) -> Any:
@@ -167,13 +194,15 @@ def _ec2(target: Target) -> Any:
 
 
 def _inventory_unit(gathered: Gathered, target: Target, region: str,
-                    progress: Callable | None) -> Callable[[], None]:
+                    progress: Callable | None, lean: _LeanUnits | None) -> Callable[[], None]:
     """One account x region of inventory; the collector is made here, before any thread."""
     collector = _ec2(target)
     scope = (Source.INVENTORY, target.account, region)
 
     def unit() -> None:
         inventory = attempt(gathered, scope, lambda: collector.collect(region))
+        if lean is not None:
+            lean.finished(target, region)
         with gathered.lock:
             if inventory is not None:
                 gathered.inventory.append(inventory)
