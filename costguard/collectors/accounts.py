@@ -62,9 +62,7 @@ def resolve_targets(config: AwsConfig, base: Aws, *, env: Mapping[str, str] = os
     """The credentials' own account, the configured accounts (assuming their roles) and the
     Organization's active members, each once; `clock` is handed to the refreshable credentials."""
     own = base.account_id()
-    targets: dict[str, Target] = {}
-    if config.organization is None or not _explicitly_listed(config, own):
-        targets[own] = Target(account=own, aws=base)
+    targets: dict[str, Target] = {own: Target(account=own, aws=base)}
     for account in config.accounts:
         targets[account.id] = _explicit(account.id, account.name, account.role_arn, own, base,
                                         clock)
@@ -72,10 +70,6 @@ def resolve_targets(config: AwsConfig, base: Aws, *, env: Mapping[str, str] = os
         for member in members(config.organization, base, own, env, clock):
             targets.setdefault(member.account, member)
     return list(targets.values())
-
-
-def _explicitly_listed(config: AwsConfig, own: str) -> bool:
-    return any(a.id == own for a in config.accounts)
 
 
 def _explicit(account: str, name: str | None, role_arn: str | None, own: str, base: Aws,
