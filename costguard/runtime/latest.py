@@ -57,6 +57,8 @@ class Latest:
         own = next((a for a, t in targets.items() if t.role_arn is None), None)
         for account in getattr(gathered, "reached", set()) - set(denied):
             self.access.pop(account, None)
+        if targets:  # an account no longer scanned (it left the Organization) is forgotten
+            self.access = {a: v for a, v in self.access.items() if a in targets}
         for account, error in denied.items():
             target = targets.get(account)
             self.access[account] = AccountAccess(
