@@ -38,6 +38,7 @@ bench: $(VENV)/.test
 	cd bench && ../$(BIN)/python ce_month.py
 	cd bench && ../$(BIN)/python sigma_match.py
 	cd bench && ../$(BIN)/python workers.py
+	cd bench && ../$(BIN)/python org_scan.py --members 1,20
 
 clean:
 	rm -rf $(VENV) $(OUT) build *.egg-info

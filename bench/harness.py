@@ -23,12 +23,13 @@ BIN = Path(sys.executable).parent
 
 @dataclass(frozen=True)
 class Run:
-    """One measured child: wall seconds, peak RSS in MiB, its stdout."""
+    """One measured child: wall seconds, peak RSS in MiB, its stdout, CPU seconds."""
 
     wall_s: float
     peak_mib: float
     stdout: str
     returncode: int
+    cpu_s: float = 0.0
 
 
 def free_port() -> int:
@@ -79,7 +80,8 @@ def measure(cmd: list[str], env: dict[str, str]) -> Run:
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return Run(wall, usage.ru_maxrss / 1024, out, proc.returncode)
+    return Run(wall, usage.ru_maxrss / 1024, out, proc.returncode,
+               usage.ru_utime + usage.ru_stime)
 
 
 def median(values: list[float]) -> float:

@@ -309,9 +309,26 @@ class SourceHealth:
     last_success_at: datetime | None = None
     last_error: str | None = None
     last_event_at: datetime | None = None
+    cycles: int = 0
+    """Collections attempted, ever (for the per-account metrics)."""
+    failed_cycles: int = 0
+    """Of which failed."""
 
 
 # --- The whole picture -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AccountAccess:
+    """An account costguard could not get into on its last attempt: the role it assumes there
+    (None: its own credentials' account) and AWS's refusal, one line."""
+
+    account: str
+    role_arn: str | None
+    error: str
+    name: str | None = None
+    trusted_account: str | None = None
+    """The account whose credentials costguard runs with: the one the role must trust."""
 
 
 @dataclass(frozen=True)
@@ -342,6 +359,7 @@ class Snapshot:
     detectors: tuple[DetectorStatus, ...] = ()
     forecasts: tuple[CostForecast, ...] = ()
     health: tuple[SourceHealth, ...] = ()
+    access: tuple[AccountAccess, ...] = ()
 
     def instances(self) -> list[Instance]:
         """Every instance in every account and region."""

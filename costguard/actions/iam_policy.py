@@ -41,7 +41,13 @@ def iam_policy_document(
     if any(getattr(p, "auto_contain", False) for p in policies):
         statements.append({"Sid": "CostguardAutoContain", "Effect": "Allow",
                            "Action": list(CONTAIN_PERMISSIONS), "Resource": "*"})
+    org = config.aws.organization
+    if org is not None:
+        statements.append({"Sid": "CostguardListMembers", "Effect": "Allow",
+                           "Action": ["organizations:ListAccounts"], "Resource": "*"})
     roles = sorted(a.role_arn for a in config.aws.accounts if a.role_arn)
+    if org is not None:
+        roles.append(f"arn:aws:iam::*:role/{org.role_name.strip('/')}")
     if roles:
         statements.append({
             "Sid": "CostguardAssumeScanRoles", "Effect": "Allow",
@@ -56,4 +62,30 @@ def _setup_statement() -> dict[str, Any]:
     return {
         "Sid": "CostguardSetupEvents", "Effect": "Allow", "Action": list(SETUP_PERMISSIONS),
         "Resource": ["arn:aws:sqs:*:*:costguard-*", "arn:aws:events:*:*:rule/costguard-*"],
+    }
+
+
+PAYER_ONLY = ("ce:", "pricing:")
+"""Cost Explorer and the Price List are asked from the management (payer) account only."""
+
+
+def member_role_documents(config: Config, policies: Sequence[Policy], registry: Registry,
+                          trusted_account: str | None) -> dict[str, Any]:
+    """What each member of an Organization needs: the role costguard assumes, the trust
+    policy letting the account costguard runs in assume it, and the read policy to attach."""
+    from costguard.checks.account_access import trust_policy
+
+    reads = sorted({a for p in policies if (c := registry.get(p.check)) for a in c.permissions
+                    if not a.startswith(PAYER_ONLY)})
+    org = config.aws.organization
+    role = org.role_name if org is not None else "OrganizationAccountAccessRole"
+    trust = trust_policy(trusted_account)
+    if org is not None and org.external_id_env:
+        trust["Statement"][0]["Condition"] = {
+            "StringEquals": {"sts:ExternalId": f"${org.external_id_env}"}}
+    return {
+        "role_name": role,
+        "trust_policy": trust,
+        "permissions_policy": {"Version": "2012-10-17", "Statement": [
+            {"Sid": "CostguardMemberRead", "Effect": "Allow", "Action": reads, "Resource": "*"}]},
     }

@@ -8,6 +8,7 @@ insists; docs/adding-a-check.md walks through it).
 from __future__ import annotations
 
 from costguard.checks.access_denied import AccessDenied
+from costguard.checks.account_access import AccountAccess
 from costguard.checks.base import Check, Context, DuplicateCheckError, Phase, Registry
 from costguard.checks.cloudtrail_logging import CloudTrailLogging
 from costguard.checks.costguard_health import CostguardHealth
@@ -31,6 +32,7 @@ from costguard.checks.user_mfa import UserMfa
 
 CHECKS: tuple[type[Check], ...] = (
     AccessDenied,
+    AccountAccess,
     CloudTrailLogging,
     CostguardHealth,
     DailySpend,

@@ -55,7 +55,8 @@ class CostguardHealth(Check):
     can be silent for a day; a busy one silent for an hour has lost its rules or its queue
     policy. A scanned region whose events reach costguard through neither a queue nor the S3
     trail source (`events.s3_trail`) is a finding too. A silent-only or uncovered finding is
-    one level below the policy's severity.
+    one level below the policy's severity. An account costguard cannot get into at all is
+    left to `account_access` (one finding for the account, not one per source and region).
 
     The check lists every source, so it runs on every cycle whichever sources were collected
     (a check runs when one of its sources was). Each finding is named
@@ -100,7 +101,10 @@ class CostguardHealth(Check):
     def evaluate(self, snapshot: Snapshot, ctx: Context) -> Iterable[Finding]:
         """One finding per source (account, region) failing or silent for too long."""
         params = cast(CostguardHealthParams, ctx.params)
+        refused = {a.account for a in snapshot.access}  # account_access reports those, once
         for health in sorted(snapshot.health, key=lambda h: (h.source, h.account, h.region)):
+            if health.account in refused:
+                continue
             problems = _problems(health, params, snapshot.now)
             if problems:
                 yield _finding(ctx, health, problems, params, snapshot.now)

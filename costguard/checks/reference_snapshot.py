@@ -27,6 +27,7 @@ from costguard.activity.sigma_match import RuleSet, compile_rule
 from costguard.model import root_arn
 from costguard.snapshot import (
     AccessKey,
+    AccountAccess,
     AccountSummary,
     ApiEvent,
     BurnSample,
@@ -73,6 +74,7 @@ TRAIL = "management-events"
 TRAIL_ARN = f"arn:aws:cloudtrail:{REGION}:{ACCOUNT}:trail/{TRAIL}"
 DETECTOR = "4ec1f0a8d2b64c0e9a7f3b5d1c8e2a6f"
 SNAPSHOT, ATTACKER_ACCOUNT = "snap-0e7d6c5b4a3928170", "999988887777"
+MEMBER_ROLE = "arn:aws:iam::444455556666:role/OrganizationAccountAccessRole"
 GD_FINDING_ID = "b6c9e1f2a3d44e7b8c0d1e2f3a4b5c6d"
 GD_TYPE = "CryptoCurrency:EC2/BitcoinTool.B"
 POOL_IP = "198.51.100.23"
@@ -249,22 +251,18 @@ def _inventory() -> RegionInventory:
         Instance(account=ACCOUNT, region=REGION, instance_id=i, instance_type=MINER_TYPE,
                  state="running", launch_time=START + timedelta(minutes=2), key_name=KEY_PAIR,
                  security_groups=(GROUP,), tags={})
-        for i in MINERS
-    )
+        for i in MINERS)
     team = tuple(
         Instance(account=ACCOUNT, region=REGION, instance_id=i, instance_type=kind,
                  state="running", launch_time=NOW - timedelta(days=97), key_name="team-ops",
                  security_groups=("sg-0b5d7f9e1a3c52468",), tags={"Name": name})
-        for i, kind, name in _TEAM
-    )
+        for i, kind, name in _TEAM)
     attacker = SecurityGroup(
         account=ACCOUNT, region=REGION, group_id=GROUP, name="launch-wizard-7",
-        vpc_id="vpc-0c2e4a6b", ingress=(IngressRule("tcp", 22, 22, ("0.0.0.0/0", "::/0")),),
-    )
+        vpc_id="vpc-0c2e4a6b", ingress=(IngressRule("tcp", 22, 22, ("0.0.0.0/0", "::/0")),))
     web = SecurityGroup(
         account=ACCOUNT, region=REGION, group_id="sg-0b5d7f9e1a3c52468", name="web",
-        vpc_id="vpc-0c2e4a6b", ingress=(IngressRule("tcp", 443, 443, ("0.0.0.0/0",)),),
-    )
+        vpc_id="vpc-0c2e4a6b", ingress=(IngressRule("tcp", 443, 443, ("0.0.0.0/0",)),))
     return RegionInventory(account=ACCOUNT, region=REGION, instances=team + miners,
                            security_groups=(web, attacker), key_pairs=("team-ops", KEY_PAIR),
                            collected_at=NOW)
@@ -282,8 +280,7 @@ def _history() -> tuple[BurnSample, ...]:
         BurnSample(account=ACCOUNT, region=REGION, at=NOW - timedelta(hours=h),
                    usd_per_hour=0.18, by_family={"t3": 0.08, "m6i": 0.1},
                    instance_count=len(_TEAM))
-        for h in range(1, 25)
-    )
+        for h in range(1, 25))
 
 
 # --- Cost Explorer ---------------------------------------------------------------------------
@@ -367,12 +364,12 @@ def _trails() -> tuple[TrailStatus, ...]:
 
 def _detectors() -> tuple[DetectorStatus, ...]:
     return (DetectorStatus(account=ACCOUNT, region=REGION, detector_id=DETECTOR, enabled=True),
-            DetectorStatus(account=ACCOUNT, region=UNWATCHED_REGION, detector_id=None,
-                           enabled=False))
+            DetectorStatus(ACCOUNT, UNWATCHED_REGION, detector_id=None, enabled=False))
 
 
 def _health() -> tuple[SourceHealth, ...]:
-    """Trails read everywhere; eu-west-1's instances unreadable for three cycles in a row."""
+    """Trails read everywhere; eu-west-1's instances unreadable for three cycles in a row (and
+    a member of the Organization whose role is gone: `access`)."""
     denied = ("UnauthorizedOperation: You are not authorized to perform this operation. "
               f"User: arn:aws:sts::{ACCOUNT}:assumed-role/costguard/scan is not authorized "
               "to perform: ec2:DescribeInstances with an explicit deny in a service control "
@@ -396,5 +393,6 @@ def reference_snapshot() -> Snapshot:
         now=NOW, accounts=(ACCOUNT,), inventory=(_inventory(),), iam=(_iam(),), cost=_cost(),
         events=events(), guardduty=_guardduty(), burn=_burn(), burn_history=_history(),
         instance_prices={(REGION, t): p for t, p in _PRICES.items()}, trails=_trails(),
-        detectors=_detectors(), forecasts=_forecast(), health=_health(),
+        detectors=_detectors(), forecasts=_forecast(), health=_health(), access=(AccountAccess(
+            "444455556666", MEMBER_ROLE, "AssumeRole refused (AccessDenied)", None, ACCOUNT),),
     )

@@ -18,6 +18,7 @@ from costguard.cli.options import (
     EXIT_FINDINGS,
     EXIT_INCOMPLETE,
     EXIT_OK,
+    LOG_FORMATS,
     bad_input_exits_2,
     config_option,
     fail,
@@ -34,7 +35,9 @@ from costguard.text import money
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="costguard-daemon")
-def main() -> None:
+@click.option("--log-format", type=click.Choice(LOG_FORMATS), default="text", show_default=True,
+              help="log lines on stderr: text, or one JSON object a line for log shippers")
+def main(log_format: str) -> None:
     """costguard: guards AWS accounts against leaked credentials and runaway spend."""
 
 
@@ -203,13 +206,24 @@ def checks_cmd(fmt: str) -> None:
 
 @main.command("iam-policy")
 @config_option
+@click.option("--member-role", is_flag=True, help="print what each Organization member needs "
+              "instead: the role's name, trust policy and read policy")
+@click.option("--trusted-account", metavar="ID", help="with --member-role: the account "
+              "costguard runs in (the management account), named in the trust policy")
 @bad_input_exits_2
-def iam_policy(config_path: str | None) -> None:
+def iam_policy(config_path: str | None, member_role: bool, trusted_account: str | None) -> None:
     """Print the least-privilege IAM policy JSON the daemon needs."""
-    from costguard.actions.iam_policy import iam_policy_document
+    from costguard.actions.iam_policy import iam_policy_document, member_role_documents
 
     setup = load(config_path)
-    document = iam_policy_document(setup.config, setup.policies, setup.registry)
+    if member_role:
+        if trusted_account is not None and not (len(trusted_account) == 12
+                                                and trusted_account.isdigit()):
+            fail("--trusted-account: expected a 12-digit account id", EXIT_BAD_INPUT)
+        document = member_role_documents(setup.config, setup.policies, setup.registry,
+                                         trusted_account)
+    else:
+        document = iam_policy_document(setup.config, setup.policies, setup.registry)
     click.echo(json.dumps(document, indent=2))
 
 

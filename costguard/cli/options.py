@@ -80,21 +80,37 @@ def load(config_path: str | None) -> Any:
     from costguard.runtime.bootstrap import load_setup
 
     setup = load_setup(config_path)
-    configure_logging(setup.config.log_level)
+    configure_logging(setup.config.log_level, log_format=chosen_log_format())
     return setup
 
 
 QUIET_LIBRARIES = ("botocore", "boto3", "urllib3", "alembic", "apscheduler")
 """Libraries whose INFO lines (credentials found, endpoints resolved) are noise in our log."""
 
+LOG_FORMATS = ("text", "json")
 
-def configure_logging(level: str, env: Mapping[str, str] = os.environ) -> None:
+
+def chosen_log_format() -> str:
+    """The global `--log-format` of the command being run (text outside a command)."""
+    ctx = click.get_current_context(silent=True)
+    return (ctx.find_root().params.get("log_format") if ctx else None) or "text"
+
+
+def configure_logging(level: str, env: Mapping[str, str] = os.environ, *,
+                      log_format: str = "text") -> None:
     """Log lines on stderr; under systemd (JOURNAL_STREAM set) without our own timestamp, since
-    the journal stamps every line already."""
-    stamp = "" if env.get("JOURNAL_STREAM") else "%(asctime)s "
-    logging.basicConfig(
-        level=getattr(logging, level.upper()), stream=sys.stderr,
-        format=stamp + "%(levelname)s %(name)s: %(message)s",
-    )
+    the journal stamps every line already. `json`: one object a line for log shippers, with
+    ts, level, logger, message and whatever the line carries (account, region, source)."""
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        from pythonjsonlogger.json import JsonFormatter
+
+        handler.setFormatter(JsonFormatter(
+            "{levelname}{name}{message}", style="{", timestamp="ts",
+            rename_fields={"levelname": "level", "name": "logger"}))
+    else:
+        stamp = "" if env.get("JOURNAL_STREAM") else "%(asctime)s "
+        handler.setFormatter(logging.Formatter(stamp + "%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=getattr(logging, level.upper()), handlers=[handler])
     for name in QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.root.level))

@@ -21,6 +21,7 @@ import os
 import threading
 from collections import Counter
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from costguard import __version__
@@ -112,17 +113,20 @@ class CallCounter:
 
 
 class _CallLog:
-    """Appends each call to the COSTGUARD_CALL_LOG file (benchmarks only)."""
+    """Appends each call to the COSTGUARD_CALL_LOG file (benchmarks only), with the role the
+    calling session assumed (None: the base credentials)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, role: str | None = None) -> None:
         self.path = path
+        self.role = role
 
     def __call__(self, params: Any = None, model: Any = None, context: Any = None,
                  **_: Any) -> None:
         import json
 
         entry = {"service": model.service_model.service_name, "operation": model.name,
-                 "region": (context or {}).get("client_region"), "params": params or {}}
+                 "region": (context or {}).get("client_region"), "params": params or {},
+                 "role": self.role}
         with open(self.path, "a", encoding="utf-8") as out:
             out.write(json.dumps(entry, default=str) + "\n")
 
@@ -134,18 +138,19 @@ class Aws:
     Aws is made, and clients copy the session's handlers when they are created.
     """
 
-    def __init__(self, session: boto3.Session, *, counter: CallCounter | None = None) -> None:
+    def __init__(self, session: boto3.Session, *, counter: CallCounter | None = None,
+                 role_arn: str | None = None) -> None:
         self._session = session
         self._counter = counter or CallCounter()
         self._clients: dict[tuple[str, str], BaseClient] = {}
         self._lock = threading.Lock()
-        self._account: str | None = None
+        self._identity: dict[str, str] | None = None
         # First among the most specific handlers, so a handler that answers the call itself
         # (botocore's Stubber does) cannot hide it from the count.
         session.events.register_first("before-call.*.*", self._counter.on_before_call)
         call_log = os.environ.get(CALL_LOG_ENV)
         if call_log:
-            session.events.register("before-parameter-build.*.*", _CallLog(call_log))
+            session.events.register("before-parameter-build.*.*", _CallLog(call_log, role_arn))
 
     @classmethod
     def from_environment(cls, profile: str | None = None, region: str | None = None) -> Aws:
@@ -180,6 +185,11 @@ class Aws:
                 )
             return self._clients[key]
 
+    def drop_client(self, service: str, region: str | None = None) -> None:
+        """Forget one cached client (a one-shot scan is done with a region once it is read)."""
+        with self._lock:
+            self._clients.pop((service, region or self.region), None)
+
     def release_clients(self) -> None:
         """Drop every cached client and the service models the session parsed.
 
@@ -197,17 +207,30 @@ class Aws:
         if isinstance(cache, dict):
             cache.clear()
 
-    def account_id(self) -> str:
-        """The account these credentials belong to (STS GetCallerIdentity, asked once)."""
-        if self._account is None:
-            self._account = self.client("sts").get_caller_identity()["Account"]
-        return self._account
+    def identity(self) -> dict[str, str]:
+        """Who these credentials are (STS GetCallerIdentity, asked once): Account and Arn."""
+        if self._identity is None:
+            answer = self.client("sts").get_caller_identity()
+            self._identity = {"Account": answer["Account"], "Arn": answer.get("Arn", "")}
+        return self._identity
 
-    def assume(self, role_arn: str, session_name: str = "costguard") -> Aws:
+    def account_id(self) -> str:
+        """The account these credentials belong to."""
+        return self.identity()["Account"]
+
+    def partition(self) -> str:
+        """The AWS partition of these credentials (`aws`, `aws-cn`, `aws-us-gov`)."""
+        arn = self.identity()["Arn"].split(":")
+        return arn[1] if len(arn) > 1 and arn[1] else "aws"
+
+    def assume(self, role_arn: str, session_name: str = "costguard", *,
+               external_id: str | None = None,
+               clock: Callable[[], datetime] | None = None) -> Aws:
         """An Aws for another account through STS AssumeRole, counting into the same counter.
 
-        The role is assumed on first use and re-assumed by botocore before the temporary
-        credentials expire, so a long-running daemon can keep the returned Aws.
+        The role is assumed on first use and re-assumed by botocore's refreshable credentials
+        before the temporary ones expire (15 minutes ahead), so a long-running daemon can keep
+        the returned Aws. `clock` (an aware datetime) is botocore's time fetcher, for tests.
         """
         import boto3
         import botocore.session
@@ -216,20 +239,37 @@ class Aws:
             DeferredRefreshableCredentials,
         )
 
+        extra = {"RoleSessionName": session_name}
+        if external_id:
+            extra["ExternalId"] = external_id
+        # No fetcher cache: the refreshable credentials decide when to refresh (with their
+        # own, injectable, time fetcher), and each refresh is a real AssumeRole.
         fetcher = AssumeRoleCredentialFetcher(
             client_creator=self._sts_creator(),
             source_credentials=self._session.get_credentials(),
             role_arn=role_arn,
-            extra_args={"RoleSessionName": session_name},
+            extra_args=extra,
+            cache=_NoCache(),
         )
         core = botocore.session.Session()
+        # One data loader for every account: each session would otherwise parse and keep its
+        # own copy of every service model (EC2's is tens of MB), per member.
+        core.register_component("data_loader", self._botocore().get_component("data_loader"))
+        timing = {"time_fetcher": clock} if clock is not None else {}
         # botocore has no public setter for a session's credentials; assigning `_credentials`
         # is the common way to give a session refreshable credentials built by hand.
         core._credentials = DeferredRefreshableCredentials(
-            refresh_using=fetcher.fetch_credentials, method="assume-role"
+            refresh_using=fetcher.fetch_credentials, method="assume-role", **timing
         )
         session = boto3.Session(botocore_session=core, region_name=self.region)
-        return Aws(session, counter=self._counter)
+        # boto3 appends its data folder to the (now shared) loader's search path per session.
+        paths = core.get_component("data_loader").search_paths
+        paths[:] = list(dict.fromkeys(paths))
+        return Aws(session, counter=self._counter, role_arn=role_arn)
+
+    def _botocore(self) -> Any:
+        """The botocore session under the boto3 one (boto3 has no public accessor)."""
+        return self._session._session
 
     def _sts_creator(self) -> Callable[..., Any]:
         """Creates the STS clients AssumeRole goes through: from this session, so they count."""
@@ -240,6 +280,16 @@ class Aws:
             )
 
         return create
+
+
+class _NoCache(dict):
+    """A credential cache that never holds anything, so every refresh asks STS."""
+
+    def __contains__(self, key: object) -> bool:
+        return False
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        return None
 
 
 def client_config() -> Any:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 from costguard.collectors.accounts import Target
@@ -39,6 +40,7 @@ class Collected:
     harvest: Harvest | None
     targets: list[Target]
     api_calls: int = 0
+    workers: int = 1
 
 
 @dataclass(frozen=True)
@@ -55,18 +57,22 @@ def collect_without_store(targets: list[Target], failures: Gathered, wanted: set
                           config: Config, known_types: frozenset[str], now: datetime,
                           how: PhaseOne) -> Collected:
     """Phase one: every AWS read that needs no store; `failures` carries earlier errors."""
+    failures.targets = targets
     prepare_regions(targets, failures, wanted, config)
     gathered = gather(targets, wanted, known_types=known_types, progress=how.progress,
-                      should_stop=how.should_stop, lean=how.lean)
+                      should_stop=how.should_stop, lean=how.lean,
+                      workers=config.runtime.concurrency)
     gathered.errors[:0] = failures.errors
     gathered.attempted |= failures.attempted
     gathered.failed |= failures.failed
+    gathered.reached |= failures.reached
+    gathered.denied = {**failures.denied, **gathered.denied}
     harvest = None
     if wanted & EVENT_SOURCES:
         from costguard.runtime.gather_events import harvest as harvest_events
 
         harvest = harvest_events(gathered, targets, wanted, config, now)
-    return Collected(gathered, harvest, targets)
+    return Collected(gathered, harvest, targets, workers=config.runtime.concurrency)
 
 
 def collect_with_store(collected: Collected, wanted: set[Source], store: Store,
@@ -82,21 +88,28 @@ def collect_with_store(collected: Collected, wanted: set[Source], store: Store,
         from costguard.runtime.intake import Cursors
 
         by_account = {t.account: t for t in collected.targets}
-        look_back(collected.gathered, harvest, by_account, wanted, Cursors(store), now)
+        look_back(collected.gathered, harvest, by_account, wanted, Cursors(store), now,
+                  workers=collected.workers)
 
 
 def prepare_regions(targets: list[Target], gathered: Gathered, wanted: set[Source],
                     config: Config) -> None:
-    """Regions per account: the config's list, else every enabled region (asked once)."""
+    """Regions per account: the config's list, else every enabled region (asked once per
+    account, `runtime.concurrency` accounts at a time)."""
+    from costguard.runtime.gather import run_units
+
     if not wanted & ({Source.INVENTORY} | EVENT_SOURCES):
         return
+    unknown = []
     for target in targets:
         if target.regions:
             continue
         if config.aws.regions:
             target.regions = list(config.aws.regions)
             continue
-        _enabled_regions(target, gathered)
+        unknown.append(target)
+    run_units([partial(_enabled_regions, t, gathered) for t in unknown],
+              config.runtime.concurrency)
 
 
 def _enabled_regions(target: Target, gathered: Gathered) -> None:
@@ -106,5 +119,6 @@ def _enabled_regions(target: Target, gathered: Gathered) -> None:
         target.regions = InventoryCollector(target.aws, target.account).regions()
     except Exception as exc:  # the account's inventory is then incomplete
         scope = (Source.INVENTORY, target.account, "*")
-        gathered.attempted.add(scope)
+        with gathered.lock:
+            gathered.attempted.add(scope)
         gathered.fail(scope, exc)

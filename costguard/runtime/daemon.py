@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 DELIVERY_INTERVAL_S = 15.0
 """How often the outbox retries due messages between cycles."""
 
+ACCOUNTS_REFRESH_S = 3600.0
+"""How often an Organization's members are listed again: a new account is picked up within
+the hour (a new account is where a thief with Organization rights would go)."""
+
 STOP_TIMEOUT_S = 8.0
 """How long shutdown waits for a running cycle; systemd's default stop timeout is longer."""
 
@@ -102,6 +106,9 @@ class Daemon:
         self.scheduler.add_job(self._weekly, weekly_trigger(schedule), id="weekly-report")
         self.scheduler.add_job(self._weekly, "date", run_date=now + timedelta(seconds=2),
                                id="weekly-report-catch-up")
+        if self.setup.config.aws.organization is not None:
+            self.scheduler.add_job(self._refresh_accounts, "interval", seconds=ACCOUNTS_REFRESH_S,
+                                   id="accounts")
         if any(r.digest for r in self.engine.notifier.routes):
             # hourly: each route's digest goes out when its own period has passed
             self.scheduler.add_job(self._digests, "interval", hours=1, id="digests",
@@ -115,6 +122,11 @@ class Daemon:
             self.cycles += 1
         except Exception:  # the daemon outlives any one bad cycle; the next one retries
             log.exception("cycle for %s failed", source)
+
+    def _refresh_accounts(self) -> None:
+        """Resolve the accounts again at the next cycle (as a reload with the same config)."""
+        if not self.stop_event.is_set():
+            self.engine.reconfigure(self.setup.config, self.setup.policies)
 
     def _deliver(self) -> None:
         if self.stop_event.is_set():

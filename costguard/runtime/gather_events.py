@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from costguard.collectors.accounts import Target
 from costguard.model import GLOBAL_REGION, Source
-from costguard.runtime.gather import Gathered, attempt
+from costguard.runtime.gather import Gathered, attempt, run_units
 from costguard.settings.config import Config
 from costguard.snapshot import ApiEvent, DetectorStatus, GuardDutyFinding, TrailStatus
 
@@ -70,18 +70,23 @@ def harvest(
     gathered: Gathered, targets: Iterable[Target], sources: set[Source], config: Config,
     now: datetime,
 ) -> Harvest:
-    """Phase one: drain queues, read trail and detector state. Never raises for AWS errors."""
+    """Phase one: drain queues, read trail and detector state. Never raises for AWS errors.
+    Each account's trails, and each account x region's detector and queue, is a unit;
+    `runtime.concurrency` of them run at once."""
     result = Harvest()
-    for n, target in enumerate(targets):
+    targets = list(targets)
+    units: list[Callable[[], None]] = []
+    for target in targets:
         regions = event_regions(config, target)
         if Source.CLOUDTRAIL in sources:
-            _trails(gathered, result, target, regions)
+            units.append(_trails(gathered, result, target, regions))
         if Source.GUARDDUTY in sources:
-            _detectors(gathered, result, target, regions)
-        for region in regions:
-            _drain(gathered, result, target, region, config, now)
+            units += [_detector(gathered, result, target, r) for r in regions]
+        units += [_drain(gathered, result, target, r, config, now) for r in regions]
+    run_units(units, config.runtime.concurrency)
+    for n, target in enumerate(targets):
         files = _trail_files(gathered, result, target, config) if n == 0 else False
-        for region in regions:
+        for region in event_regions(config, target):
             queued = (target.account, region) in result.received
             result.coverage[(target.account, region)] = queued or (
                 files and _trail_covers(result, target.account, region))
@@ -126,21 +131,32 @@ def _trail_files(gathered: Gathered, result: Harvest, target: Target, config: Co
     return True
 
 
-def _trails(gathered: Gathered, result: Harvest, target: Target, regions: list[str]) -> None:
+def _trails(gathered: Gathered, result: Harvest, target: Target, regions: list[str]
+            ) -> Callable[[], None]:
     from costguard.collectors.cloudtrail import TrailCollector
 
     collector = target.collector("trails", lambda: TrailCollector(target.aws, target.account))
     scope = (Source.CLOUDTRAIL, target.account, GLOBAL_REGION)
-    trails = attempt(gathered, scope, lambda: collector.status(regions))
-    result.trails.extend(trails or ())
+
+    def unit() -> None:
+        trails = attempt(gathered, scope, lambda: collector.status(regions))
+        with gathered.lock:
+            result.trails.extend(trails or ())
+
+    return unit
 
 
-def _detectors(gathered: Gathered, result: Harvest, target: Target, regions: list[str]) -> None:
-    for region in regions:
-        collector = _guardduty(target, region)
+def _detector(gathered: Gathered, result: Harvest, target: Target, region: str
+              ) -> Callable[[], None]:
+    collector = _guardduty(target, region)
+
+    def unit() -> None:
         status = attempt(gathered, (Source.GUARDDUTY, target.account, region), collector.detector)
         if status is not None:
-            result.detectors.append(status)
+            with gathered.lock:
+                result.detectors.append(status)
+
+    return unit
 
 
 def _guardduty(target: Target, region: str) -> GuardDutyCollector:
@@ -158,71 +174,97 @@ def _queue(target: Target, region: str, queue_name: str) -> EventQueue:
 
 
 def _drain(gathered: Gathered, result: Harvest, target: Target, region: str, config: Config,
-           now: datetime) -> None:
+           now: datetime) -> Callable[[], None]:
     """Drain the region's queue; a missing queue sends the region to the history look-back."""
-    from costguard.collectors.event_queue import QueueMissing
-
     queue = _queue(target, region, config.events.queue_name)
-    scope = (Source.CLOUDTRAIL, target.account, region)
-    try:
-        received = queue.drain(DRAIN_BATCHES)
-    except QueueMissing:
-        if config.events.lookup_fallback:
-            result.without_queue.append((target.account, region))
-        else:
+
+    def unit() -> None:
+        from costguard.collectors.event_queue import QueueMissing
+
+        scope = (Source.CLOUDTRAIL, target.account, region)
+        try:
+            received = queue.drain(DRAIN_BATCHES)
+        except QueueMissing:
+            if config.events.lookup_fallback:
+                with gathered.lock:
+                    result.without_queue.append((target.account, region))
+            else:
+                _failed(gathered, scope, RuntimeError("no event queue and lookup_fallback is off"))
+            return
+        except Exception as exc:  # the region's events are incomplete; others carry on
+            _failed(gathered, scope, exc)
+            return
+        with gathered.lock:
             gathered.attempted.add(scope)
-            gathered.fail(scope, RuntimeError("no event queue and lookup_fallback is off"))
-        return
-    except Exception as exc:  # the region's events are incomplete; others carry on
+            gathered.complete.add(scope)
+            gathered.complete.add((Source.GUARDDUTY, target.account, region))
+            result.received[(target.account, region)] = received
+            result.events.extend(e for r in received for e in r.events)
+            if received:
+                result.drained_at[(target.account, region)] = now
+
+    return unit
+
+
+def _failed(gathered: Gathered, scope: tuple[Source, str, str], exc: BaseException) -> None:
+    with gathered.lock:
         gathered.attempted.add(scope)
-        gathered.fail(scope, exc)
-        return
-    gathered.attempted.add(scope)
-    gathered.complete.add(scope)
-    gathered.complete.add((Source.GUARDDUTY, target.account, region))
-    result.received[(target.account, region)] = received
-    result.events.extend(e for r in received for e in r.events)
-    if received:
-        result.drained_at[(target.account, region)] = now
+    gathered.fail(scope, exc)
 
 
 def look_back(
     gathered: Gathered, result: Harvest, targets: Mapping[str, Target], sources: set[Source],
-    cursors: Callable[[str], datetime | None], now: datetime,
+    cursors: Callable[[str], datetime | None], now: datetime, workers: int = 1,
 ) -> None:
-    """Phase two: CloudTrail history and GuardDuty findings since each region's cursor."""
-    for account, region in result.without_queue:
+    """Phase two: CloudTrail history and GuardDuty findings since each region's cursor, one
+    unit per account x region (each keeps to LookupEvents' rate there), `workers` at once.
+    The cursors are read first, here: the store is not shared with the pool's threads."""
+    units: list[Callable[[], None]] = []
+    for account, region in sorted(result.without_queue):
         target = targets[account]
         if Source.CLOUDTRAIL in sources:
-            _history(gathered, result, target, region, cursors, now)
+            units.append(_history(gathered, result, target, region, cursors, now))
         if Source.GUARDDUTY in sources:
-            _findings(gathered, result, target, region, cursors)
+            units.append(_findings(gathered, result, target, region, cursors))
+    run_units(units, workers)
 
 
 def _history(gathered: Gathered, result: Harvest, target: Target, region: str,
-             cursors: Callable[[str], datetime | None], now: datetime) -> None:
+             cursors: Callable[[str], datetime | None], now: datetime) -> Callable[[], None]:
     from costguard.collectors.cloudtrail import LookupCollector, lookup_limiter
 
     key = cursor_key(Source.CLOUDTRAIL, target.account, region)
+    since = cursors(key)
     # One limiter per account and region for the life of the process: the API's limit is
     # 2 requests per second per region, whoever asks.
     limiter = target.collector(f"limiter:{region}", lookup_limiter)
     collector = target.collector(
         f"lookup:{region}", lambda: LookupCollector(target.aws, target.account, region, limiter))
-    found = attempt(gathered, (Source.CLOUDTRAIL, target.account, region),
-                    lambda: collector.events_since(cursors(key), now))
-    if found is not None:
-        result.events.extend(found[0])
-        result.cursors[key] = found[1]
+
+    def unit() -> None:
+        found = attempt(gathered, (Source.CLOUDTRAIL, target.account, region),
+                        lambda: collector.events_since(since, now))
+        if found is not None:
+            with gathered.lock:
+                result.events.extend(found[0])
+                result.cursors[key] = found[1]
+
+    return unit
 
 
 def _findings(gathered: Gathered, result: Harvest, target: Target, region: str,
-              cursors: Callable[[str], datetime | None]) -> None:
+              cursors: Callable[[str], datetime | None]) -> Callable[[], None]:
     key = cursor_key(Source.GUARDDUTY, target.account, region)
+    since = cursors(key)
     collector = _guardduty(target, region)
-    found = attempt(gathered, (Source.GUARDDUTY, target.account, region),
-                    lambda: collector.findings_since(cursors(key)))
-    if found is not None:
-        result.events.extend(found[0])
-        if found[1] is not None:
-            result.cursors[key] = found[1]
+
+    def unit() -> None:
+        found = attempt(gathered, (Source.GUARDDUTY, target.account, region),
+                        lambda: collector.findings_since(since))
+        if found is not None:
+            with gathered.lock:
+                result.events.extend(found[0])
+                if found[1] is not None:
+                    result.cursors[key] = found[1]
+
+    return unit

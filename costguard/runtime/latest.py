@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from costguard.snapshot import (
+    AccountAccess,
     BurnSample,
     CostData,
     CostForecast,
@@ -32,6 +33,7 @@ class Latest:
     detectors: dict[tuple[str, str], DetectorStatus] = field(default_factory=dict)
     vcpus: dict[str, int] = field(default_factory=dict)
     stored_burn: dict[tuple[str, str], BurnSample] = field(default_factory=dict)
+    access: dict[str, AccountAccess] = field(default_factory=dict)
 
     def remember(self, gathered: object, harvest: object | None) -> None:
         """Keep what this cycle collected, replacing older data of the same scope."""
@@ -44,8 +46,24 @@ class Latest:
         for forecast in getattr(gathered, "forecasts", ()):
             self.forecasts[forecast.account] = forecast
         self.vcpus.update(getattr(gathered, "vcpus", {}))
+        self._remember_access(gathered)
         if harvest is not None:
             self._remember_state(harvest.trails, harvest.detectors)
+
+    def _remember_access(self, gathered: object) -> None:
+        """An account refused stays refused until a later cycle gets into it."""
+        denied: dict[str, str] = getattr(gathered, "denied", {})
+        targets = {t.account: t for t in getattr(gathered, "targets", ())}
+        own = next((a for a, t in targets.items() if t.role_arn is None), None)
+        for account in getattr(gathered, "reached", set()) - set(denied):
+            self.access.pop(account, None)
+        if targets:  # an account no longer scanned (it left the Organization) is forgotten
+            self.access = {a: v for a, v in self.access.items() if a in targets}
+        for account, error in denied.items():
+            target = targets.get(account)
+            self.access[account] = AccountAccess(
+                account, getattr(target, "role_arn", None), error, getattr(target, "name", None),
+                own)
 
     def remember_stored(self, samples: Iterable[BurnSample]) -> None:
         """Note the burn samples just committed: the next ones are compared with these."""

@@ -3,9 +3,11 @@
 A collector reads the store at scrape time (client_python's Collector pattern) instead of
 keeping counters in memory, so the figures are the same on every replica and survive restarts:
 open findings by severity, open incidents, costguard's own Cost Explorer spend today and this
-month, the outbox and each channel's deliveries, and each source's health. `/healthz` answers 200
-while every source's last cycle succeeded and every channel delivers, and 503 naming what fails
-otherwise: a source, a channel whose last 3 sends failed, a channel holding dead messages.
+month, the outbox and each channel's deliveries, each source's health, and per account x source
+the collections, failures and last success (`account_metrics`). `/healthz` answers 200 while
+every source's last cycle succeeded and none has gone 3 intervals without collecting, and every
+channel delivers, and 503 naming what fails otherwise: a source failing or stale, a channel
+whose last 3 sends failed, a channel holding dead messages.
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ import logging
 import socket
 import threading
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 if TYPE_CHECKING:
+    from costguard.collectors.session import Aws
+    from costguard.settings.config import Config
     from costguard.snapshot import SourceHealth
     from costguard.spend.ce_budget import CeBudget
     from costguard.store import Store
@@ -28,14 +33,20 @@ log = logging.getLogger(__name__)
 
 
 class Watched(Protocol):
-    """What the endpoint reads of the engine: its store, its Cost Explorer budget, and the
-    health of its sources."""
+    """What the endpoint reads of the engine: its store, its Cost Explorer budget, the health
+    of its sources, its schedule and clock (for staleness) and its AWS call counts."""
+
+    config: Config
+    clock: Callable[[], datetime]
 
     @property
     def store(self) -> Store: ...
 
     @property
     def budget(self) -> CeBudget: ...
+
+    @property
+    def aws(self) -> Aws: ...
 
     def health(self) -> tuple[SourceHealth, ...]: ...
 
@@ -103,12 +114,17 @@ class StoreCollector:
     def _health(self) -> Iterable[Any]:
         from prometheus_client.core import GaugeMetricFamily
 
+        from costguard.runtime.account_metrics import account_families, call_family
+
+        health = self.engine.health()
         failures = GaugeMetricFamily("costguard_source_consecutive_failures",
                                      "Cycles in a row a source failed to collect",
                                      labels=["source", "account", "region"])
-        for h in self.engine.health():
+        for h in health:
             failures.add_metric([h.source, h.account, h.region], h.consecutive_failures)
         yield failures
+        yield from account_families(health)
+        yield call_family(self.engine.aws.calls)
 
 
 JOB_STATES = {"todo": "queued", "doing": "running", "failed": "failed"}
@@ -172,10 +188,14 @@ def channel_problems(channels: Iterable[ChannelDelivery]) -> list[str]:
 
 
 def health_report(engine: Watched) -> tuple[bool, dict[str, Any]]:
-    """Healthy when no source failed its last cycle and every channel delivers; the body names
-    what is failing."""
+    """Healthy when no source of any account failed its last cycle or went 3 intervals
+    without collecting, and every channel delivers; the body names what is failing."""
+    from costguard.runtime.account_metrics import stale
+
+    health = engine.health()
     failing = [h.last_error or f"{h.source} {h.account}/{h.region}: failed"
-               for h in engine.health() if h.consecutive_failures > 0]
+               for h in health if h.consecutive_failures > 0]
+    failing += stale(health, engine.config.schedule, engine.clock())
     failing += channel_problems(engine.store.channel_delivery())
     return not failing, {"status": "ok" if not failing else "degraded", "failing": failing}
 

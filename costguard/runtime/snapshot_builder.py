@@ -83,6 +83,7 @@ def build_snapshot(latest: Latest, priced: Priced, stored: Stored, now: datetime
         trails=tuple(t for ts in latest.trails.values() for t in ts),
         detectors=tuple(latest.detectors.values()),
         forecasts=tuple(latest.forecasts.values()), health=stored.health,
+        access=tuple(latest.access[a] for a in sorted(latest.access)),
     )
     return Built(snapshot, worth_keeping(latest, priced.samples))
 

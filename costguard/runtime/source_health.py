@@ -50,8 +50,10 @@ class HealthBook:
         book = self._load()
         for source, account, region in gathered.attempted:
             entry = book.setdefault(_key(str(source), account, region), {})
+            entry["cycles"] = int(entry.get("cycles", 0)) + 1
             if (source, account, region) in gathered.failed:
                 entry["failures"] = int(entry.get("failures", 0)) + 1
+                entry["failed"] = int(entry.get("failed", 0)) + 1
                 entry["error"] = _error_for(gathered.errors, str(source), account, region)
             else:
                 entry.update(failures=0, success=now.isoformat(), error=None)
@@ -95,6 +97,7 @@ def records(book: dict[str, dict[str, Any]]) -> tuple[SourceHealth, ...]:
             consecutive_failures=int(entry.get("failures", 0)),
             last_success_at=_time(entry.get("success")), last_error=entry.get("error"),
             last_event_at=_time(entry.get("event")),
+            cycles=int(entry.get("cycles", 0)), failed_cycles=int(entry.get("failed", 0)),
         ))
     return tuple(out)
 

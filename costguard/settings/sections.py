@@ -28,9 +28,7 @@ from costguard.settings.problems import matching
 from costguard.settings.regions import Region
 from costguard.settings.yaml_loader import shown
 
-NOT_IMPLEMENTED_YET = {
-    "aws.organization": "scanning an AWS Organization's member accounts",
-}
+NOT_IMPLEMENTED_YET: dict[str, str] = {}
 """Keys the schema describes but no code acts on yet. Setting one is an error rather than a
 silent no-op; whoever implements one removes its line here (and the note in its docs row)."""
 
@@ -104,8 +102,13 @@ class AccountConfig(_Strict):
 class OrganizationConfig(_Strict):
     """Scan every active account of the AWS Organization through a role of this name."""
 
-    role_name: str = "OrganizationAccountAccessRole"
-    exclude: list[str] = Field(default_factory=list)
+    role_name: Annotated[str, matching(r"[\w+=,.@/-]{1,512}", "an IAM role name such as "
+                                       "OrganizationAccountAccessRole")] = Field(
+        "OrganizationAccountAccessRole", description="the role assumed in each member")
+    external_id_env: EnvName | None = Field(
+        None, description="environment variable holding the role's sts:ExternalId")
+    exclude: list[AccountId] = Field(default_factory=list,
+                                     description="member account ids not to scan")
 
 
 class AwsConfig(_Strict):
@@ -281,11 +284,14 @@ class MetricsConfig(_Strict):
 
 
 class RuntimeConfig(_Strict):
-    """How `costguard run` schedules its work."""
+    """How `costguard run` schedules its work and how many account x region units it collects
+    at once."""
 
     engine: Literal["embedded", "procrastinate"] = Field(
         "embedded", description="embedded: APScheduler in this one process; procrastinate: "
         "every `costguard run` is a worker of a job queue on database.url (PostgreSQL)")
+    concurrency: int = Field(8, ge=1, le=64, description="account x region units collected "
+                             "at once in one process")
 
 
 class _Document(_Strict):

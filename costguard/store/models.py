@@ -357,12 +357,9 @@ class WeeklyReportRow(Base):
 
 
 class TicketRow(Base):
-    """One ticket a ticket channel keeps for an incident: its vendor id, once the vendor gave one.
-
-    `incident_key` is the key of the incident's first message; a recurrence that reopens the
-    ticket moves it to the new incident's key. `state` `pending` means a create was (or is about
-    to be) sent and its answer not recorded: the channel searches the vendor before creating.
-    """
+    """One ticket a ticket channel keeps for an incident (`incident_key`: its first message's
+    key, moved to a recurrence's key on reopening). `state` `pending`: a create was sent and its
+    answer not recorded, so the channel searches the vendor before creating."""
 
     __tablename__ = "tickets"
     __table_args__ = (

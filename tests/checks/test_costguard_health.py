@@ -81,3 +81,14 @@ def test_remediation_quotes_error_text():
         health("inventory", failures=3, error=HOSTILE),))))
 
     assert_only_quoted(text, HOSTILE)
+
+
+def test_an_account_costguard_cannot_enter_is_left_to_account_access():
+    from costguard.snapshot import AccountAccess
+
+    member = "444455556666"
+    snap = snapshot(health=(health("inventory", failures=3, region="eu-west-1"),
+                            health("inventory", failures=3, region="eu-west-1", account=member)),
+                    access=(AccountAccess(member, None, "AssumeRole refused (AccessDenied)"),))
+
+    assert [f.account for f in run(CostguardHealth, snap)] == [ACCOUNT]

@@ -52,6 +52,7 @@ EXPECTED_RESOURCES = {
     "cloudtrail_logging": {samples.TRAIL_ARN, f"arn:aws:cloudtrail:{WEST}:{A}:trail-coverage"},
     "guardduty_enabled": {f"arn:aws:guardduty:{WEST}:{A}:detector"},
     "costguard_health": {f"costguard:health/inventory/{A}/{WEST}"},
+    "account_access": {samples.MEMBER_ROLE},
     "daily_spend": {f"arn:aws:ce::{A}:daily/{samples.EC2_COMPUTE}", f"arn:aws:ce::{A}:daily/total"},
     "monthly_forecast": {f"arn:aws:ce::{A}:forecast/2026-11/{pct}" for pct in (80, 100, 120)},
 }

@@ -460,6 +460,39 @@ def test_iam_policy_of_the_shipped_policies(tmp_path):
     assert {Source.INVENTORY, Source.CREDENTIAL_REPORT, Source.COST} <= sources
 
 
+def org_config(tmp_path: Path) -> Path:
+    path = tmp_path / "costguard.yml"
+    path.write_text(f"database: {{url: 'sqlite:///{tmp_path}/cg.db'}}\naws:\n  organization:\n"
+                    "    role_name: costguard-read\n    external_id_env: CG_EXTERNAL_ID\n")
+    return path
+
+
+def test_iam_policy_of_an_organization_lists_members_and_assumes_their_role(tmp_path):
+    result = costguard("iam-policy", "-c", org_config(tmp_path))
+
+    statements = {s["Sid"]: s for s in json.loads(result.stdout)["Statement"]}
+    assert statements["CostguardListMembers"]["Action"] == ["organizations:ListAccounts"]
+    assert statements["CostguardAssumeScanRoles"]["Resource"] == [
+        "arn:aws:iam::*:role/costguard-read"]
+
+
+def test_iam_policy_member_role_prints_its_trust_and_read_policy(tmp_path):
+    result = costguard("iam-policy", "--member-role", "--trusted-account", "111122223333",
+                       "-c", org_config(tmp_path))
+
+    doc = json.loads(result.stdout)
+    [trust] = doc["trust_policy"]["Statement"]
+    assert doc["role_name"] == "costguard-read"
+    assert trust["Principal"] == {"AWS": "arn:aws:iam::111122223333:root"}
+    assert trust["Condition"] == {"StringEquals": {"sts:ExternalId": "$CG_EXTERNAL_ID"}}
+    actions = doc["permissions_policy"]["Statement"][0]["Action"]
+    assert "ec2:DescribeInstances" in actions
+    assert not [a for a in actions if a.startswith(("ce:", "pricing:"))]  # payer only
+    bad = costguard("iam-policy", "--member-role", "--trusted-account", "12",
+                    "-c", org_config(tmp_path))
+    assert bad.exit_code == 2 and "--trusted-account" in bad.stderr
+
+
 def test_validate_accepts_a_good_setup(config):
     result = costguard("validate", "-c", config)
     assert result.exit_code == 0
@@ -507,3 +540,51 @@ def test_under_journald_log_lines_carry_no_timestamp_of_their_own(capsys):
         root.handlers[:] = saved
     assert configure_stamp == "%(levelname)s %(name)s: %(message)s"
     assert capsys.readouterr().err.strip() == "INFO costguard.test: hello"
+
+
+def test_json_log_lines_parse_and_carry_their_extras(capsys):
+    import logging
+
+    from costguard.cli.options import configure_logging
+
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    root.handlers[:] = []
+    try:
+        configure_logging("info", env={}, log_format="json")
+        logging.getLogger("costguard.test").warning(
+            "could not collect %s", "inventory",
+            extra={"account": "444455556666", "region": "eu-west-1", "source": "inventory"})
+    finally:
+        root.handlers[:] = saved
+    [line] = capsys.readouterr().err.splitlines()
+    entry = json.loads(line)
+    assert {k: entry[k] for k in ("level", "logger", "message", "account", "region", "source")} \
+        == {"level": "WARNING", "logger": "costguard.test", "message": "could not collect "
+            "inventory", "account": "444455556666", "region": "eu-west-1", "source": "inventory"}
+    assert entry["ts"].endswith("+00:00")
+
+
+def test_log_format_json_is_a_global_option_of_every_command(tmp_path):
+    """A scan against moto logs (moto emulates neither LookupEvents nor Cost Explorer's
+    forecast): every log line is one JSON object."""
+    import logging
+
+    config = tmp_path / "costguard.yml"
+    config.write_text(f"aws: {{regions: [us-east-1]}}\ndatabase: {{url: 'sqlite:///{tmp_path}/"
+                      "cg.db'}\n")
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    root.handlers[:] = []
+    try:
+        with mock_aws():
+            result = CliRunner().invoke(main, ["--log-format", "json", "scan", "--no-notify",
+                                               "-c", str(config)])
+    finally:
+        root.handlers[:] = saved
+    stderr = result.stderr.splitlines()
+    logged = [json.loads(line) for line in stderr if line.startswith("{")]
+    assert all(entry["logger"].startswith("costguard") for entry in logged)
+    assert any(entry.get("source") == "cloudtrail" and entry.get("account") for entry in logged)
+    # the scan's own report of what failed stays text; no log line is left in text form
+    assert not [line for line in stderr if line.startswith(("WARNING ", "INFO "))]

@@ -100,6 +100,21 @@ def test_one_job_per_needed_source_at_its_interval_plus_delivery(tmp_path, daemo
     assert "weekly-report-catch-up" in by_id
 
 
+def test_with_an_organization_its_members_are_listed_again_every_hour(tmp_path, daemon_for):
+    config = write_config(tmp_path)
+    config.write_text(config.read_text().replace(
+        f"aws: {{regions: [{REGION}]}}",
+        f"aws: {{regions: [{REGION}], organization: {{role_name: costguard-read}}}}"))
+    daemon = daemon_for(config)
+    daemon.schedule()
+    assert jobs(daemon)["accounts"] == 3600.0
+    daemon.engine._targets = ["resolved before"]
+
+    daemon._refresh_accounts()
+
+    assert daemon.engine._targets is None  # the next cycle lists the members again
+
+
 def test_a_reload_reschedules_for_the_new_policies(tmp_path, daemon_for):
     config = write_config(tmp_path, policies=ONE_POLICY)
     daemon = daemon_for(config)

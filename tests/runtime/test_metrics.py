@@ -85,3 +85,83 @@ def test_healthz_names_a_failing_source(engine: Engine) -> None:
         assert get(f"{url}/nothing")[0] == 404
     finally:
         server.shutdown()
+
+
+MEMBER = "444455556666"
+
+
+def collected(engine: Engine, at: datetime, *scopes: tuple, failed: tuple = ()) -> None:
+    """Record one cycle's outcome for these (source, account, region) scopes in the store."""
+    from costguard.runtime.gather import Gathered
+    from costguard.runtime.source_health import HealthBook
+
+    gathered = Gathered()
+    for scope in (*scopes, *failed):
+        gathered.attempted.add(scope)
+    gathered.complete.update(scopes)
+    for scope in failed:
+        gathered.fail(scope, RuntimeError("AccessDenied"))
+    HealthBook(engine.store).update(gathered, [], [], at)
+
+
+def test_healthz_fails_when_one_account_s_source_is_three_intervals_behind(engine) -> None:
+    """Inventory polls every 60 s by default: one member is 3.5 minutes behind, the
+    management account current; only the member is named."""
+    from datetime import timedelta
+
+    from costguard.model import Source
+
+    now = [NOW]
+    engine.clock = lambda: now[0]
+    own = (Source.INVENTORY, "123456789012", "us-east-1")
+    member = (Source.INVENTORY, MEMBER, "us-east-1")
+    collected(engine, NOW - timedelta(minutes=2), own, member)
+    server = serve(engine, "127.0.0.1:0")
+    url = f"http://127.0.0.1:{server.server_port}/healthz"
+    try:
+        assert get(url)[0] == 200  # two intervals behind: not yet stale
+        collected(engine, NOW, own)
+        now[0] = NOW + timedelta(seconds=90)
+        status, body = get(url)
+    finally:
+        server.shutdown()
+    assert status == 503
+    assert json.loads(body)["failing"] == [
+        f"inventory {MEMBER}/us-east-1: stale, last collected 2026-11-22T11:58:00Z "
+        "(4 intervals of 60s ago)"]
+
+
+def test_metrics_count_collections_failures_and_last_success_per_account_and_source(
+        engine) -> None:
+    from costguard.model import Source
+
+    east = (Source.INVENTORY, MEMBER, "us-east-1")
+    west = (Source.INVENTORY, MEMBER, "eu-west-1")
+    collected(engine, NOW, east, west)
+    collected(engine, NOW, east, failed=(west,))
+    server = serve(engine, "127.0.0.1:0")
+    try:
+        text = get(f"http://127.0.0.1:{server.server_port}/metrics")[1]
+    finally:
+        server.shutdown()
+    lines = set(text.splitlines())
+    labels = f'account="{MEMBER}",source="inventory"'
+    assert f"costguard_collections_total{{{labels}}} 4.0" in lines
+    assert f"costguard_collection_failures_total{{{labels}}} 1.0" in lines
+    [success] = [x for x in lines
+                 if x.startswith(f"costguard_last_success_timestamp_seconds{{{labels}}}")]
+    assert float(success.rsplit(" ", 1)[1]) == NOW.timestamp()
+
+
+def test_metrics_count_aws_calls_per_service_and_operation(engine) -> None:
+    engine.aws._counter.add("ec2:DescribeInstances")
+    engine.aws._counter.add("ec2:DescribeInstances")
+    engine.aws._counter.add("sts:AssumeRole")
+    server = serve(engine, "127.0.0.1:0")
+    try:
+        text = get(f"http://127.0.0.1:{server.server_port}/metrics")[1]
+    finally:
+        server.shutdown()
+    lines = set(text.splitlines())
+    assert 'costguard_aws_calls_total{operation="DescribeInstances",service="ec2"} 2.0' in lines
+    assert 'costguard_aws_calls_total{operation="AssumeRole",service="sts"} 1.0' in lines

@@ -176,7 +176,7 @@ def test_every_key_of_the_full_example_is_read(monkeypatch):
         id="111122223333", name="production",
         role_arn="arn:aws:iam::111122223333:role/costguard-audit",
     )
-    assert config.aws.organization is None  # not implemented yet: setting it is an error
+    assert config.aws.organization is None
     assert config.database_url == env["COSTGUARD_DATABASE_URL"]
     assert [config.schedule.interval(s) for s in Source] == [90.0, 14400.0, 86400.0, 60.0, 300.0]
     assert config.policy_paths == (Path("policies"),)
