@@ -52,12 +52,12 @@ def scan(config_path: str | None, fmt: str, fail_on: str, no_notify: bool) -> No
     from costguard.runtime.bootstrap import open_store
     from costguard.runtime.cycle import Engine
 
-    setup = load(config_path)
+    setup = load(config_path, sigma_on_demand=True)
     if _OWNS_PROCESS:  # in someone else's process (click's test runner) GC is not ours to stop
         gc.disable()  # one collection, when AWS is released, instead of dozens during imports
     progress = Progress()
     engine = Engine(setup.config, setup.policies, lambda: open_store(setup.config),
-                    registry=setup.registry)
+                    registry=setup.registry, sigma_rules=setup.sigma_rules)
     result = engine.run_cycle(notify=not no_notify, progress=progress,
                               release_aws=_OWNS_PROCESS)
     progress.done()
