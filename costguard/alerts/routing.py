@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 from costguard.alerts.alert import Alert, AlertFinding, Playbook, RemediationStep
 from costguard.alerts.evidence import phase_lookup
 from costguard.alerts.playbook import build_actions, covered
-from costguard.alerts.render import Renderer
 from costguard.checks import Registry, default_registry
 from costguard.checks.base import Phase
 from costguard.model import Message, Severity
@@ -23,6 +22,7 @@ from costguard.settings.config import Config, Route
 from costguard.settings.policies import Policy
 
 if TYPE_CHECKING:
+    from costguard.alerts.render import Renderer
     from costguard.notifiers.channel import Channel
     from costguard.notifiers.delivery import DeliveryReport, Outbox
     from costguard.store import Store
@@ -88,6 +88,8 @@ class Notifier:
     def renderer(self) -> Renderer:
         """Built on first use: a scan that sends nothing never imports Jinja."""
         if self._renderer is None:
+            from costguard.alerts.render import Renderer
+
             self._renderer = Renderer(self.config.template_dirs)
         return self._renderer
 
