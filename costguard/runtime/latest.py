@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from costguard.runtime.event_history import EventHistory
 from costguard.snapshot import (
     BurnSample,
     CostData,
@@ -32,6 +33,7 @@ class Latest:
     detectors: dict[tuple[str, str], DetectorStatus] = field(default_factory=dict)
     vcpus: dict[str, int] = field(default_factory=dict)
     stored_burn: dict[tuple[str, str], BurnSample] = field(default_factory=dict)
+    events: EventHistory = field(default_factory=EventHistory)
 
     def remember(self, gathered: object, harvest: object | None) -> None:
         """Keep what this cycle collected, replacing older data of the same scope."""

@@ -36,6 +36,16 @@ class ActionRecord:
     result: str | None
 
 
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as read back, with its row's time (a GuardDuty finding's last update) and when
+    it was received (the incremental reader's cursor)."""
+
+    event: ApiEvent | GuardDutyFinding
+    time: datetime
+    received_at: datetime
+
+
 def _payload(event: ApiEvent | GuardDutyFinding) -> dict[str, Any]:
     """The event as JSON-ready data; datetimes as ISO strings."""
     out: dict[str, Any] = {}
@@ -107,6 +117,19 @@ class EventsMixin(SessionBase):
                 else:
                     findings[event.finding_id] = event  # the latest update wins
         return api, list(findings.values())
+
+    def events_received(
+        self, *, since: datetime, received_from: datetime | None = None
+    ) -> list[StoredEvent]:
+        """Events whose time is at or after `since`, and (when given) that were received at or
+        after `received_from`: what an incremental reader has not seen yet, in storage order."""
+        query = select(EventRow.kind, EventRow.payload, EventRow.time,
+                       EventRow.received_at).where(EventRow.time >= since)
+        if received_from is not None:
+            query = query.where(EventRow.received_at >= received_from)
+        with self._read() as session:
+            return [StoredEvent(_event(kind, payload), time, received)
+                    for kind, payload, time, received in session.execute(query)]
 
     def prune_events(self, before: datetime) -> int:
         """Forget events older than `before` (their dedupe window has passed); returns how many."""
