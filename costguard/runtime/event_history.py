@@ -26,8 +26,12 @@ from costguard.snapshot import ApiEvent, GuardDutyFinding
 if TYPE_CHECKING:
     from costguard.store import Unit
 
+
 FULL_READ_EVERY = timedelta(hours=1)
 """How often the whole look-back is read again (see the module's docstring)."""
+
+MAX_SKIPPED = 1000
+"""At most this many ids are named to the store as already read (see `at_cursor`)."""
 
 SUMMARY_EXTRA = ("sessionCredentialFromConsole",)
 """The record fields outside the normalized ones that the history checks read."""
@@ -46,6 +50,8 @@ class EventHistory:
     api: dict[str, ApiEvent] = field(default_factory=dict)
     guardduty: dict[str, tuple[datetime, GuardDutyFinding]] = field(default_factory=dict)
     cursor: datetime | None = None
+    at_cursor: set[str] = field(default_factory=set)
+    """The rows read that were received exactly at `cursor` (one unit's): not read again."""
     full_read_at: datetime | None = None
     detail: timedelta | None = None
     last_read: int = 0
@@ -58,11 +64,18 @@ class EventHistory:
             self.api.clear()
             self.guardduty.clear()
             self.cursor, self.full_read_at, self.detail = None, now, now - detail_since
-        rows = unit.events_received(since=since, received_from=self.cursor)
+            self.at_cursor = set()
+        rows = unit.events_received(since=since, received_from=self.cursor,
+                                    already=self.at_cursor)
         self.last_read = len(rows)
         for row in rows:
             self._add(row.event, row.time)
-            self.cursor = max(self.cursor or row.received_at, row.received_at)
+            if self.cursor is None or row.received_at > self.cursor:
+                self.cursor, self.at_cursor = row.received_at, set()
+            if row.received_at == self.cursor:
+                self.at_cursor.add(row.key)
+        if len(self.at_cursor) > MAX_SKIPPED:
+            self.at_cursor = set()  # read those again rather than send thousands of ids
         self._age(since, detail_since)
         api = sorted(self.api.values(), key=lambda e: (e.time, e.event_id))
         latest = sorted(self.guardduty.values(), key=lambda pair: pair[0])
