@@ -291,16 +291,15 @@ class Engine:
 
     def event_queues(self) -> list[EventQueue]:
         """One EventQueue per account and event region, for the daemon's pollers."""
-        from costguard.collectors.event_queue import EventQueue
         from costguard.runtime.collect import prepare_regions
-        from costguard.runtime.gather_events import trail_file_queues
+        from costguard.runtime.gather_events import event_queue, trail_file_queues
 
         with self.lock:
             failures = Gathered()
             targets = self.targets(failures)
             prepare_regions(targets, failures, set(EVENT_SOURCES), self.config)
             return [
-                EventQueue(t.aws, t.account, region, self.config.events.queue_name)
+                event_queue(t, region, self.config.events.queue_name)
                 for t in targets for region in self._event_regions(t)
             ] + trail_file_queues(self.config, targets)
 

@@ -100,6 +100,8 @@ class Daemon:
         self.scheduler.add_job(self._weekly, weekly_trigger(schedule), id="weekly-report")
         self.scheduler.add_job(self._weekly, "date", run_date=now + timedelta(seconds=2),
                                id="weekly-report-catch-up")
+        self.scheduler.add_job(self._prune, "interval", id="prune",
+                               seconds=self.setup.config.store.retention.every)
         if any(r.digest for r in self.setup.config.routes):
             # hourly: each route's digest goes out when its own period has passed
             self.scheduler.add_job(self._digests, "interval", hours=1, id="digests",
@@ -129,6 +131,17 @@ class Daemon:
             self.engine.send_digests()
         except Exception:
             log.exception("sending digests failed")
+
+    def _prune(self) -> None:
+        """Retention (runtime.pruning): one short transaction, not under the engine's lock."""
+        if self.stop_event.is_set():
+            return
+        from costguard.runtime.pruning import prune
+
+        try:
+            prune(self.store, self.engine.config, self.engine.policies, self.engine.clock())
+        except Exception:
+            log.exception("pruning the store failed")
 
     def _weekly(self) -> None:
         if self.stop_event.is_set():

@@ -3,7 +3,9 @@
 Each batch is stored (each event id once), then deleted, then evaluated at once, so an
 attacker's call reaches the inbox seconds after EventBridge delivers it, not at the next
 scheduled cycle. A thread that loses its queue (deleted, or never set up) backs off and tries
-again; the scheduled `cloudtrail` job falls back to LookupEvents meanwhile.
+again; the scheduled `cloudtrail` job falls back to LookupEvents meanwhile. While a poller
+owns its queue the scheduled job does not drain it (no cycle holds the engine for a hundred
+receives): it reads the trails' and detectors' state only.
 """
 
 from __future__ import annotations
@@ -39,12 +41,21 @@ class QueuePoller(threading.Thread):
         self.batches = 0
 
     def run(self) -> None:
+        try:
+            self._poll()
+        finally:
+            self.queue.polled = False
+
+    def _poll(self) -> None:
         from costguard.collectors.event_queue import QueueMissing
 
         while not self.stop.is_set():
             try:
                 received = self.queue.receive(WAIT_S)
+                self.queue.polled = True  # from now the scheduled cycle leaves it to this thread
             except QueueMissing as exc:
+                # the scheduled cycle finds the queue missing too and falls back to LookupEvents
+                self.queue.polled = False
                 log.warning("%s; polling again in %.0f s", exc, MISSING_RETRY_S)
                 self.stop.wait(MISSING_RETRY_S)
                 continue

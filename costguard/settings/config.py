@@ -35,11 +35,13 @@ from costguard.settings.sections import (  # noqa: F401  (re-exported: the confi
     MetricsConfig,
     OrganizationConfig,
     ReportsConfig,
+    RetentionConfig,
     Route,
     RouteMatch,
     S3TrailConfig,
     ScheduleConfig,
     SigmaConfig,
+    StoreConfig,
     _Document,
     parse_duration,
 )
@@ -68,6 +70,7 @@ class Config:
     reports_dir: Path = Path("reports")
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     reports: ReportsConfig = field(default_factory=ReportsConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
 
 
 def find_config(explicit: str | Path | None, env: Mapping[str, str] = os.environ) -> Path | None:
@@ -138,7 +141,7 @@ def _build(path: Path | None, raw: Any, env: Mapping[str, str], channel_types: C
         policy_paths=policy_paths, template_dirs=tuple(base / t for t in doc.templates),
         notifiers=notifiers, routes=tuple(doc.routes or ()), events=doc.events, cost=doc.cost,
         incidents=doc.incidents, log_level=doc.log_level, metrics=doc.metrics,
-        reports=doc.reports,
+        reports=doc.reports, store=doc.store,
         reports_dir=base / doc.incidents.reports_dir if doc.incidents.reports_dir
         else state_dir() / "reports",
     )

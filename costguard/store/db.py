@@ -26,6 +26,7 @@ from costguard.store.findings import FindingsMixin
 from costguard.store.incidents import IncidentsMixin
 from costguard.store.migrate import SchemaTooNew, ensure_schema
 from costguard.store.outbox import OutboxMixin
+from costguard.store.retention import RetentionMixin
 from costguard.store.scans import ScansMixin
 from costguard.store.state import StateMixin
 from costguard.store.time_series import SamplesMixin
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 
 class Store(
     ScansMixin, FindingsMixin, IncidentsMixin, SamplesMixin, OutboxMixin, StateMixin, EventsMixin,
-    CheckCountsMixin, WeeklyReportsMixin, DeliveryStatsMixin,
+    CheckCountsMixin, WeeklyReportsMixin, DeliveryStatsMixin, RetentionMixin,
 ):
     """Everything costguard keeps between runs, behind plain methods and frozen records.
 
