@@ -56,6 +56,8 @@ class EventHistory:
     detail: timedelta | None = None
     last_read: int = 0
     """Rows the last `read` took from the store (what the tests and benchmarks count)."""
+    unevaluated: bool = False
+    """Events were stored without an evaluation (a burst's intake, Engine.ingest)."""
 
     def read(self, unit: Unit, *, since: datetime, detail_since: datetime,
              now: datetime) -> tuple[list[ApiEvent], list[GuardDutyFinding]]:
