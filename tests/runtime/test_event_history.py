@@ -164,3 +164,47 @@ def test_history_past_the_detail_window_is_kept_as_summaries():
     assert all(by_id[e.event_id] == e for e in recent)
     assert all(not by_id[e.event_id].request for e in old)
     assert any(by_id[e.event_id].extra for e in old)  # the console-session flag survives
+
+
+def test_the_pacer_evaluates_at_once_when_quiet_and_linearly_in_a_burst():
+    from costguard.runtime.pollers import Pacer
+
+    ticks = iter(range(1000))
+    pacer = Pacer(clock=lambda: 0.0 * next(ticks))  # time never passes: counts decide
+    assert pacer.evaluate_now(3, look_back=50_000)  # a quiet queue: judged at once
+    decisions = []
+    look_back = 0
+    for _ in range(1000):  # 10,000 events in full receives
+        look_back += 10
+        now = pacer.evaluate_now(10, look_back)
+        decisions.append(now)
+        if now:
+            pacer.evaluated()
+    # each evaluation reads the look-back: the total stays a small multiple of the burst
+    evaluated_at = [10 * (i + 1) for i, now in enumerate(decisions) if now]
+    assert sum(evaluated_at) <= 6 * 10_000
+    assert len(evaluated_at) < 30
+
+
+def test_a_deferred_receive_is_judged_by_the_next_evaluation(engines):
+    """Store-only ingests (mid-burst) leave their events to the next evaluation, even when
+    the receive that triggers it brings nothing new."""
+    from costguard.collectors.event_queue import Received
+
+    engine, _, clock, _ = engines
+    clock.now = NOW
+
+    class Queue:
+        account, region = ACCOUNT, "us-east-1"
+
+        def delete(self, received: Any) -> list:
+            return []
+
+    attack = sorted(reference_events(), key=lambda e: e.time)
+    received = [Received(message_id=e.event_id, receipt_handle=e.event_id, event=e, body="")
+                for e in attack]
+    assert engine.ingest(Queue(), received, evaluate=False) is None
+    assert engine.latest.events.unevaluated
+    result = engine.ingest(Queue(), received)  # the same messages again: nothing new
+    assert result is not None and result.evaluation.findings
+    assert not engine.latest.events.unevaluated
