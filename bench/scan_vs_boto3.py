@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness import ROOT, fake_env, machine, measure, median, moto_server
+from harness import ROOT, compiled, fake_env, machine, measure, median, moto_server
 
 CONFIG = """\
 aws:
@@ -39,6 +39,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--instances", type=int, default=0, help="more instances to scan")
     args = parser.parse_args()
+    compiled()
     with moto_server() as url, tempfile.TemporaryDirectory() as tmp:
         env = fake_env(url)
         config = Path(tmp) / "costguard.yml"
