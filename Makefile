@@ -33,8 +33,10 @@ lint: $(VENV)/.test
 
 bench: $(VENV)/.test
 	cd bench && ../$(BIN)/python scan_vs_boto3.py
+	cd bench && ../$(BIN)/python scan_vs_boto3.py --runs 3 --instances 5000
 	cd bench && ../$(BIN)/python event_latency.py
 	cd bench && ../$(BIN)/python daemon_memory.py
+	cd bench && ../$(BIN)/python event_burst.py --sizes 1000,10000 --s3 100000
 	cd bench && ../$(BIN)/python ce_month.py
 	cd bench && ../$(BIN)/python sigma_match.py
 	cd bench && ../$(BIN)/python workers.py

@@ -1,12 +1,16 @@
-"""Daemon memory over many cycles: the resident set must stay flat, not grow per cycle.
+"""Daemon memory and store size over many cycles: RSS flat, rows bounded by retention.
 
-Usage: python bench/daemon_memory.py [--cycles 1000]
+Usage: python bench/daemon_memory.py [--cycles 1000] [--minutes-per-cycle 30]
 In one process, as the daemon runs them: an Engine on an SQLite store against an embedded AWS
-(moto) holding a small account with the event pipeline set up. Every cycle reads the inventory;
-every 10th also the event queue, where an event has just arrived (the daemon's queue drain
-waits a second for stragglers, so it is not run every cycle here); every 60th also IAM and
-GuardDuty, every 240th Cost Explorer. RSS is read from /proc every 100 cycles; the figure that
-matters is the growth from cycle 200 (caches warm) to the last.
+(moto) holding a small account with the event pipeline set up, on an accelerated clock (each
+cycle moves it `--minutes-per-cycle`, so 1,000 cycles are three weeks). Every cycle reads the
+inventory; every 10th also the event queue, where events have just arrived (the daemon's queue
+drain waits a second for stragglers, so it is not run every cycle here); every 60th also IAM
+and GuardDuty, every 240th Cost Explorer. Each simulated hour the store is pruned as the
+daemon's `prune` job does, with `store.retention` at 7 days for scans, resolved findings and
+messages (events keep their 8 days). RSS is read from /proc every 100 cycles; the figures that
+matter are the growth from cycle 200 (caches warm) to the last, CPU per cycle (moto's
+included: it runs in this process), and the rows per table at the end.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from harness import machine
@@ -34,8 +38,18 @@ def rss_mib() -> float:
     return int(line.split()[1]) / 1024
 
 
-def event(n: int) -> dict:
-    return {"eventVersion": "1.09", "eventTime": datetime.now(timezone.utc).strftime(
+class Clock:
+    """The engine's clock, moved on by each cycle."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def event(n: int, at: datetime) -> dict:
+    return {"eventVersion": "1.09", "eventTime": at.strftime(
         "%Y-%m-%dT%H:%M:%SZ"), "eventSource": "ec2.amazonaws.com",
         "eventName": "CreateTags", "awsRegion": "us-east-1",
         "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::123456789012:user/ops",
@@ -47,6 +61,7 @@ def event(n: int) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cycles", type=int, default=1000)
+    parser.add_argument("--minutes-per-cycle", type=float, default=30.0)
     args = parser.parse_args()
     import boto3
     from moto import mock_aws
@@ -55,19 +70,25 @@ def main() -> int:
     from costguard.model import Source
     from costguard.runtime.bootstrap import load_setup, open_store
     from costguard.runtime.cycle import Engine
+    from costguard.runtime.pruning import prune
 
     with mock_aws(), tempfile.TemporaryDirectory() as tmp:
         ec2 = boto3.client("ec2", region_name="us-east-1")
         ec2.run_instances(ImageId="ami-12345678", MinCount=3, MaxCount=3, InstanceType="t3.micro")
         config = Path(tmp) / "costguard.yml"
         config.write_text(f"aws: {{regions: [us-east-1]}}\nevents: {{regions: [us-east-1]}}\n"
-                          f"database: {{url: 'sqlite:///{tmp}/cg.db'}}\n")
+                          f"database: {{url: 'sqlite:///{tmp}/cg.db'}}\n"
+                          "store: {retention: {scans: 7d, resolved: 7d, messages: 7d}}\n")
         setup = load_setup(config)
-        engine = Engine(setup.config, setup.policies, open_store(setup.config))
+        clock = Clock()
+        store = open_store(setup.config)
+        engine = Engine(setup.config, setup.policies, store, clock=clock)
         apply(plan(engine.aws, engine.aws.account_id(), ["us-east-1"], "costguard-events"))
         bus = boto3.client("events", region_name="us-east-1")
-        samples, start = [], time.perf_counter()
+        samples, start, cpu = [], time.perf_counter(), time.process_time()
+        step, pruned_at = timedelta(minutes=args.minutes_per_cycle), clock.now
         for n in range(1, args.cycles + 1):
+            clock.now += step
             sources = {Source.INVENTORY}
             sources |= {Source.CLOUDTRAIL} if n % 10 == 0 else set()
             sources |= {Source.CREDENTIAL_REPORT, Source.GUARDDUTY} if n % 60 == 1 else set()
@@ -75,19 +96,29 @@ def main() -> int:
             if n % 10 == 0:
                 bus.put_events(Entries=[{"Source": "aws.ec2", "DetailType":
                                          "AWS API Call via CloudTrail",
-                                         "Detail": json.dumps(event(n))}])
+                                         "Detail": json.dumps(event(n, clock.now))}])
             engine.run_cycle(sources)
-            if n % 100 == 0 or n == 1:
+            if clock.now - pruned_at >= timedelta(hours=1):
+                prune(store, engine.config, engine.policies, clock.now)
+                pruned_at = clock.now
+            if n % 100 == 0 or n in (1, args.cycles):
                 gc.collect()
                 samples.append((n, rss_mib()))
-        elapsed = time.perf_counter() - start
-    report(samples, elapsed)
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+        rows = store.row_counts()
+        size = sum(p.stat().st_size for p in Path(tmp).glob("cg.db*"))
+        store.close()
+    report(samples, elapsed, cpu)
+    print(f"store at the end: {size / 2**20:.1f} MiB; rows: "
+          + ", ".join(f"{t} {n}" for t, n in rows.items()))
     return 0
 
 
-def report(samples: list[tuple[int, float]], elapsed: float) -> None:
+def report(samples: list[tuple[int, float]], elapsed: float, cpu: float) -> None:
     print(f"machine: {machine()}")
-    print(f"{samples[-1][0]} cycles in {elapsed:.0f} s; RSS (MiB) after cycle:")
+    cycles = samples[-1][0]
+    print(f"{cycles} cycles in {elapsed:.0f} s, CPU {cpu:.0f} s ({cpu / cycles * 1000:.0f} ms "
+          "per cycle); RSS (MiB) after cycle:")
     print("  " + ", ".join(f"{n}: {mib:.1f}" for n, mib in samples))
     warm = dict(samples).get(200, samples[0][1])
     last = samples[-1][1]

@@ -1,8 +1,9 @@
 """A one-shot `costguard scan` of a small account against a bare boto3 script making the same
 AWS calls: wall time and peak memory ratios (targets: at most 1.5x and 1.25x), and the calls.
 
-Usage: python bench/scan_vs_boto3.py [--runs N]
-The account (moto_server) has five instances, a group open to SSH, two IAM users, the event
+Usage: python bench/scan_vs_boto3.py [--runs N] [--instances N]
+The account (moto_server) has five instances (plus `--instances` more approved ones: the
+large-account run), a group open to SSH, two IAM users, the event
 pipeline (`costguard setup events`), a logging trail and GuardDuty. costguard scans it once to
 warm its store, once more with COSTGUARD_CALL_LOG set to record its calls, and then both
 programs run as fresh processes, alternating; the bare script replays the recorded calls.
@@ -16,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness import ROOT, fake_env, machine, measure, median, moto_server
+from harness import ROOT, compiled, fake_env, machine, measure, median, moto_server
 
 CONFIG = """\
 aws:
@@ -28,20 +29,22 @@ database:
 """
 
 
-def prepare(url: str, env: dict[str, str], config: Path) -> None:
-    measure([sys.executable, str(ROOT / "bench" / "seed_account.py"), url], env)
+def prepare(url: str, env: dict[str, str], config: Path, extra: int) -> None:
+    measure([sys.executable, str(ROOT / "bench" / "seed_account.py"), url, str(extra)], env)
     measure([sys.executable, "-m", "costguard", "setup", "events", "-c", str(config)], env)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--instances", type=int, default=0, help="more instances to scan")
     args = parser.parse_args()
+    compiled()
     with moto_server() as url, tempfile.TemporaryDirectory() as tmp:
         env = fake_env(url)
         config = Path(tmp) / "costguard.yml"
         config.write_text(CONFIG.format(db=Path(tmp) / "costguard.db"))
-        prepare(url, env, config)
+        prepare(url, env, config, args.instances)
         scan = [sys.executable, "-m", "costguard", "scan", "--no-notify", "--format", "json",
                 "-c", str(config)]
         calls = Path(tmp) / "calls.jsonl"

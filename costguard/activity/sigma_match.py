@@ -23,21 +23,11 @@ which read-only events a rule needs (`wants`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sigma.conditions import (
-    ConditionAND,
-    ConditionFieldEqualsValueExpression,
-    ConditionNOT,
-    ConditionOR,
-    ConditionValueExpression,
-)
-from sigma.types import SigmaFieldReference
-
-from costguard.activity.sigma_values import Test, UnsupportedRule, as_text, value_test
-from costguard.activity.trail_record import Fields, record_of
+from costguard.activity.trail_record import Fields, Test, UnsupportedRule, as_text, record_of
 from costguard.model import Severity
 from costguard.snapshot import ApiEvent
 
@@ -162,7 +152,21 @@ class Not(Node):
 
 
 def compile_condition(tree: Any) -> Node:
-    """A pySigma condition tree (after postprocessing) as a Node."""
+    """A pySigma condition tree (after postprocessing) as a Node.
+
+    pySigma is imported here, not with the module: matching compiled rules needs none of it,
+    and a scan that has no event to match should not pay for loading it."""
+    from sigma.conditions import (
+        ConditionAND,
+        ConditionFieldEqualsValueExpression,
+        ConditionNOT,
+        ConditionOR,
+        ConditionValueExpression,
+    )
+    from sigma.types import SigmaFieldReference
+
+    from costguard.activity.sigma_values import value_test
+
     if isinstance(tree, ConditionAND):
         return All(tuple(compile_condition(a) for a in tree.args))
     if isinstance(tree, ConditionOR):
@@ -305,3 +309,21 @@ def _hashable(value: Any) -> Any:
 def rule_set(rules: Sequence[CompiledRule]) -> RuleSet:
     """A RuleSet of compiled rules."""
     return RuleSet(tuple(rules))
+
+
+class RulesOnDemand(RuleSet):
+    """A RuleSet read and compiled the first time it is asked anything: a one-shot scan that
+    takes in no event never parses a rule file nor loads pySigma. `load` may raise (a bad
+    rule file), then from inside whatever first needed the rules."""
+
+    def __init__(self, load: Callable[[], RuleSet]) -> None:
+        self._load: Callable[[], RuleSet] | None = load
+        self._loaded: tuple[CompiledRule, ...] = ()
+        self._candidates = {}
+
+    @property  # type: ignore[override]
+    def rules(self) -> tuple[CompiledRule, ...]:
+        """The compiled rules, loaded now if they were not yet."""
+        if self._load is not None:
+            self._loaded, self._load = self._load().rules, None
+        return self._loaded

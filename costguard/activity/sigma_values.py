@@ -28,27 +28,14 @@ from sigma.types import (
     SpecialChars,
 )
 
+from costguard.activity.trail_record import Test, UnsupportedRule, as_text
 
-class UnsupportedRule(ValueError):
-    """A rule uses something this matcher cannot evaluate (a placeholder, a timestamp part)."""
+__all__ = ["Test", "UnsupportedRule", "as_text", "value_test"]
 
 
 # --- Values ----------------------------------------------------------------------------------
 
 
-def as_text(value: Any) -> str | None:
-    """A record value as Sigma compares it: text, with true/false and numbers spelled out."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(int(value)) if float(value).is_integer() else str(value)
-    return None
-
-
-Test = Callable[[list[Any]], bool]
-"""Whether a field's values (see trail_record.Fields.values) satisfy one rule value."""
 
 
 def string_test(value: SigmaString) -> Callable[[str], bool]:

@@ -12,13 +12,32 @@ reach many values (every `cidrIp` of every permission); a rule item matches when
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from costguard.snapshot import ApiEvent
 
 NORMALIZED = ("requestParameters", "responseElements")
 """Top-level record fields an ApiEvent keeps in `request` and `response`, not in `extra`."""
+
+
+class UnsupportedRule(ValueError):
+    """A rule uses something this matcher cannot evaluate (a placeholder, a timestamp part)."""
+
+
+def as_text(value: Any) -> str | None:
+    """A record value as Sigma compares it: text, with true/false and numbers spelled out."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(int(value)) if float(value).is_integer() else str(value)
+    return None
+
+
+Test = Callable[[list[Any]], bool]
+"""Whether a field's values (see trail_record.Fields.values) satisfy one rule value."""
 
 
 def record_extra(record: Mapping[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,6 @@ from costguard.alerts.alert import Alert, AlertFinding, Playbook, RemediationSte
 from costguard.alerts.evidence import phase_lookup
 from costguard.alerts.playbook import build_actions, covered
 from costguard.alerts.quiet import all_muted, held_until, latest_hold
-from costguard.alerts.render import Renderer
 from costguard.checks import Registry, default_registry
 from costguard.checks.base import Phase
 from costguard.model import AlertKind, Message, Severity
@@ -25,6 +24,7 @@ from costguard.settings.config import Config, Route
 from costguard.settings.policies import Policy
 
 if TYPE_CHECKING:
+    from costguard.alerts.render import Renderer
     from costguard.notifiers.channel import Channel
     from costguard.notifiers.delivery import DeliveryReport, Outbox, Render
     from costguard.store import Store
@@ -117,6 +117,8 @@ class Notifier:
     def renderer(self) -> Renderer:
         """Built on first use: a scan that sends nothing never imports Jinja."""
         if self._renderer is None:
+            from costguard.alerts.render import Renderer
+
             self._renderer = Renderer(self.config.template_dirs)
         return self._renderer
 

@@ -87,10 +87,10 @@ class Sigma(Check):
         """One finding per (rule, account, region, principal) with matches in the window."""
         params = cast(SigmaParams, ctx.params)
         rules = ctx.options.get(RULES_OPTION)
-        if not isinstance(rules, RuleSet) or not rules.rules:
-            return
         oldest = snapshot.now - timedelta(minutes=params.window_minutes)
         recent = [e for e in snapshot.events if e.time >= oldest]
+        if not recent or not isinstance(rules, RuleSet) or not rules.rules:
+            return  # no event first: rules loaded on demand stay unloaded
         groups: dict[tuple[str, str, str, str], list[Match]] = {}
         for match in rules.match(sorted(recent, key=lambda e: (e.time, e.event_id))):
             e = match.event

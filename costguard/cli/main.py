@@ -51,16 +51,18 @@ def main(log_format: str) -> None:
 @bad_input_exits_2
 def scan(config_path: str | None, fmt: str, fail_on: str, no_notify: bool) -> None:
     """One full cycle now, reconciled with the store; prints what is open."""
+    if _OWNS_PROCESS:  # in someone else's process (click's test runner) GC is not ours to stop
+        gc.disable()  # two collections, when AWS is released, instead of dozens during imports
     from costguard.cli.output import Progress, failing, scan_json
     from costguard.runtime.bootstrap import open_store
     from costguard.runtime.cycle import Engine
 
-    setup = load(config_path)
-    if _OWNS_PROCESS:  # in someone else's process (click's test runner) GC is not ours to stop
-        gc.disable()  # one collection, when AWS is released, instead of dozens during imports
+    setup = load(config_path, sigma_on_demand=True)
+    if _OWNS_PROCESS:
+        gc.freeze()  # what is loaded so far lives as long as the process: never scan it again
     progress = Progress()
     engine = Engine(setup.config, setup.policies, lambda: open_store(setup.config),
-                    registry=setup.registry)
+                    registry=setup.registry, sigma_rules=setup.sigma_rules)
     result = engine.run_cycle(notify=not no_notify, progress=progress,
                               release_aws=_OWNS_PROCESS)
     progress.done()

@@ -30,7 +30,7 @@ def bad_input_exits_2(func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from costguard.settings.problems import InvalidInput
-        from costguard.store import StoreUnavailable
+        from costguard.store.unavailable import StoreUnavailable
 
         try:
             return func(*args, **kwargs)
@@ -76,10 +76,10 @@ def regions_option(given: str | None) -> list[str] | None:
         fail(f"--regions: {exc}", EXIT_BAD_INPUT)
 
 
-def load(config_path: str | None) -> Any:
+def load(config_path: str | None, *, sigma_on_demand: bool = False) -> Any:
     from costguard.runtime.bootstrap import load_setup
 
-    setup = load_setup(config_path)
+    setup = load_setup(config_path, sigma_on_demand=sigma_on_demand)
     configure_logging(setup.config.log_level, log_format=chosen_log_format())
     return setup
 

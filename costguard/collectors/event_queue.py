@@ -72,7 +72,8 @@ class EventQueue:
     """One account's event queue in one region (the `cloudtrail` and `guardduty` sources).
 
     `visibility_timeout_s` (None: the queue's own) is how long a received message stays hidden:
-    it must cover storing the events before they are deleted.
+    it must cover storing the events before they are deleted. `polled` is set while a daemon's
+    poller thread owns the queue: the scheduled cycle then leaves it to the poller.
     """
 
     def __init__(
@@ -90,6 +91,7 @@ class EventQueue:
         self.queue_name = queue_name
         self._visibility_timeout_s = visibility_timeout_s
         self._url: str | None = None
+        self.polled = False
 
     @property
     def url(self) -> str:

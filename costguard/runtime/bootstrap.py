@@ -10,9 +10,9 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from costguard.activity.sigma_match import RuleSet
-from costguard.activity.sigma_rules import compile_rules, severities
+from costguard.activity.sigma_match import RuleSet, RulesOnDemand
 from costguard.checks import Registry, default_registry
 from costguard.checks.param_types import REGION_CHECK
 from costguard.notifiers import CHANNEL_TYPES
@@ -21,8 +21,9 @@ from costguard.settings.paths import shipped_dir
 from costguard.settings.policies import Policy, load_policies
 from costguard.settings.problems import InvalidInput
 from costguard.settings.regions import check_region
-from costguard.settings.sigma_files import read_rules, rule_paths
-from costguard.store import Store
+
+if TYPE_CHECKING:
+    from costguard.store import Store
 
 PARAMS_CONTEXT = {REGION_CHECK: check_region}
 """What check params are validated with: region names against botocore's endpoint data."""
@@ -43,8 +44,13 @@ def load_setup(
     explicit: str | Path | None,
     env: Mapping[str, str] = os.environ,
     registry: Registry | None = None,
+    *,
+    sigma_on_demand: bool = False,
 ) -> Setup:
-    """Config and policies, validated; raises InvalidInput listing every problem."""
+    """Config and policies, validated; raises InvalidInput listing every problem.
+
+    With `sigma_on_demand` (a one-shot scan) the Sigma rules are read the first time an event
+    needs them, and a bad rule file is reported then, before the scan's unit commits."""
     registry = registry or default_registry()
     config = load_config(find_config(explicit, env), env, channel_types=CHANNEL_TYPES)
     failed: list[InvalidInput] = []
@@ -53,8 +59,9 @@ def load_setup(
                                  PARAMS_CONTEXT)
     except InvalidInput as exc:
         failed.append(exc)
+    rules: RuleSet = RuleSet()
     try:
-        rules = load_sigma(config)
+        rules = RulesOnDemand(lambda: load_sigma(config)) if sigma_on_demand else load_sigma(config)
     except InvalidInput as exc:
         failed.append(exc)
     if failed:  # both reported in one run; one alone as it was raised (already cut to size)
@@ -65,6 +72,9 @@ def load_setup(
 
 def load_sigma(config: Config) -> RuleSet:
     """The Sigma rules `events.sigma` names, parsed and compiled; raises InvalidInput."""
+    from costguard.activity.sigma_rules import compile_rules, severities
+    from costguard.settings.sigma_files import read_rules, rule_paths
+
     sigma = config.events.sigma
     paths = rule_paths(config.path.parent if config.path else None, sigma.rules)
     found = read_rules(paths, sigma.exclude)
@@ -93,4 +103,6 @@ def _template_exists(config: Config) -> Callable[[str], bool]:
 
 def open_store(config: Config) -> Store:
     """The store at the config's database URL, migrated to the current schema."""
+    from costguard.store import Store
+
     return Store.open(config.database_url)

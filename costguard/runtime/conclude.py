@@ -27,7 +27,13 @@ from costguard.model import Source
 from costguard.reports.recording import record_judged
 from costguard.runtime.collect import Collected
 from costguard.runtime.latest import Latest
-from costguard.runtime.snapshot_builder import Priced, Stored, build_snapshot, history_since
+from costguard.runtime.snapshot_builder import (
+    Priced,
+    Stored,
+    build_snapshot,
+    detail_window,
+    history_since,
+)
 from costguard.runtime.source_health import HealthBook
 from costguard.settings.config import Config
 from costguard.settings.policies import Policy
@@ -117,8 +123,10 @@ def _stored(unit: Unit, rules: Rules, wanted: set[Source], health: tuple[SourceH
     """The burn history (when the inventory was read) and the events in the look-back."""
     burn = unit.burn_samples(since=history_since(now)) if Source.INVENTORY in wanted else []
     events, guardduty = [], []
-    if rules.event_window is not None:
-        events, guardduty = unit.recent_events(since=now - rules.event_window)
+    if rules.event_window is not None:  # each stored event read once: runtime.event_history
+        detail = min(detail_window(rules.policies), rules.event_window)
+        events, guardduty = rules.latest.events.read(
+            unit, since=now - rules.event_window, detail_since=now - detail, now=now)
     return Stored(burn, events, guardduty, health)
 
 

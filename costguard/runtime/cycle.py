@@ -273,36 +273,38 @@ class Engine:
             wanted = set(EVENT_SOURCES) & self.sources_needed()
             return self._conclude(self._event_scopes(wanted), wanted, self.clock(), notify)
 
-    def ingest(self, queue: EventQueue, received: list[Received]) -> CycleResult | None:
+    def ingest(self, queue: EventQueue, received: list[Received], *,
+               evaluate: bool = True) -> CycleResult | None:
         """The daemon's poller hands over one receive: store it and, when anything was new,
         evaluate the event checks at once, all in one unit; the messages are deleted after its
-        commit. An attacker's call reaches the inbox seconds after EventBridge delivers it."""
+        commit. An attacker's call reaches the inbox seconds after EventBridge delivers it.
+        Without `evaluate` (mid-burst, see runtime.pollers) it only stores; the next one judges."""
         from costguard.runtime.intake import take_messages
         from costguard.runtime.source_health import HealthBook
 
         with self.lock:
-            now = self.clock()
+            now, history = self.clock(), self.latest.events
             wanted = set(EVENT_SOURCES) & self.sources_needed()
             collected, priced = self._event_scopes(wanted), self._price(Gathered(), wanted, now)
             with self.store.unit() as unit:
                 new = take_messages(unit, queue, received, now, self.sigma_rules)
                 HealthBook(unit).mark_events([(queue.account, queue.region)], now)
                 conclusion = (self._conclude_in(unit, collected, wanted, priced, now, True)
-                              if new else None)
+                              if evaluate and (new or history.unevaluated) else None)
+            history.unevaluated = bool(new or history.unevaluated) and not evaluate
             return self._finish(conclusion, collected, wanted, True) if conclusion else None
 
     def event_queues(self) -> list[EventQueue]:
         """One EventQueue per account and event region, for the daemon's pollers."""
-        from costguard.collectors.event_queue import EventQueue
         from costguard.runtime.collect import prepare_regions
-        from costguard.runtime.gather_events import trail_file_queues
+        from costguard.runtime.gather_events import event_queue, trail_file_queues
 
         with self.lock:
             failures = Gathered()
             targets = self.targets(failures)
             prepare_regions(targets, failures, set(EVENT_SOURCES), self.config)
             return [
-                EventQueue(t.aws, t.account, region, self.config.events.queue_name)
+                event_queue(t, region, self.config.events.queue_name)
                 for t in targets for region in self._event_regions(t)
             ] + trail_file_queues(self.config, targets)
 

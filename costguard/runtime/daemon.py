@@ -109,6 +109,8 @@ class Daemon:
         if self.setup.config.aws.organization is not None:
             self.scheduler.add_job(self._refresh_accounts, "interval", seconds=ACCOUNTS_REFRESH_S,
                                    id="accounts")
+        self.scheduler.add_job(self._prune, "interval", id="prune",
+                               seconds=self.setup.config.store.retention.every)
         if any(r.digest for r in self.engine.notifier.routes):
             # hourly: each route's digest goes out when its own period has passed
             self.scheduler.add_job(self._digests, "interval", hours=1, id="digests",
@@ -143,6 +145,17 @@ class Daemon:
             self.engine.send_digests()
         except Exception:
             log.exception("sending digests failed")
+
+    def _prune(self) -> None:
+        """Retention (runtime.pruning): one short transaction, not under the engine's lock."""
+        if self.stop_event.is_set():
+            return
+        from costguard.runtime.pruning import prune
+
+        try:
+            prune(self.store, self.engine.config, self.engine.policies, self.engine.clock())
+        except Exception:
+            log.exception("pruning the store failed")
 
     def _weekly(self) -> None:
         if self.stop_event.is_set():

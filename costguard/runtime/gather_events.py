@@ -123,7 +123,7 @@ def _trail_files(gathered: Gathered, result: Harvest, target: Target, config: Co
     queue = target.collector(f"trail_files:{region}",
                              lambda: TrailFileQueue(target.aws, target.account, region, name))
     received = attempt(gathered, (Source.CLOUDTRAIL, target.account, region),
-                       lambda: queue.drain(DRAIN_BATCHES))
+                       lambda: [] if queue.polled else queue.drain(DRAIN_BATCHES))
     if received is None:
         return False
     result.trail_files.append((queue, received))
@@ -166,7 +166,9 @@ def _guardduty(target: Target, region: str) -> GuardDutyCollector:
                             lambda: GuardDutyCollector(target.aws, target.account, region))
 
 
-def _queue(target: Target, region: str, queue_name: str) -> EventQueue:
+def event_queue(target: Target, region: str, queue_name: str) -> EventQueue:
+    """The account's queue in a region, one object per target (the harvest's and the
+    daemon's poller's are the same, so a polled queue is known as such)."""
     from costguard.collectors.event_queue import EventQueue
 
     return target.collector(f"queue:{region}",
@@ -176,14 +178,14 @@ def _queue(target: Target, region: str, queue_name: str) -> EventQueue:
 def _drain(gathered: Gathered, result: Harvest, target: Target, region: str, config: Config,
            now: datetime) -> Callable[[], None]:
     """Drain the region's queue; a missing queue sends the region to the history look-back."""
-    queue = _queue(target, region, config.events.queue_name)
+    queue = event_queue(target, region, config.events.queue_name)
 
     def unit() -> None:
         from costguard.collectors.event_queue import QueueMissing
 
         scope = (Source.CLOUDTRAIL, target.account, region)
         try:
-            received = queue.drain(DRAIN_BATCHES)
+            received = [] if queue.polled else queue.drain(DRAIN_BATCHES)  # a poller owns it
         except QueueMissing:
             if config.events.lookup_fallback:
                 with gathered.lock:

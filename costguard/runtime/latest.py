@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from costguard.runtime.event_history import EventHistory
 from costguard.snapshot import (
     AccountAccess,
     BurnSample,
@@ -34,6 +35,7 @@ class Latest:
     vcpus: dict[str, int] = field(default_factory=dict)
     stored_burn: dict[tuple[str, str], BurnSample] = field(default_factory=dict)
     access: dict[str, AccountAccess] = field(default_factory=dict)
+    events: EventHistory = field(default_factory=EventHistory)
 
     def remember(self, gathered: object, harvest: object | None) -> None:
         """Keep what this cycle collected, replacing older data of the same scope."""

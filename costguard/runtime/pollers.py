@@ -3,14 +3,20 @@
 Each batch is stored (each event id once), then deleted, then evaluated at once, so an
 attacker's call reaches the inbox seconds after EventBridge delivers it, not at the next
 scheduled cycle. A thread that loses its queue (deleted, or never set up) backs off and tries
-again; the scheduled `cloudtrail` job falls back to LookupEvents meanwhile.
+again; the scheduled `cloudtrail` job falls back to LookupEvents meanwhile. While a poller
+owns its queue the scheduled job does not drain it (no cycle holds the engine for a hundred
+receives): it reads the trails' and detectors' state only.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from costguard.collectors.event_queue import MAX_BATCH
 
 if TYPE_CHECKING:
     from costguard.collectors.event_queue import EventQueue, Received
@@ -28,6 +34,45 @@ MISSING_RETRY_S = 300.0
 """Pause after finding no queue: `costguard setup events` may create it later."""
 
 
+MAX_DEFER_S = 2.0
+"""During a burst, the longest the poller stores events without evaluating them (the
+event-to-inbox target is 5 s)."""
+
+
+class Pacer:
+    """When a poller evaluates what it stored: at once when the queue has gone quiet (a receive
+    of fewer than ten messages, the everyday case: an attacker's call is judged the moment it
+    is stored), and in a burst of full receives only once the events stored since the last
+    evaluation are a quarter of the look-back, or after MAX_DEFER_S. Evaluating reads the
+    whole look-back, so a burst then costs time linear in its size, not quadratic."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.deferred = 0
+        self.since: float | None = None
+
+    def evaluate_now(self, batch: int, look_back: int) -> bool:
+        """Whether to evaluate after storing a receive of `batch` messages."""
+        if batch < MAX_BATCH:
+            return True
+        now = self.clock()
+        self.since = now if self.since is None else self.since
+        self.deferred += batch
+        return self.deferred * 4 >= look_back or now - self.since >= MAX_DEFER_S
+
+    def evaluated(self) -> None:
+        """An evaluation ran: start counting again."""
+        self.deferred, self.since = 0, None
+
+
+def handle(engine: Engine, queue: EventQueue, received: list[Received], pacer: Pacer) -> Any:
+    """Store one receive and evaluate when the pacer says so; the engine's result or None."""
+    evaluate = pacer.evaluate_now(len(received), len(engine.latest.events.api))
+    if evaluate:
+        pacer.evaluated()
+    return engine.ingest(queue, received, evaluate=evaluate)
+
+
 class QueuePoller(threading.Thread):
     """Long-polls one queue until told to stop."""
 
@@ -37,14 +82,24 @@ class QueuePoller(threading.Thread):
         self.queue = queue
         self.stop = stop
         self.batches = 0
+        self.pacer = Pacer()
 
     def run(self) -> None:
+        try:
+            self._poll()
+        finally:
+            self.queue.polled = False
+
+    def _poll(self) -> None:
         from costguard.collectors.event_queue import QueueMissing
 
         while not self.stop.is_set():
             try:
                 received = self.queue.receive(WAIT_S)
+                self.queue.polled = True  # from now the scheduled cycle leaves it to this thread
             except QueueMissing as exc:
+                # the scheduled cycle finds the queue missing too and falls back to LookupEvents
+                self.queue.polled = False
                 log.warning("%s; polling again in %.0f s", exc, MISSING_RETRY_S)
                 self.stop.wait(MISSING_RETRY_S)
                 continue
@@ -54,10 +109,19 @@ class QueuePoller(threading.Thread):
                 continue
             if received and not self.stop.is_set():
                 self._handle(received)
+            elif not received and self.pacer.deferred:  # a burst ended on a full receive
+                self._catch_up()
+
+    def _catch_up(self) -> None:
+        try:
+            self.engine.evaluate_events()
+            self.pacer.evaluated()
+        except Exception:  # the scheduled cycle evaluates the stored events anyway
+            log.exception("evaluating the events of a burst failed")
 
     def _handle(self, received: list[Received]) -> None:
         try:
-            self.engine.ingest(self.queue, received)
+            handle(self.engine, self.queue, received, self.pacer)
             self.batches += 1
         except Exception:  # the messages stay in the queue and come back after their timeout
             log.exception("handling %d queued events failed", len(received))

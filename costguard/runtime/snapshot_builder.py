@@ -96,6 +96,19 @@ def worth_keeping(latest: Latest, samples: Sequence[BurnSample]) -> tuple[BurnSa
                  if worth_storing(s, latest.stored_burn.get((s.account, s.region))))
 
 
+def detail_window(policies: Sequence[Policy]) -> timedelta:
+    """How far back the event checks show events as evidence: their longest window (not the
+    address history), plus the hour of activity a finding shows around its events, plus an
+    hour. Older events are kept as summaries (runtime.event_history)."""
+    minutes = [60.0 * 24]
+    for policy in policies:
+        for name in ("window_minutes", "within_minutes"):
+            value = getattr(policy.params, name, None)
+            if isinstance(value, int | float):
+                minutes.append(float(value))
+    return timedelta(minutes=max(minutes) + 120)
+
+
 def event_window(policies: Sequence[Policy]) -> timedelta:
     """How much stored event history the event checks read: their longest look-back."""
     minutes = [60.0 * 24]

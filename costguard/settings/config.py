@@ -36,12 +36,14 @@ from costguard.settings.sections import (  # noqa: F401  (re-exported: the confi
     MetricsConfig,
     OrganizationConfig,
     ReportsConfig,
+    RetentionConfig,
     Route,
     RouteMatch,
     RuntimeConfig,
     S3TrailConfig,
     ScheduleConfig,
     SigmaConfig,
+    StoreConfig,
     _Document,
     parse_duration,
 )
@@ -72,6 +74,7 @@ class Config:
     reports: ReportsConfig = field(default_factory=ReportsConfig)
     mutes: tuple[MuteRule, ...] = ()
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
 
 
 def find_config(explicit: str | Path | None, env: Mapping[str, str] = os.environ) -> Path | None:
@@ -143,7 +146,7 @@ def _build(path: Path | None, raw: Any, env: Mapping[str, str], channel_types: C
         policy_paths=policy_paths, template_dirs=tuple(base / t for t in doc.templates),
         notifiers=notifiers, routes=tuple(doc.routes or ()), events=doc.events, cost=doc.cost,
         incidents=doc.incidents, log_level=doc.log_level, metrics=doc.metrics,
-        reports=doc.reports, mutes=tuple(doc.mutes), runtime=doc.runtime,
+        reports=doc.reports, mutes=tuple(doc.mutes), runtime=doc.runtime, store=doc.store,
         reports_dir=base / doc.incidents.reports_dir if doc.incidents.reports_dir
         else state_dir() / "reports",
     )

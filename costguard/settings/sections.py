@@ -269,6 +269,31 @@ class IncidentsConfig(_Strict):
     reports_dir: str | None = Field(None, description="where after-action reviews are written")
 
 
+Age = Annotated[float, BeforeValidator(parse_duration)]
+"""A retention period in seconds (`7d`, `90d`)."""
+
+
+class RetentionConfig(_Strict):
+    """How long stored rows are kept (the daemon prunes on a schedule; see docs)."""
+
+    events: Age = Field(8 * 86400.0, description="CloudTrail events and GuardDuty findings; "
+                        "never less than the event checks' look-back")
+    burn_samples: Age = Field(35 * 86400.0, description="burn-rate samples; never less than "
+                              "the burn history the spend checks read")
+    scans: Age = Field(90 * 86400.0, description="the record of each cycle (the newest kept)")
+    resolved: Age = Field(180 * 86400.0, description="resolved findings and resolved "
+                          "incidents, with their history")
+    messages: Age = Field(30 * 86400.0, description="sent and dead outbox messages, with "
+                          "their attempts (an open incident's are kept)")
+    every: Duration = Field(3600.0, description="how often the daemon prunes")
+
+
+class StoreConfig(_Strict):
+    """What the store keeps."""
+
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
+
+
 class MetricsConfig(_Strict):
     """The daemon's /metrics and /healthz endpoint."""
 
@@ -311,4 +336,5 @@ class _Document(_Strict):
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -15,12 +15,10 @@ from typing import TypeVar
 
 import sqlalchemy as sa
 
+from costguard.store.unavailable import StoreUnavailable
+
 POSTGRES_EXTRA = "pip install 'costguard[postgres]'"
 T = TypeVar("T")
-
-
-class StoreUnavailable(Exception):
-    """The store could not be opened or used; the message is one line for the user."""
 
 
 def masked(url: str | sa.URL) -> str:

@@ -28,6 +28,7 @@ from costguard.store.incidents import IncidentsMixin
 from costguard.store.migrate import SchemaTooNew, ensure_schema
 from costguard.store.mute_rules import MuteRulesMixin
 from costguard.store.outbox import OutboxMixin
+from costguard.store.retention import RetentionMixin
 from costguard.store.scans import ScansMixin
 from costguard.store.state import StateMixin
 from costguard.store.tickets import TicketsMixin
@@ -42,6 +43,7 @@ _UNIT_LOCK = 0x63677577  # "cguw": the advisory lock id of serial units
 class Store(
     ScansMixin, FindingsMixin, IncidentsMixin, SamplesMixin, OutboxMixin, StateMixin, EventsMixin,
     CheckCountsMixin, WeeklyReportsMixin, DeliveryStatsMixin, TicketsMixin, MuteRulesMixin,
+    RetentionMixin,
 ):
     """Everything costguard keeps between runs, behind plain methods and frozen records.
 

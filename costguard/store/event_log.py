@@ -8,12 +8,12 @@ the same transaction, so a message is deleted from the queue only after this has
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 
 from costguard.snapshot import ApiEvent, GuardDutyFinding
 from costguard.store.connection import SessionBase
@@ -34,6 +34,17 @@ class ActionRecord:
     dry_run: bool
     ok: bool
     result: str | None
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as read back, with its row's time (a GuardDuty finding's last update) and when
+    it was received (the incremental reader's cursor)."""
+
+    event: ApiEvent | GuardDutyFinding
+    time: datetime
+    received_at: datetime
+    key: str
 
 
 def _payload(event: ApiEvent | GuardDutyFinding) -> dict[str, Any]:
@@ -107,6 +118,24 @@ class EventsMixin(SessionBase):
                 else:
                     findings[event.finding_id] = event  # the latest update wins
         return api, list(findings.values())
+
+    def events_received(
+        self, *, since: datetime, received_from: datetime | None = None,
+        already: Collection[str] = (),
+    ) -> list[StoredEvent]:
+        """Events whose time is at or after `since`, and (when given) that were received at or
+        after `received_from`, except the ids `already` read of those received at exactly
+        `received_from`: what an incremental reader has not seen yet, in storage order."""
+        query = select(EventRow.kind, EventRow.payload, EventRow.time, EventRow.received_at,
+                       EventRow.event_id).where(EventRow.time >= since)
+        if received_from is not None:
+            query = query.where(EventRow.received_at >= received_from)
+            if already:
+                query = query.where(or_(EventRow.received_at > received_from,
+                                        EventRow.event_id.not_in(list(already))))
+        with self._read() as session:
+            return [StoredEvent(_event(kind, payload), time, received, key)
+                    for kind, payload, time, received, key in session.execute(query)]
 
     def prune_events(self, before: datetime) -> int:
         """Forget events older than `before` (their dedupe window has passed); returns how many."""

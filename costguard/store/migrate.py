@@ -28,7 +28,7 @@ from costguard.store.connection import writer
 if TYPE_CHECKING:
     from alembic.config import Config
 
-HEAD = "0008_procrastinate"
+HEAD = "0009_retention"
 """The newest revision in `migrations/versions/`."""
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"

@@ -274,7 +274,8 @@ class StateRow(Base):
 
 class EventRow(Base):
     """An API event or GuardDuty finding seen once (by its id): the dedupe key of at-least-once
-    delivery, and the window of activity the event checks re-read every cycle."""
+    delivery, and the window of activity the event checks read (each row once, by when it was
+    received: runtime.event_history)."""
 
     __tablename__ = "events"
 
@@ -286,7 +287,7 @@ class EventRow(Base):
     name: Mapped[str] = mapped_column(String(200))
     principal_arn: Mapped[str | None] = mapped_column(String(2048), index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class ActionRow(Base):

@@ -89,6 +89,7 @@ def test_one_job_per_needed_source_at_its_interval_plus_delivery(tmp_path, daemo
         "collect-cost": 6 * 3600.0,
         "deliver": DELIVERY_INTERVAL_S,
         "digests": 3600.0,  # the default routes send posture-only incidents in a daily digest
+        "prune": 3600.0,
     }
     # each job is one cycle of its own source
     by_id = {j.id: j for j in daemon.scheduler.get_jobs()}
@@ -119,13 +120,13 @@ def test_a_reload_reschedules_for_the_new_policies(tmp_path, daemon_for):
     config = write_config(tmp_path, policies=ONE_POLICY)
     daemon = daemon_for(config)
     daemon.schedule()
-    assert set(jobs(daemon)) == {"collect-inventory", "deliver", "digests"}
+    assert set(jobs(daemon)) == {"collect-inventory", "deliver", "digests", "prune"}
 
     write_config(tmp_path, policies=THREE_SOURCES)
     assert daemon.reload() is True
 
     assert set(jobs(daemon)) == {"collect-inventory", "collect-credential_report",
-                                 "collect-cost", "deliver", "digests"}
+                                 "collect-cost", "deliver", "digests", "prune"}
     assert [p.name for p in daemon.engine.policies] == [
         "unapproved-instance-types", "root-mfa", "hourly-spend"]
     assert daemon.setup.policies == daemon.engine.policies
@@ -144,7 +145,7 @@ def test_a_bad_reload_keeps_the_running_config(tmp_path, daemon_for, caplog):
     assert daemon.setup is before
     assert [p.name for p in daemon.engine.policies] == [
         "unapproved-instance-types", "open-admin-ports"]
-    assert set(jobs(daemon)) == {"collect-inventory", "deliver", "digests"}
+    assert set(jobs(daemon)) == {"collect-inventory", "deliver", "digests", "prune"}
     assert f"reload refused: {config}:6:1: " in caplog.text
     assert "keeping the previous config and 2 policies" in caplog.text
 

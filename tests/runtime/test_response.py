@@ -213,3 +213,43 @@ def test_an_events_only_evaluation_is_one_transaction(make_engine, ledger) -> No
         result = engine.evaluate_events(notify=False)
     assert result.scan.complete
     assert len(seen) == 1
+
+
+def test_the_poller_owns_its_queue_and_the_scheduled_cycle_leaves_it_alone(make_engine,
+                                                                           monkeypatch) -> None:
+    """The daemon's poller drains the queue; while it runs, the scheduled cloudtrail cycle
+    makes no ReceiveMessage call (it no longer holds the engine for up to 100 receives)."""
+    import threading
+
+    from costguard.runtime import pollers
+
+    monkeypatch.setattr(pollers, "WAIT_S", 1)
+    engine, _ = make_engine()
+    apply(plan(engine.aws, engine.aws.account_id(), ["us-east-1"], "costguard-events"))
+    entry = {"Source": "aws.ec2", "DetailType": "AWS API Call via CloudTrail",
+             "Detail": json.dumps(import_key_pair_record())}
+    boto3.client("events", region_name="us-east-1").put_events(Entries=[entry])
+    [queue] = engine.event_queues()
+    stop = threading.Event()
+    poller = pollers.QueuePoller(engine, queue, stop)
+    poller.start()
+    for _ in range(200):  # until the poller has taken the batch in (no time is asserted)
+        if poller.batches:
+            break
+        stop.wait(0.05)
+    assert poller.batches == 1 and queue.polled
+    assert [f.check for f in engine.store.list_findings()] == ["suspicious_api"]
+
+    drains: list[int] = []
+    drain = queue.drain
+    queue.drain = lambda batches: drains.append(batches) or drain(batches)  # type: ignore
+    cycle = engine.run_cycle({Source.CLOUDTRAIL})
+    assert drains == []  # the poller owns the queue
+    assert cycle.new_events == 0 and cycle.complete
+    stop.set()
+    poller.join(10)
+    assert not poller.is_alive() and not queue.polled
+
+    boto3.client("events", region_name="us-east-1").put_events(Entries=[entry])
+    again = engine.run_cycle({Source.CLOUDTRAIL})  # no poller: the cycle drains it itself
+    assert len(drains) == 1 and again.complete

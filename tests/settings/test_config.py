@@ -37,11 +37,13 @@ from costguard.settings.config import (
     IncidentsConfig,
     OrganizationConfig,
     ReportsConfig,
+    RetentionConfig,
     Route,
     RouteMatch,
     S3TrailConfig,
     ScheduleConfig,
     SigmaConfig,
+    StoreConfig,
     _Document,
     find_config,
     parse_duration,
@@ -437,8 +439,8 @@ def test_a_bad_config_creates_no_store_in_the_state_dir(tmp_path, monkeypatch):
 DOCUMENTED_MODELS = [
     _Document, AwsConfig, AccountConfig, OrganizationConfig, DatabaseConfig, ScheduleConfig,
     Route, RouteMatch, EventsConfig, SigmaConfig, S3TrailConfig, CostConfig, IncidentsConfig,
-    ReportsConfig, SmtpParams, QuietHours, MuteRule, SesParams, PagerDutyParams, SlackParams,
-    TeamsParams, WebhookParams, AppriseParams,
+    ReportsConfig, StoreConfig, RetentionConfig, SmtpParams, QuietHours, MuteRule, SesParams,
+    PagerDutyParams, SlackParams, TeamsParams, WebhookParams, AppriseParams,
 ]
 
 
