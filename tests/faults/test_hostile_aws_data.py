@@ -24,7 +24,6 @@ import io
 import json
 import logging
 import re
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from email import policy
 from email.message import EmailMessage
@@ -32,7 +31,6 @@ from email.parser import BytesParser
 from pathlib import Path
 
 import boto3
-import pytest
 from click.testing import CliRunner
 from moto import mock_aws
 
@@ -40,7 +38,7 @@ from costguard.cli.main import main
 from costguard.demo.inbox import Inbox
 from costguard.text import FIELD_LIMIT
 
-from .table import record_input
+from .table import INPUTS, known, record_input
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "events"
 REGION = "us-east-1"
@@ -55,21 +53,8 @@ FIELDS = ("instance Name tag", "tag key", "tag value", "key pair name", "securit
           "security group description", "CloudTrail userAgent", "CloudTrail sourceIPAddress",
           "CloudTrail userName")
 FORMATS = ("json", "csv", "ocsf", "table")
-
-
-@pytest.fixture(params=[pytest.param("SQLite"),
-                        pytest.param("PostgreSQL", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
-    """(name, URL): a SQLite file, or a fresh PostgreSQL schema."""
-    if request.param == "SQLite":
-        return "SQLite", f"sqlite:///{tmp_path}/cg.db"
-    return "PostgreSQL", request.getfixturevalue("pg_url")
-
-
-@pytest.fixture
-def inbox(tmp_path: Path) -> Iterator[Inbox]:
-    with Inbox(tmp_path / "inbox") as server:
-        yield server
+KIND = "hostile AWS fields"
+known(INPUTS, KIND)
 
 
 def write_config(tmp_path: Path, url: str, port: int) -> Path:
@@ -194,5 +179,5 @@ def test_hostile_fields_are_escaped_cut_and_never_run(database, inbox, tmp_path,
         assert field in plain, f"{field}: hostile text is shown (made harmless), not dropped"
     assert "<U+202E>" in plain, "the override is shown, not obeyed"
     assert "&lt;script&gt;" in html
-    record_input("hostile AWS fields", name, len(FIELDS),
+    record_input(KIND, name, len(FIELDS),
                  "email text+HTML+headers, log, scan json/csv/ocsf/table, weekly report")
