@@ -57,6 +57,12 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
 
 
 @pytest.fixture
+def sqlite_only(tmp_path: Path) -> tuple[str, str]:
+    """(name, URL) of a SQLite file, for faults the database plays no part in."""
+    return "SQLite", f"sqlite:///{tmp_path}/cg.db"
+
+
+@pytest.fixture
 def zygote(proxy: FaultProxy) -> Iterator[Zygote]:
     """Forks the cycles; they reach AWS through the proxy."""
     running = Zygote({**os.environ, "AWS_ENDPOINT_URL": proxy.url})
