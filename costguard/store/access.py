@@ -72,6 +72,9 @@ def _database_error(reason: str, where: str, operational: bool) -> str:
         return (f"the store {where} is damaged or not a SQLite database ({reason}): restore it "
                 "from a backup (costguard db backup) or move it aside; costguard does not "
                 "replace it")
+    if "disk is full" in lowered or "no space" in lowered or "disk i/o error" in lowered:
+        return (f"the store {where} cannot be written ({reason}): free space on its disk; the "
+                "transaction was rolled back and the next cycle starts over")
     if "readonly" in lowered or "read-only" in lowered or "unable to open" in lowered:
         return (f"cannot open the store {where} ({reason}): costguard must be able to read and "
                 "write the file and its folder")

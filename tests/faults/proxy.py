@@ -88,6 +88,13 @@ def error_response(call: Call, fault: Fault) -> tuple[dict[str, str], bytes]:
     return headers, f'{{"__type": "{code}", "message": "{message}"}}'.encode()
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client killed mid-request (the SIGKILL tests) is expected, not a traceback."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        return
+
+
 class FaultProxy:
     """The proxy on a free port of 127.0.0.1; `rule` may be swapped between runs."""
 
@@ -97,7 +104,7 @@ class FaultProxy:
         self.injected: Counter[str] = Counter()
         self.forwarded = 0
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = _QuietServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
