@@ -139,9 +139,13 @@ class Runs:
     codes: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
-    def start(self, extra: dict[str, str] | None = None) -> int:
-        return self.zygote.start({"config": str(self.config), "env": extra or {},
-                                  "offset_s": len(self.codes) * self.spacing})
+    def start(self, extra: dict[str, str] | None = None, kill_after_s: float | None = None
+              ) -> int:
+        order = {"config": str(self.config), "env": extra or {},
+                 "offset_s": len(self.codes) * self.spacing}
+        if kill_after_s is not None:
+            order["kill_after_s"] = kill_after_s
+        return self.zygote.start(order)
 
     def finish(self, pid: int) -> int:
         code, errors = self.zygote.finish(pid)

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import time
 from datetime import timedelta
 
 from costguard.clock import utcnow
@@ -48,6 +50,20 @@ def child(order: dict) -> None:
     os._exit(code)
 
 
+def reap(pid: int, kill_after_s: float | None) -> int:
+    """The child's wait status; with `kill_after_s`, SIGKILL it then if it is still running.
+    The zygote kills its own unreaped child, so the pid cannot have been reused meanwhile."""
+    if kill_after_s is not None:
+        deadline = time.monotonic() + float(kill_after_s)
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return status
+            time.sleep(0.01)
+        os.kill(pid, signal.SIGKILL)
+    return os.waitpid(pid, 0)[1]
+
+
 def main() -> None:
     for line in sys.stdin:
         if not line.strip():
@@ -57,7 +73,7 @@ def main() -> None:
         if pid == 0:
             child(order)
         print(f"pid {pid}", flush=True)
-        _, status = os.waitpid(pid, 0)
+        status = reap(pid, order.get("kill_after_s"))
         code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
         print(f"done {pid} {code}", flush=True)
 
