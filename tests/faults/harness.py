@@ -21,6 +21,7 @@ from pathlib import Path
 
 import boto3
 import sqlalchemy as sa
+from moto.core.models import DEFAULT_ACCOUNT_ID
 
 from costguard.model import Status
 from costguard.store import Store
@@ -50,11 +51,18 @@ def reset_moto(endpoint: str) -> None:
     urllib.request.urlopen(request, timeout=10).close()
 
 
-def write_config(folder: Path, url: str, smtp_port: int) -> Path:
+MEMBER = "111111111111"
+"""A second account, reached by assuming a role (moto_server keeps accounts apart by the
+assumed credentials)."""
+
+
+def write_config(folder: Path, url: str, smtp_port: int, *, member: bool = False) -> Path:
     (folder / "policies.yml").write_text(POLICIES)
     path = folder / "costguard.yml"
+    accounts = (f", accounts: [{{id: '{DEFAULT_ACCOUNT_ID}'}}, {{id: '{MEMBER}', "
+                f"role_arn: 'arn:aws:iam::{MEMBER}:role/costguard-read'}}]" if member else "")
     path.write_text(
-        f"aws: {{regions: [{', '.join(REGIONS)}]}}\n"
+        f"aws: {{regions: [{', '.join(REGIONS)}]{accounts}}}\n"
         f"database: {{url: '{url}'}}\n"
         "policies: [policies.yml]\n"
         "incidents: {target_minutes: 6000}\n"  # no escalation between the scenario's cycles

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from .harness import Attack, Runs, audit, play, write_config
+from .harness import MEMBER, Attack, Runs, audit, play, write_config
 from .proxy import Call, Fault, Rule
 from .table import FAULTS as FAULT_ROWS
 from .table import known, record_fault
@@ -80,6 +80,13 @@ def denied_in_one_region(call: Call) -> Fault | None:
     return None
 
 
+def denied_in_one_account(call: Call) -> Fault | None:
+    """The member account's role cannot be assumed: AccessDenied on its AssumeRole."""
+    if (call.service, call.operation) == ("sts", "AssumeRole"):
+        return Fault(403, "AccessDenied", f"not authorized to assume a role in {MEMBER}")
+    return None
+
+
 def expiring_after(calls: int) -> Rule:
     """Every call after the first `calls` of a run answers ExpiredToken (mid-cycle)."""
     seen = Counter[str]()
@@ -103,6 +110,8 @@ class AwsFault:
     completes: bool | None
     """Whether a run under the fault still completes (botocore's retries absorb it); None:
     either, as the seeded draw falls."""
+    member: bool = False
+    """Whether a second account (assumed role) is scanned too."""
 
 
 FAULTS = (
@@ -116,10 +125,12 @@ FAULTS = (
     AwsFault("AccessDenied: DescribeSecurityGroups in us-east-1", lambda: denied_in_one_region,
              False),
     AwsFault("ExpiredToken mid-cycle", lambda: expiring_after(3), False),
+    AwsFault("AccessDenied: one account's role cannot be assumed",
+             lambda: denied_in_one_account, False, member=True),
 )
 
 
-known(FAULT_ROWS, *(f.name for f in FAULTS))
+known(FAULT_ROWS, *(f.name for f in FAULTS), owner=__name__)
 CASES = [pytest.param(f, "SQLite", id=f"SQLite-{f.name}") for f in FAULTS] + [
     pytest.param(FAULTS[0], "PostgreSQL", id=f"PostgreSQL-{FAULTS[0].name}",
                  marks=pytest.mark.postgres)]
@@ -133,7 +144,7 @@ def test_an_aws_fault_loses_nothing_and_resolves_nothing_wrongly(fault, name, pr
                                                                  request):
     url = (f"sqlite:///{tmp_path}/cg.db" if name == "SQLite"
            else request.getfixturevalue("pg_url"))
-    runs = Runs(write_config(tmp_path, url, inbox.port), zygote)
+    runs = Runs(write_config(tmp_path, url, inbox.port, member=fault.member), zygote)
     injected: Counter[str] = Counter()
     faulty: list[int] = []
 
@@ -152,7 +163,7 @@ def test_an_aws_fault_loses_nothing_and_resolves_nothing_wrongly(fault, name, pr
     result = audit(url, [m for _, _, m in inbox.messages()], wrongly)
     seen = f"{sum(injected.values())} injected; " + (
         "absorbed by botocore's retries" if fault.completes else
-        f"{faulty.count(3)} of {len(faulty)} scans incomplete (exit 3), naming the source")
+        f"{faulty.count(3)} of {len(faulty)} scans incomplete (exit 3)")
     record_fault(fault.name, name, runs=len(runs.codes), expected=result.expected,
                  delivered=result.delivered, duplicated=result.duplicated, lost=result.lost,
                  wrongly_resolved=result.wrongly_resolved, intact=result.intact, seen_as=seen)

@@ -54,7 +54,7 @@ FIELDS = ("instance Name tag", "tag key", "tag value", "key pair name", "securit
           "CloudTrail userName")
 FORMATS = ("json", "csv", "ocsf", "table")
 KIND = "hostile AWS fields"
-known(INPUTS, KIND)
+known(INPUTS, KIND, owner=__name__)
 
 
 def write_config(tmp_path: Path, url: str, port: int) -> Path:

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 REFUSING = "SMTP refuses (451) for 10 simulated minutes"
 MID_DATA = "SMTP connection dropped mid-DATA"
 AFTER_DATA = "SMTP connection dropped after DATA"
-known(FAULTS, REFUSING, MID_DATA, AFTER_DATA)
+known(FAULTS, REFUSING, MID_DATA, AFTER_DATA, owner=__name__)
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ PG_KILLED = "PostgreSQL connections killed mid-cycle"
 DISK_FULL = "disk full on the state directory (tmpfs)"
 SIGKILL = "SIGKILL at random points, restarted"
 KILLS = {"SQLite": 50, "PostgreSQL": 10}
-known(FAULTS, LOCKED, PG_KILLED, DISK_FULL, SIGKILL)
+known(FAULTS, LOCKED, PG_KILLED, DISK_FULL, SIGKILL, owner=__name__)
 
 
 def why(errors: list[str]) -> str:
