@@ -43,7 +43,7 @@ def why(errors: list[str]) -> str:
     if not errors:
         return "none"
     kind = errors[0].split(":", 1)[0]
-    reasons = re.findall(r"\(([^()/]{8,})\)", errors[0])
+    reasons = [r for r in re.findall(r"\(([^()]{8,})\)", errors[0]) if "://" not in r]
     return f"{kind}: {reasons[-1] if reasons else errors[0][len(kind) + 2:][:60]}"
 
 
