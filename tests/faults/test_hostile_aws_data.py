@@ -13,7 +13,7 @@ They go through moto and `costguard scan` (each format), the SMTP channel into a
 server (aiosmtpd), the log and the weekly report, on SQLite and PostgreSQL. Each output is
 checked for what would hurt its reader: HTML escaped, no header injected, no template run,
 control and bidi characters removed or shown as escapes, every field cut to its limit
-(docs/output.md, "Untrusted text"), a CSV row never broken apart. The tally of what was
+(docs/alerts.md, "Untrusted text"), a CSV row never broken apart. The tally of what was
 tried goes to docs/reliability-faults.md.
 """
 
