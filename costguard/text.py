@@ -112,3 +112,44 @@ def _fit(widths: list[int], headers: Sequence[str], whole: Collection[str], widt
 
 def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "\u2026"
+
+
+FIELD_LIMIT = 1024
+"""Longest string a finding keeps in its details (and so in the store, the JSON, CSV and OCSF
+output): AWS's own limits are 256 for a tag value and 255 for a description, so only a value
+AWS never produced, or an attacker's 100 KB CloudTrail userAgent, is ever cut."""
+
+RECORD_FIELD_LIMIT = 10_240
+"""Longest string kept of a CloudTrail record or GuardDuty finding as read: room for any
+policy document a Sigma rule may search (IAM's largest is 10,240 characters), not for an
+attacker's 100 KB userAgent."""
+
+TITLE_LIMIT = 300
+"""Longest title a finding keeps; titles are one line."""
+
+
+def bounded(value: Any, limit: int = FIELD_LIMIT) -> Any:
+    """A JSON-like value fit to keep and show: every string (mapping keys too) cut to `limit`
+    with an ellipsis, NUL shown as `<U+0000>` (PostgreSQL cannot store it; a C string ends at
+    it) and unpaired surrogates (invalid UTF-8, which no database, mail or file can carry) as
+    `\\udXXX` escapes. Other characters are kept: the JSON a program reads stays the data, and
+    what a person reads goes through `oneline`/`short` besides."""
+    if isinstance(value, str):
+        return _bounded_text(value, limit)
+    if isinstance(value, dict):
+        return {_bounded_text(str(k), limit): bounded(v, limit) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [bounded(v, limit) for v in value]
+    return value
+
+
+def _bounded_text(text: str, limit: int) -> str:
+    if len(text) > limit:
+        text = text[: limit - 1] + "\u2026"
+    if "\x00" in text:
+        text = text.replace("\x00", "<U+0000>")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text

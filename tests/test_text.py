@@ -87,3 +87,13 @@ def test_sh_gives_bash_back_exactly_the_value(name):
     out = subprocess.run(["bash", "-c", script], capture_output=True, check=True).stdout
 
     assert out.decode("utf-8") == name
+
+
+def test_bounded_cuts_every_string_and_makes_nul_and_bad_utf8_visible():
+    from costguard.text import bounded
+
+    value = {"k" * 50: ["a" * 50, {"n": "x\x00y", "s": "p\ud800q", "i": 7}], "t": ("ok",)}
+    assert bounded(value, limit=10) == {
+        "kkkkkkkkk\u2026": ["aaaaaaaaa\u2026", {"n": "x<U+0000>y", "s": "p\\ud800q", "i": 7}],
+        "t": ["ok"]}
+    assert bounded("\u202e\U0001F600<b>") == "\u202e\U0001F600<b>"  # the data; display escapes

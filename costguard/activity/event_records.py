@@ -23,6 +23,7 @@ from typing import Any
 from costguard.activity.trail_record import record_extra
 from costguard.model import StrEnum, root_arn
 from costguard.snapshot import ApiEvent, GuardDutyFinding
+from costguard.text import RECORD_FIELD_LIMIT, bounded
 
 log = logging.getLogger(__name__)
 
@@ -144,8 +145,10 @@ def from_record(
     """An ApiEvent from one CloudTrail record (the `detail` of an EventBridge envelope).
 
     `fallback_id` (the envelope's id) is used only for a record without an eventID, so a
-    message SQS delivers twice still carries one id.
+    message SQS delivers twice still carries one id. Every string is bounded first
+    (`text.bounded`): a record's fields are the caller's choice, NUL and invalid UTF-8 included.
     """
+    record = bounded(record, RECORD_FIELD_LIMIT)
     identity = record.get("userIdentity")
     identity = identity if isinstance(identity, Mapping) else {}
     name = _text(record.get("eventName"))
@@ -180,6 +183,7 @@ def from_record(
 
 def guardduty_finding(finding: Mapping[str, Any]) -> GuardDutyFinding:
     """A GuardDutyFinding from a finding as EventBridge delivers it (camelCase keys)."""
+    finding = bounded(finding, RECORD_FIELD_LIMIT)
     finding_id = _text(finding.get("id"))
     finding_type = _text(finding.get("type"))
     if not finding_id or not finding_type:

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from costguard.checks.base import Check, Context, Registry
 from costguard.model import Finding, Severity, Source
 from costguard.settings.policies import Policy
 from costguard.snapshot import Snapshot
+from costguard.text import TITLE_LIMIT, bounded, short
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ def evaluate(
             log.exception("check %s (policy %s) failed", policy.check, policy.name)
             result.errors.append(f"check {policy.check} (policy {policy.name}) failed: {exc}")
             continue
-        result.findings.extend(found)
+        result.findings.extend(_fit(f) for f in found)
         scopes = {
             (policy.check, account, region)
             for source, account, region in complete
@@ -90,6 +91,16 @@ def evaluate(
         if judged is not None:
             _count(result.judged, policy.check, scopes, ctx.severity, judged, found)
     return result
+
+
+def _fit(finding: Finding) -> Finding:
+    """The finding as it may be kept and shown: a title on one line and every detail cut to
+    its limit, whatever an attacker named their resources (one place, for every check)."""
+    title = short(finding.title, TITLE_LIMIT)
+    details = bounded(dict(finding.details))
+    if title == finding.title and details == finding.details:
+        return finding
+    return replace(finding, title=title, details=details)
 
 
 def _names_resources(check: type[Check]) -> bool:

@@ -213,9 +213,18 @@ def checks_cmd(fmt: str) -> None:
 @click.option("--trusted-account", metavar="ID", help="with --member-role: the account "
               "costguard runs in (the management account), named in the trust policy")
 @bad_input_exits_2
-def iam_policy(config_path: str | None, member_role: bool, trusted_account: str | None) -> None:
-    """Print the least-privilege IAM policy JSON the daemon needs."""
-    from costguard.actions.iam_policy import iam_policy_document, member_role_documents
+@click.option("--setup", "with_setup", is_flag=True,
+              help="add what `costguard setup events` calls (for whoever runs the set-up)")
+@click.option("--contain", "with_contain", is_flag=True,
+              help="add what auto_contain calls (stop instances, deactivate access keys)")
+def iam_policy(config_path: str | None, member_role: bool, trusted_account: str | None,
+               with_setup: bool, with_contain: bool) -> None:
+    """Print the least-privilege IAM policy JSON the daemon needs (read-only without flags)."""
+    from costguard.actions.iam_policy import (
+        containing_policies,
+        iam_policy_document,
+        member_role_documents,
+    )
 
     setup = load(config_path)
     if member_role:
@@ -225,8 +234,13 @@ def iam_policy(config_path: str | None, member_role: bool, trusted_account: str 
         document = member_role_documents(setup.config, setup.policies, setup.registry,
                                          trusted_account)
     else:
-        document = iam_policy_document(setup.config, setup.policies, setup.registry)
+        document = iam_policy_document(setup.config, setup.policies, setup.registry,
+                                       setup=with_setup, contain=with_contain)
     click.echo(json.dumps(document, indent=2))
+    containing = containing_policies(setup.policies)
+    if containing and not with_contain:
+        click.echo(f"note: policies {', '.join(containing)} enable auto_contain; their role "
+                   "also needs `costguard iam-policy --contain`", err=True)
 
 
 for _command in (setup, prices, findings, incidents, outbox, notify, stats, db, report, sigma):

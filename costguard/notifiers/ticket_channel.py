@@ -34,7 +34,7 @@ from costguard.model import AlertKind, Message, Severity
 from costguard.notifiers.channel import Channel, ChannelParams, DeliveryError, utcnow
 from costguard.notifiers.http_post import PERMANENT
 from costguard.notifiers.http_post import retry_after as read_retry_after
-from costguard.store.tickets import StoredTicket, TicketState
+from costguard.store.records import StoredTicket, TicketState
 from costguard.text import oneline, short
 
 log = logging.getLogger(__name__)

@@ -70,6 +70,10 @@ def _database_error(reason: str, where: str, operational: bool) -> str:
         return (f"the store {where} is damaged or not a SQLite database ({reason}): restore it "
                 "from a backup (costguard db backup) or move it aside; costguard does not "
                 "replace it")
+    if "disk is full" in lowered or "no space" in lowered or "disk i/o error" in lowered:
+        fix = "free space on its disk" if "i/o" not in lowered else "is its disk full or failing?"
+        return (f"the store {where} cannot be written ({reason}): {fix}; the transaction was "
+                "rolled back and the next cycle starts over")
     if "readonly" in lowered or "read-only" in lowered or "unable to open" in lowered:
         return (f"cannot open the store {where} ({reason}): costguard must be able to read and "
                 "write the file and its folder")

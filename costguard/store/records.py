@@ -201,3 +201,30 @@ class DeliveryAttempt:
     ok: bool
     error: str | None = None
     external_id: str | None = None
+
+
+class TicketState(StrEnum):
+    """Where a ticket stands as costguard last left it."""
+
+    PENDING = "pending"
+    """A create was sent, or is about to be, and no answer is recorded: search before creating."""
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True)
+class StoredTicket:
+    """A ticket as recorded: the vendor's id (for API calls), key (for people) and link."""
+
+    id: int
+    channel: str
+    incident_key: str
+    incident_id: int | None
+    state: TicketState
+    external_id: str | None
+    external_key: str | None
+    url: str | None
+    fingerprints: tuple[str, ...]
+    created_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None = None

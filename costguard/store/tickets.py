@@ -8,43 +8,17 @@ vendor gave is committed before the next request goes out.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
 
-from costguard.model import StrEnum
 from costguard.store.connection import SessionBase
 from costguard.store.models import TicketRow
+from costguard.store.records import StoredTicket, TicketState
 
 _T = TicketRow
 
-
-class TicketState(StrEnum):
-    """Where a ticket stands as costguard last left it."""
-
-    PENDING = "pending"
-    """A create was sent, or is about to be, and no answer is recorded: search before creating."""
-    OPEN = "open"
-    RESOLVED = "resolved"
-
-
-@dataclass(frozen=True)
-class StoredTicket:
-    """A ticket as recorded: the vendor's id (for API calls), key (for people) and link."""
-
-    id: int
-    channel: str
-    incident_key: str
-    incident_id: int | None
-    state: TicketState
-    external_id: str | None
-    external_key: str | None
-    url: str | None
-    fingerprints: tuple[str, ...]
-    created_at: datetime
-    updated_at: datetime
-    resolved_at: datetime | None = None
+__all__ = ["StoredTicket", "TicketState", "TicketsMixin"]
 
 
 def _record(row: TicketRow) -> StoredTicket:

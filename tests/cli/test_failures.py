@@ -74,6 +74,46 @@ def test_a_corrupt_store_is_exit_4_and_left_as_it_was(command, config, tmp_path)
 
 
 @pytest.mark.parametrize("command", STORE_COMMANDS[:4])
+def test_a_truncated_store_is_exit_4_and_left_as_it_was(command, config, tmp_path, make_store):
+    """A store cut short (a copy interrupted, a disk that filled): SQLite's own header says how
+    long it must be, so it is refused as damaged, never used or replaced."""
+    store = make_store(tmp_path / "state" / "cg.db")
+    store.write_bytes(store.read_bytes()[: store.stat().st_size // 2])
+    before = store.read_bytes()
+
+    result = invoke([*command, "-c", str(config)])
+
+    assert_one_line(result, 4, f"costguard: the store sqlite:///{store} is damaged")
+    assert store.read_bytes() == before
+
+
+@pytest.mark.parametrize("command", STORE_COMMANDS[:2])
+def test_a_store_that_cannot_be_read_is_exit_4(command, config, tmp_path):
+    """Root reads any file, so what cannot be read is a folder where the file should be."""
+    (tmp_path / "state" / "cg.db").mkdir(parents=True)
+
+    result = invoke([*command, "-c", str(config)])
+
+    assert result.exit_code == 4 and "Traceback" not in result.output, result.output
+    assert (tmp_path / "state" / "cg.db").is_dir()
+
+
+@pytest.fixture
+def make_store():
+    """A real store (its schema and version row), checkpointed into its one file."""
+
+    def make(path: Path) -> Path:
+        url = f"sqlite:///{path}"
+        with Store.open(url) as store, store.engine.begin() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        for suffix in ("-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return path
+
+    return make
+
+
+@pytest.mark.parametrize("command", STORE_COMMANDS[:4])
 def test_a_store_newer_than_this_costguard_is_exit_4(command, config, tmp_path):
     url = f"sqlite:///{tmp_path}/state/cg.db"
     with Store.open(url) as store, store.engine.begin() as connection:

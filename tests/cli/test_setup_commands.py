@@ -65,15 +65,39 @@ def test_the_s3_trail_source_adds_reading_the_trail_s_log_files(tmp_path: Path) 
     assert statements["CostguardTrailFiles"]["Action"] == ["s3:GetObject"]
 
 
-def test_iam_policy_has_a_separate_setup_statement() -> None:
-    result = CliRunner().invoke(main, ["iam-policy"])
+def test_iam_policy_has_a_separate_setup_statement_only_with_setup() -> None:
+    result = CliRunner().invoke(main, ["iam-policy", "--setup"])
     doc = json.loads(result.output)
     statements = {s["Sid"]: s for s in doc["Statement"]}
-    assert statements["CostguardSetupEvents"]["Action"] == list(SETUP_PERMISSIONS)
+    assert statements["CostguardSetupEvents"]["Action"] == sorted(SETUP_PERMISSIONS)
+    assert "arn:aws:sqs:*:*:costguard-events" in statements["CostguardSetupEvents"]["Resource"]
     read = statements["CostguardRead"]["Action"]
-    assert set(read) & set(SETUP_PERMISSIONS) == {"sqs:GetQueueUrl"}  # the daemon reads it too
+    assert not set(read) & set(SETUP_PERMISSIONS)
     assert statements["CostguardSetupRegions"]["Action"] == ["ec2:DescribeRegions"]
     assert "CostguardTrailFiles" not in statements
     writes = ("Create", "Put", "Set", "Delete", "Update", "Stop", "Attach")
-    assert [a for a in read if a.split(":")[1].startswith(writes)] == ["sqs:DeleteMessage"]
-    assert "CostguardAutoContain" not in statements
+    assert [a for a in read if a.split(":")[1].startswith(writes)] == []
+    assert statements["CostguardEventQueue"]["Action"] == [
+        "sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"]
+    assert "CostguardContainInstances" not in statements
+
+    plain = json.loads(CliRunner().invoke(main, ["iam-policy"]).output)
+    assert {s["Sid"] for s in plain["Statement"]} == {"CostguardRead", "CostguardEventQueue"}
+
+
+def test_auto_contain_without_contain_is_a_note_on_stderr(tmp_path: Path) -> None:
+    (tmp_path / "p.yml").write_text(
+        "policies:\n  - {name: types, check: instance_types, severity: high,\n"
+        "     params: {allowed: [t3.micro]}, auto_contain: true}\n")
+    config = tmp_path / "costguard.yml"
+    config.write_text("policies: [p.yml]\n")
+    result = CliRunner().invoke(main, ["iam-policy", "-c", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "policies types enable auto_contain" in result.stderr
+    doc = json.loads(result.stdout)
+    assert "CostguardContainInstances" not in {s["Sid"] for s in doc["Statement"]}
+    contained = json.loads(CliRunner().invoke(
+        main, ["iam-policy", "-c", str(config), "--contain"]).stdout)
+    statements = {s["Sid"]: s for s in contained["Statement"]}
+    assert statements["CostguardContainInstances"]["Action"] == ["ec2:StopInstances"]
+    assert statements["CostguardContainAccessKeys"]["Resource"] == "arn:aws:iam::*:user/*"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,14 @@ def test_psycopg2_urls_still_work_where_psycopg2_is_installed(pg_url):
 def test_the_test_suite_runs_on_psycopg_3(store, db_url):
     if store.dialect == "postgresql":
         assert store.engine.dialect.driver == "psycopg"
+
+
+def test_a_full_disk_says_so_instead_of_blaming_a_server():
+    from costguard.store.access import unavailable
+
+    problem = unavailable(sqlite3.OperationalError("database or disk is full"),
+                          "sqlite:////var/lib/costguard/costguard.db")
+    assert str(problem) == (
+        "the store sqlite:////var/lib/costguard/costguard.db cannot be written (database or disk "
+        "is full): free space on its disk; the transaction was rolled back and the next cycle "
+        "starts over")
