@@ -154,8 +154,8 @@ def test_the_playbook_order_is_each_checks_phase_then_rank():
         "guardduty", "instance_types", "instance_surge", "hourly_spend",
         # close the network and remove persistence, then the posture, then the bill
         "open_admin_ports", "external_access",
-        "root_mfa", "user_mfa", "cloudtrail_logging", "guardduty_enabled", "costguard_health",
-        "daily_spend", "monthly_forecast",
+        "root_mfa", "user_mfa", "cloudtrail_logging", "guardduty_enabled", "account_access",
+        "costguard_health", "daily_spend", "monthly_forecast",
     ]
 
 

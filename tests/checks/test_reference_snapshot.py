@@ -147,9 +147,9 @@ def test_every_remediation_renders_with_findings_naming_the_sample(
 
 
 def test_validate_counts_every_template(config: Config, policies: list[Policy]) -> None:
-    # One remediation per policy, then text, HTML and subject for new, update, resolved and
-    # escalation.
-    assert validate_templates(config, policies) == len(policies) + 12
+    # One remediation per policy, then text, HTML and subject for new, update, resolved,
+    # escalation and the still-open reminder.
+    assert validate_templates(config, policies) == len(policies) + 15
 
 
 @pytest.mark.parametrize("check_id", sorted(EXPECTED_RESOURCES))

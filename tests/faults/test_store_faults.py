@@ -108,7 +108,7 @@ def test_postgresql_connections_killed_mid_cycle_lose_nothing(endpoint, zygote, 
 
         killer = threading.Thread(target=kill_loop)
         pid = runs.start()
-        time.sleep(random.Random(SEED + len(runs.codes)).uniform(0.5, 2.0))
+        time.sleep(random.Random(SEED + len(runs.codes)).uniform(0.0, 0.2))
         killer.start()
         try:
             return runs.finish(pid)

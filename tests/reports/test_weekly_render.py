@@ -2,7 +2,7 @@
 hostile names escaped, a week of 1,000 findings kept readable, stored figures render the same.
 
 Golden files live in tests/reports/golden/. After a deliberate change, regenerate them with
-`UPDATE_GOLDEN=1 pytest tests/reports`, read the diff, and commit what you checked.
+`COSTGUARD_REGEN_GOLDEN=1 pytest tests/reports`, read the diff, and commit what you checked.
 """
 
 from __future__ import annotations
@@ -27,14 +27,14 @@ HOSTILE = "<script>alert(1)</script>\r\nBcc: evil@x {{ 7*7 }}"
 
 
 def golden(name: str, rendered: str) -> None:
-    """Compare with (or, with UPDATE_GOLDEN=1, write) tests/reports/golden/NAME."""
+    """Compare with (or, with COSTGUARD_REGEN_GOLDEN=1, write) tests/reports/golden/NAME."""
     path = GOLDEN / name
-    if os.environ.get("UPDATE_GOLDEN") == "1":
+    if os.environ.get("COSTGUARD_REGEN_GOLDEN") == "1":
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(rendered.encode("utf-8"))
         pytest.skip(f"wrote {path}: read the diff before committing it")
     if not path.exists():
-        pytest.fail(f"{path} is missing: run with UPDATE_GOLDEN=1 and check the output")
+        pytest.fail(f"{path} is missing: run with COSTGUARD_REGEN_GOLDEN=1 and check the output")
     assert rendered == path.read_bytes().decode("utf-8")
 
 
