@@ -19,13 +19,16 @@ import logging
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlsplit
 
-import httpx
 from pydantic import AfterValidator, Field
 
 from costguard.notifiers.channel import ChannelParams, DeliveryError, SecretError
 from costguard.text import oneline
+
+if TYPE_CHECKING:
+    import httpx  # imported where a request is made: a scan that sends nothing never loads it
 
 PERMANENT = frozenset({400, 401, 403, 404, 405, 410, 413, 422})
 """Answers no retry can change: bad request, bad or revoked credentials, gone."""
@@ -90,6 +93,8 @@ def post_json(
     `where` names the endpoint in error messages (a host, never the URL: a webhook URL is
     its own secret).
     """
+    import httpx
+
     quiet_httpx()
     secrets = [url, *secrets]
     content = raw if raw is not None else encode(body)
@@ -132,8 +137,8 @@ def answer_error(
 def host_of(url: str) -> str:
     """The host of `url`, all an error message may say about an endpoint."""
     try:
-        return httpx.URL(url).host or "?"
-    except httpx.InvalidURL:
+        return urlsplit(url).hostname or "?"
+    except ValueError:
         return "?"
 
 
@@ -145,10 +150,11 @@ class HttpParams(ChannelParams):
 
 def _http_url(value: str) -> str:
     try:
-        url = httpx.URL(value)
-    except httpx.InvalidURL:
-        url = httpx.URL("")
-    if url.scheme not in ("https", "http") or not url.host:
+        url = urlsplit(value)
+        host = url.hostname
+    except ValueError:
+        url, host = urlsplit(""), None
+    if url.scheme not in ("https", "http") or not host:
         raise ValueError("expected an http(s) URL such as https://hooks.example.com/costguard")
     return value
 

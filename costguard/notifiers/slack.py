@@ -16,22 +16,17 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import Field, model_validator
-from slack_sdk.models.blocks import (
-    Block,
-    ContextBlock,
-    DividerBlock,
-    HeaderBlock,
-    MarkdownTextObject,
-    SectionBlock,
-)
 
 from costguard.model import AlertKind, Message
 from costguard.notifiers.channel import THREAD_KEY, Channel, EnvVarName, document_of, utcnow
 from costguard.notifiers.http_post import HttpParams, host_of, post_json, secret_url
 from costguard.text import short
+
+if TYPE_CHECKING:  # slack-sdk loads when a Slack message is built, never for a scan
+    from slack_sdk.models.blocks import Block, SectionBlock
 
 SECTION_MAX = 3000
 HEADER_MAX = 150
@@ -79,6 +74,8 @@ def _escape(text: str) -> str:
 def _section(text: str) -> SectionBlock:
     if len(text) > SECTION_MAX:
         text = text[: SECTION_MAX - 1] + "\u2026"
+    from slack_sdk.models.blocks import MarkdownTextObject, SectionBlock
+
     return SectionBlock(text=MarkdownTextObject(text=text))
 
 
@@ -137,6 +134,13 @@ def ticket_url(message: Message, book: TicketBook | None) -> str | None:
 
 def blocks(message: Message, book: TicketBook | None = None) -> list[Block]:
     """The Block Kit blocks for `message`, within Slack's limits."""
+    from slack_sdk.models.blocks import (
+        ContextBlock,
+        DividerBlock,
+        HeaderBlock,
+        MarkdownTextObject,
+    )
+
     document = document_of(message)
     title = _TITLES.get(message.kind, "") + (document.get("title") or message.subject)
     header = mrkdwn(f"[{str(message.severity).upper()}] {title}", HEADER_MAX)

@@ -24,10 +24,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-import httpx
 from pydantic import Field
 
 from costguard.model import AlertKind, Message, Severity
@@ -36,6 +35,9 @@ from costguard.notifiers.http_post import PERMANENT
 from costguard.notifiers.http_post import retry_after as read_retry_after
 from costguard.store.records import StoredTicket, TicketState
 from costguard.text import oneline, short
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -284,6 +286,8 @@ class TicketChannel(Channel):
 
     def client(self) -> httpx.Client:
         """The channel's HTTP client, made on first use."""
+        import httpx
+
         if self._http is None:
             verify: Any = str(self.params.ca_file) if self.params.ca_file else True
             self._http = httpx.Client(timeout=self.params.timeout_s, headers=self.headers(),
@@ -293,6 +297,8 @@ class TicketChannel(Channel):
     def request(self, method: str, url: str, *, ok: Iterable[int] = (200, 201, 204),
                 **kwargs: Any) -> httpx.Response:
         """One request; a DeliveryError naming what went wrong unless the status is `ok`."""
+        import httpx
+
         host = urlsplit(url).netloc
         self.requests += 1
         try:

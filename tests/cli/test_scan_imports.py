@@ -1,7 +1,8 @@
 """What a one-shot scan loads before it has read AWS: neither SQLAlchemy and the tables (the
 store reuses the memory boto3's models free), nor pySigma and the rules (no event may need
-them), nor Jinja2 (`--no-notify` renders nothing). Each of these once doubled the scan's peak
-memory against a bare boto3 script (docs/benchmarks.md); a fresh interpreter shows it."""
+them), nor Jinja2 (`--no-notify` renders nothing), nor httpx and slack-sdk (nothing is sent
+before AWS is read). Each of these once raised the scan's peak memory against a bare boto3
+script (docs/benchmarks.md); a fresh interpreter shows it."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ try:
     options.bad_input_exits_2(lambda: None)()
 except SystemExit:
     pass
-print(sorted(m for m in ("sqlalchemy", "sigma", "jinja2", "alembic") if m in sys.modules))
+print(sorted(m for m in ("sqlalchemy", "sigma", "jinja2", "alembic", "httpx", "slack_sdk")
+             if m in sys.modules))
 """
 
 
