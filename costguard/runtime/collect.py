@@ -59,9 +59,9 @@ def collect_without_store(targets: list[Target], failures: Gathered, wanted: set
     """Phase one: every AWS read that needs no store; `failures` carries earlier errors."""
     failures.targets = targets
     prepare_regions(targets, failures, wanted, config)
+    workers = threads_for(targets, config)
     gathered = gather(targets, wanted, known_types=known_types, progress=how.progress,
-                      should_stop=how.should_stop, lean=how.lean,
-                      workers=config.runtime.concurrency)
+                      should_stop=how.should_stop, lean=how.lean, workers=workers)
     gathered.errors[:0] = failures.errors
     gathered.attempted |= failures.attempted
     gathered.failed |= failures.failed
@@ -71,8 +71,17 @@ def collect_without_store(targets: list[Target], failures: Gathered, wanted: set
     if wanted & EVENT_SOURCES:
         from costguard.runtime.gather_events import harvest as harvest_events
 
-        harvest = harvest_events(gathered, targets, wanted, config, now)
-    return Collected(gathered, harvest, targets, workers=config.runtime.concurrency)
+        harvest = harvest_events(gathered, targets, wanted, config, now, workers=workers)
+    return Collected(gathered, harvest, targets, workers=workers)
+
+
+def threads_for(targets: list[Target], config: Config) -> int:
+    """`runtime.concurrency`, except for one account in one region: its few units (one per
+    service) wait little on AWS, and run together they hold every service's parsed model at
+    once (a one-shot scan's peak memory rose by 7 %, its wall time not at all)."""
+    if len(targets) == 1 and len(targets[0].regions or ()) <= 1:
+        return 1
+    return config.runtime.concurrency
 
 
 def collect_with_store(collected: Collected, wanted: set[Source], store: Store,

@@ -68,11 +68,11 @@ def trail_region(config: Config, target: Target) -> str | None:
 
 def harvest(
     gathered: Gathered, targets: Iterable[Target], sources: set[Source], config: Config,
-    now: datetime,
+    now: datetime, *, workers: int | None = None,
 ) -> Harvest:
     """Phase one: drain queues, read trail and detector state. Never raises for AWS errors.
     Each account's trails, and each account x region's detector and queue, is a unit;
-    `runtime.concurrency` of them run at once."""
+    `workers` (default `runtime.concurrency`) of them run at once."""
     result = Harvest()
     targets = list(targets)
     units: list[Callable[[], None]] = []
@@ -83,7 +83,7 @@ def harvest(
         if Source.GUARDDUTY in sources:
             units += [_detector(gathered, result, target, r) for r in regions]
         units += [_drain(gathered, result, target, r, config, now) for r in regions]
-    run_units(units, config.runtime.concurrency)
+    run_units(units, workers or config.runtime.concurrency)
     for n, target in enumerate(targets):
         files = _trail_files(gathered, result, target, config) if n == 0 else False
         for region in event_regions(config, target):
