@@ -73,3 +73,19 @@ def pg_url(pg_admin: Engine) -> Iterator[str]:
     yield url.render_as_string(hide_password=False)
     with pg_admin.begin() as connection:
         connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    """moto_server on a free port of 127.0.0.1 for a module's tests (a separate thread serving
+    real HTTP, for code that runs in subprocesses); yields its URL."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()

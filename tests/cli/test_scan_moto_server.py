@@ -14,43 +14,29 @@ root checks see whatever moto_server reports.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from moto.core.models import DEFAULT_ACCOUNT_ID
-from moto.server import ThreadedMotoServer
 
 ACCOUNT = DEFAULT_ACCOUNT_ID
 REGION = "us-east-1"
 SCAN_TIMEOUT_S = 90
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    """moto_server on a free port of 127.0.0.1; yields its URL."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    host, port = moto.get_host_and_port()
-    yield f"http://{host}:{port}"
-    moto.stop()
-
-
 @pytest.fixture
-def endpoint(server: str) -> str:
+def endpoint(moto_endpoint: str) -> str:
     """The server, emptied first: moto's state belongs to this whole process, so other tests'
     servers and mocks may have left resources in it."""
-    request = urllib.request.Request(f"{server}/moto-api/reset", method="POST")
+    request = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
     urllib.request.urlopen(request, timeout=10).close()
-    return server
+    return moto_endpoint
 
 
 def client(endpoint: str, service: str) -> Any:

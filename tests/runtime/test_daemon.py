@@ -22,7 +22,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from costguard.runtime.bootstrap import load_setup
 from costguard.runtime.daemon import DELIVERY_INTERVAL_S, Daemon
@@ -153,30 +152,20 @@ def test_a_bad_reload_keeps_the_running_config(tmp_path, daemon_for, caplog):
 # -- the process: signals and systemd ----------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    """moto_server on a free port of 127.0.0.1; yields its URL."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    host, port = moto.get_host_and_port()
-    yield f"http://{host}:{port}"
-    moto.stop()
-
 
 @pytest.fixture
-def endpoint(server: str) -> str:
+def endpoint(moto_endpoint: str) -> str:
     """The server holding exactly one unapproved instance to find.
 
     Emptied first: moto's state belongs to this whole process, so other tests' servers and
     mocks may have left resources in it.
     """
     urllib.request.urlopen(
-        urllib.request.Request(f"{server}/moto-api/reset", method="POST"), timeout=10
+        urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST"), timeout=10
     ).close()
-    boto3.client("ec2", region_name=REGION, endpoint_url=server).run_instances(
+    boto3.client("ec2", region_name=REGION, endpoint_url=moto_endpoint).run_instances(
         ImageId="ami-12345678", MinCount=1, MaxCount=1, InstanceType="c5.4xlarge")
-    return server
+    return moto_endpoint
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ logs are read as an operator would; the outbox and the SMTP server are compared 
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import signal
@@ -27,7 +26,6 @@ import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from moto import mock_aws
-from moto.server import ThreadedMotoServer
 
 from costguard.model import GLOBAL_REGION, Source
 from costguard.runtime.bootstrap import load_setup
@@ -84,27 +82,17 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
     raise RuntimeError("no free port for the test SMTP server")
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    """moto_server on a free port of 127.0.0.1; yields its URL."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    host, port = moto.get_host_and_port()
-    yield f"http://{host}:{port}"
-    moto.stop()
-
 
 @pytest.fixture
-def endpoint(server: str) -> str:
+def endpoint(moto_endpoint: str) -> str:
     """The server, emptied, with one c5.4xlarge (unapproved) in each region."""
     urllib.request.urlopen(
-        urllib.request.Request(f"{server}/moto-api/reset", method="POST"), timeout=10
+        urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST"), timeout=10
     ).close()
     for region in REGIONS:
-        boto3.client("ec2", region_name=region, endpoint_url=server).run_instances(
+        boto3.client("ec2", region_name=region, endpoint_url=moto_endpoint).run_instances(
             ImageId="ami-12345678", MinCount=1, MaxCount=1, InstanceType="c5.4xlarge")
-    return server
+    return moto_endpoint
 
 
 def write_config(folder: Path, pg_url: str, smtp_port: int, inventory: str = "5s") -> Path:
