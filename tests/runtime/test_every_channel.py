@@ -29,6 +29,7 @@ import boto3
 import pytest
 
 from costguard.demo.inbox import Inbox
+from costguard.store import NotificationStatus, Store
 from tests.crash.conftest import moto_endpoint  # noqa: F401  (fixture)
 from tests.crash.driver import OFFSET
 from tests.crash.scenario import DRIVER, RUN_TIMEOUT_S
@@ -173,7 +174,10 @@ def test_every_channel_keeps_one_thread_through_two_waves_and_the_fix(endpoint, 
         github.fail_next(503)
         first, ssh = open_and_launch(endpoint, EAST, 22, 3)
         cycle(config, env, 0)
-        cycle(config, env, 120)  # past Retry-After: Jira and GitHub get their alert now
+        after_first = {name: len(get()) for name, get in seen.items()}
+        cycle(config, env, 40)  # past GitHub's back-off (30 s), before Jira's Retry-After
+        retried = (list(jira.requests), list(github.requests))
+        cycle(config, env, 120)  # past Retry-After: Jira gets its alert now
         marks.append({name: len(get()) for name, get in seen.items()})
         second, rdp = open_and_launch(endpoint, WEST, 3389, 4)
         cycle(config, env, 300)  # the update waits out the settle window
@@ -188,6 +192,14 @@ def test_every_channel_keeps_one_thread_through_two_waves_and_the_fix(endpoint, 
     phases = {name: split(got, marks, name) for name, got in final.items()}
     print_table(phases)
     assert [v.problems for v in (jira, github, snow, *http.values())] == [[]] * 8
+    # the first cycle reached every channel: Jira's and GitHub's refusals held no one else
+    assert after_first == dict.fromkeys(ALL, 1)
+    assert retried == (phases["jira"][0][:1], phases["github"][0])
+    with Store.open(f"sqlite:///{tmp_path}/costguard.db") as store:
+        outbox = store.notifications()
+    assert {n.status for n in outbox} == {NotificationStatus.SENT}
+    assert len(outbox) == 3 * len(ALL)
+    assert sorted(n.channel for n in outbox if n.attempts > 1) == ["github", "jira"]
 
     # ticket channels: exactly these requests, one ticket each, the update naming wave 2
     issue, gh_issue, record = (*jira.issues.values(), *github.issues.values(),
