@@ -126,7 +126,6 @@ def endpoint(moto_endpoint: str) -> str:  # noqa: F811
     return moto_endpoint
 
 
-PHASES = ("alert", "update", "resolution")
 JIRA_API, GITHUB_ISSUES = "/rest/api/3", "/repos/acme/security/issues"
 SNOW_TABLE = "/api/now/table/incident"
 
@@ -135,7 +134,6 @@ def test_every_channel_keeps_one_thread_through_two_waves_and_the_fix(endpoint, 
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.ses.models import ses_backends
 
-    pytest.importorskip("apprise")
     jira, github, snow = Jira(version=3), GitHub(), ServiceNow()
     ses = ses_backends[DEFAULT_ACCOUNT_ID][EAST]
     with ExitStack() as stack:
