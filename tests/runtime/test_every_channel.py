@@ -30,7 +30,6 @@ import pytest
 
 from costguard.demo.inbox import Inbox
 from costguard.store import NotificationStatus, Store
-from tests.crash.conftest import moto_endpoint  # noqa: F401  (fixture)
 from tests.crash.driver import OFFSET
 from tests.crash.scenario import DRIVER, RUN_TIMEOUT_S
 from tests.notifiers import test_chat_webhooks as chat
@@ -117,7 +116,7 @@ def cycle(config: Path, env: dict[str, str], offset_s: int) -> None:
 
 
 @pytest.fixture
-def endpoint(moto_endpoint: str) -> str:  # noqa: F811
+def endpoint(moto_endpoint: str) -> str:
     """moto_server, emptied, with the SES sender verified."""
     request = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
     urllib.request.urlopen(request, timeout=10).close()
