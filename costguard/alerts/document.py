@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from costguard.alerts.alert import Alert, AlertFinding
+from costguard.alerts.message_parts import new_rows
 from costguard.alerts.money import FACT_KEYS
 from costguard.model import AlertKind
 from costguard.notifiers.channel import THREAD_KEY
@@ -62,6 +63,8 @@ def incident_document(alert: Alert) -> dict[str, Any]:
         "commands": [a["command"] for a in actions if a["command"]],
         "remediation": [short(step.title, 300) for step in alert.remediation],
         "cost": _cost(alert.facts),
+        "new": [{"label": label, "values": values}
+                for label, values in new_rows(alert.facts.get("new"))],
     }
 
 

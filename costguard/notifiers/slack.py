@@ -155,6 +155,11 @@ def blocks(message: Message, book: TicketBook | None = None) -> list[Block]:
         # A report or a message stored before incident documents: its text, lines kept.
         lines = (_escape(" ".join(line.split())) for line in message.text.splitlines())
         out.append(_section("\n".join(lines)))
+    new = [row for row in document.get("new") or [] if isinstance(row, dict)]
+    if new:  # an update leads with what changed, as the email does
+        out.append(_section("*New since the last message*\n" + "\n".join(
+            f"\u2022 *{mrkdwn(row.get('label'), 40)}:* {mrkdwn(row.get('values'), 600)}"
+            for row in new)))
     resources = list(document.get("resources") or [])
     if resources:
         shown = (f"`{mrkdwn(r, 300)}`" for r in resources[:SHOWN_RESOURCES])

@@ -83,6 +83,12 @@ def card(message: Message, book: TicketBook | None = None) -> dict[str, Any]:
         # A report or a message stored before incident documents: its text, lines kept.
         lines = [literal(line, 500) for line in message.text.splitlines()[:100]]
         body.append(_text("\n\n".join(line for line in lines if line)))
+    new = [row for row in document.get("new") or [] if isinstance(row, dict)]
+    if new:  # an update leads with what changed, as the email does
+        body.append(_text("New since the last message", weight="Bolder"))
+        body.append({"type": "FactSet", "facts": [
+            {"title": literal(row.get("label"), 40), "value": literal(row.get("values"), 600)}
+            for row in new]})
     resources = list(document.get("resources") or [])
     if resources:
         body.append(_text("Scope", weight="Bolder"))

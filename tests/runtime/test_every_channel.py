@@ -230,6 +230,9 @@ def test_every_channel_keeps_one_thread_through_two_waves_and_the_fix(endpoint, 
     for name in ("slack", "teams", "webhook", "apprise"):
         update_body = final[name][1].body.decode().replace("\\", "")  # markdown escapes
         assert all(i in update_body for i in second), name
+    for name in ("slack", "teams"):  # the update leads with what changed, as the email does
+        assert "New since the last message" in final[name][1].body.decode(), name
+        assert "New since the last message" not in final[name][0].body.decode(), name
     emails = final["smtp"]
     assert [str(m["X-Costguard-Key"]).split("-")[3] for m in emails] == [
         "new", "update", "resolved"]
