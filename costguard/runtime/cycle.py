@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -95,6 +96,7 @@ class Engine:
         self._prices: PriceBook | None = None
         self._budget: CeBudget | None = None
         self.lock = threading.RLock()
+        self.job_failures: Counter[str] = Counter()  # daemon jobs that raised, for /metrics
         self.deliver_inline = True  # False: delivery jobs send (runtime.engine procrastinate)
 
     # -- wiring --------------------------------------------------------------------------------

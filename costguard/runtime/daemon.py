@@ -124,6 +124,7 @@ class Daemon:
             self.cycles += 1
         except Exception:  # the daemon outlives any one bad cycle; the next one retries
             log.exception("cycle for %s failed", source)
+            self.engine.job_failures["cycle"] += 1
 
     def _refresh_accounts(self) -> None:
         """Resolve the accounts again at the next cycle (as a reload with the same config)."""
@@ -137,6 +138,7 @@ class Daemon:
             self.engine.deliver()
         except Exception:
             log.exception("outbox delivery failed")
+            self.engine.job_failures["delivery"] += 1
 
     def _digests(self) -> None:
         if self.stop_event.is_set():
@@ -145,6 +147,7 @@ class Daemon:
             self.engine.send_digests()
         except Exception:
             log.exception("sending digests failed")
+            self.engine.job_failures["digests"] += 1
 
     def _prune(self) -> None:
         """Retention (runtime.pruning): one short transaction, not under the engine's lock."""
@@ -156,6 +159,7 @@ class Daemon:
             prune(self.store, self.engine.config, self.engine.policies, self.engine.clock())
         except Exception:
             log.exception("pruning the store failed")
+            self.engine.job_failures["prune"] += 1
 
     def _weekly(self) -> None:
         if self.stop_event.is_set():
@@ -171,6 +175,7 @@ class Daemon:
                 engine.deliver()
         except Exception:
             log.exception("the weekly report failed")
+            self.engine.job_failures["weekly_report"] += 1
 
     def reload(self) -> bool:
         """Re-read config and policies; on any problem keep running with the old ones."""

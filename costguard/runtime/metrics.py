@@ -16,7 +16,7 @@ import json
 import logging
 import socket
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -49,6 +49,9 @@ class Watched(Protocol):
     def aws(self) -> Aws: ...
 
     def health(self) -> tuple[SourceHealth, ...]: ...
+
+    @property
+    def job_failures(self) -> Mapping[str, int]: ...
 
 
 class StoreCollector:
@@ -112,7 +115,7 @@ class StoreCollector:
         yield family
 
     def _health(self) -> Iterable[Any]:
-        from prometheus_client.core import GaugeMetricFamily
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
         from costguard.runtime.account_metrics import account_families, call_family
 
@@ -125,6 +128,12 @@ class StoreCollector:
         yield failures
         yield from account_families(health)
         yield call_family(self.engine.aws.calls)
+        jobs = CounterMetricFamily(
+            "costguard_job_failures", "Daemon jobs that raised (a cycle the store or a bug "
+            "stopped, a delivery run, a digest, pruning, the weekly report)", labels=["job"])
+        for job, count in sorted(self.engine.job_failures.items()):
+            jobs.add_metric([job], count)
+        yield jobs
 
 
 JOB_STATES = {"todo": "queued", "doing": "running", "failed": "failed"}

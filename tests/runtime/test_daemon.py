@@ -282,3 +282,26 @@ def test_sighup_refuses_a_broken_config_then_takes_a_good_one(tmp_path, start, s
     assert states(sock) == ["READY=1", "RELOADING=1", "READY=1", "RELOADING=1", "READY=1",
                             "STOPPING=1"]
 
+
+
+def test_a_job_that_raises_is_counted_on_metrics(tmp_path, daemon_for, monkeypatch):
+    """A cycle the store (or a bug) stopped is logged and also counted, so a dashboard shows
+    it: the store-read metrics cannot, when the store is what failed."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from costguard.model import Source
+    from costguard.runtime.metrics import StoreCollector
+
+    daemon = daemon_for(write_config(tmp_path, policies=ONE_POLICY))
+
+    def broken(*args, **kwargs):
+        raise OSError("disk I/O error")
+
+    monkeypatch.setattr(daemon.engine, "run_cycle", broken)
+    daemon._cycle(Source.INVENTORY)
+    daemon._cycle(Source.INVENTORY)
+
+    registry = CollectorRegistry()
+    registry.register(StoreCollector(daemon.engine))
+    text = generate_latest(registry).decode()
+    assert 'costguard_job_failures_total{job="cycle"} 2.0' in text
