@@ -10,19 +10,15 @@ from __future__ import annotations
 import json
 import logging
 import re
-import socket
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from email.parser import BytesParser
-from email.policy import default
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 from moto import mock_aws
 
@@ -30,6 +26,8 @@ from costguard.cli.main import main
 from costguard.runtime.bootstrap import load_setup, open_store
 from costguard.runtime.cycle import Engine
 from costguard.runtime.metrics import serve
+
+from .smtp_server import Mailbox, smtp_server
 
 REGION = "us-east-1"
 POLICIES = """\
@@ -41,42 +39,19 @@ policies:
 """
 
 
-class Switchable:
-    """aiosmtpd handler: answers DATA with 451 while `refusing`, else keeps the message."""
+
+class Switchable(Mailbox):
+    """Refuses (451) until told otherwise."""
 
     def __init__(self) -> None:
-        self.refusing = True
-        self.received: list[bytes] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self.refusing:
-            return "451 4.3.0 mail system busy, try later"
-        self.received.append(envelope.original_content or envelope.content)
-        return "250 2.0.0 OK"
-
-    def message_ids(self) -> list[str]:
-        parser = BytesParser(policy=default)
-        return [str(parser.parsebytes(data)["Message-ID"]) for data in self.received]
+        super().__init__(refusing=True)
 
 
 @pytest.fixture
 def smtp() -> Iterator[tuple[Switchable, int]]:
     handler = Switchable()
-    for _ in range(5):  # another process may take the probed port first: probe again
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        controller = Controller(handler, hostname="127.0.0.1", port=port)
-        try:
-            controller.start()
-        except OSError:
-            continue
-        try:
-            yield handler, port
-        finally:
-            controller.stop()
-        return
-    raise RuntimeError("no free port for the test SMTP server")
+    with smtp_server(handler) as port:
+        yield handler, port
 
 
 class Clock:

@@ -16,15 +16,11 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from email.parser import BytesParser
-from email.policy import default
 from pathlib import Path
-from typing import Any
 
 import boto3
 import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 from moto import mock_aws
 
 from costguard.model import GLOBAL_REGION, Source
@@ -34,6 +30,8 @@ from costguard.runtime.metrics import job_families
 from costguard.runtime.tasks import Jobs, WorkUnit, cron_every, units
 from costguard.runtime.worker import STALLED_S, make_app
 from costguard.store import Store
+
+from .smtp_server import Mailbox, smtp_server
 
 pytestmark = pytest.mark.postgres
 
@@ -47,39 +45,12 @@ STARTED = re.compile(r"Starting job costguard\.collect\[(\d+)\]\(([^)]*)\)")
 ENDED = re.compile(r"Job costguard\.collect\[(\d+)\]\(([^)]*)\) ended with status: Success")
 
 
-class Inbox:
-    """aiosmtpd handler keeping every message it accepts."""
-
-    def __init__(self) -> None:
-        self.received: list[bytes] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.received.append(envelope.original_content or envelope.content)
-        return "250 2.0.0 OK"
-
-    def message_ids(self) -> list[str]:
-        parser = BytesParser(policy=default)
-        return [str(parser.parsebytes(data)["Message-ID"]) for data in self.received]
-
 
 @pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    for _ in range(5):  # another process may take the probed port first: probe again
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        controller = Controller(inbox, hostname="127.0.0.1", port=port)
-        try:
-            controller.start()
-        except OSError:
-            continue
-        try:
-            yield inbox, port
-        finally:
-            controller.stop()
-        return
-    raise RuntimeError("no free port for the test SMTP server")
+def smtp() -> Iterator[tuple[Mailbox, int]]:
+    inbox = Mailbox()
+    with smtp_server(inbox) as port:
+        yield inbox, port
 
 
 
@@ -177,7 +148,7 @@ def outbox(pg_url: str) -> list[tuple[str, str, str]]:
         return [(n.key, n.channel, n.status.value) for n in store.notifications()]
 
 
-def delivered_exactly_once(pg_url: str, inbox: Inbox) -> bool:
+def delivered_exactly_once(pg_url: str, inbox: Mailbox) -> bool:
     rows = outbox(pg_url)
     return bool(rows) and all(s == "sent" for *_, s in rows) and len(inbox.received) >= len(rows)
 
