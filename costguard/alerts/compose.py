@@ -26,6 +26,7 @@ from typing import Any
 from costguard.alerts.alert import Alert, AlertFinding
 from costguard.alerts.document import incident_document
 from costguard.alerts.message_parts import (
+    GROWN,
     WHO_KEYS,
     WHO_MAX,
     duration,
@@ -131,7 +132,7 @@ def email_context(alert: Alert) -> dict[str, Any]:
         "who": who_line(alert.scope) if alert.kind is not AlertKind.RESOLVED else "",
         "money": money_rows(alert.facts, alert.kind),
         "actions": alert.actions,
-        "new": new_rows(alert.facts.get(NEW)) if alert.kind is AlertKind.UPDATE else (),
+        "new": new_rows(alert.facts.get(NEW)) if alert.kind in GROWN else (),
         "groups": finding_groups(alert),
         "findings": alert.findings,
         "mix": severity_counts(alert.findings),
@@ -187,7 +188,8 @@ def summary(
     if alert.kind is AlertKind.ESCALATION:
         previous = alert.facts.get("previous_severity")
         rose = f"rose from {str(previous).upper()} to" if previous else "rose to"
-        return (f"The severity of {incident} {rose} {str(alert.severity).upper()}. "
+        grew = f": {_growth(alert.facts[NEW])}" if alert.facts.get(NEW) else ""
+        return (f"The severity of {incident} {rose} {str(alert.severity).upper()}{grew}. "
                 f"It now has {count} in {where}: {mix}.")
     if alert.kind is AlertKind.UPDATE:
         return (f"{incident[:1].upper() + incident[1:]} grew since its last message: "

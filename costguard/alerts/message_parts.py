@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from costguard.alerts.alert import Alert, AlertFinding
-from costguard.model import Severity
+from costguard.model import AlertKind, Severity
 from costguard.text import money, short, ts
 
 SCOPE_LABELS: tuple[tuple[str, str], ...] = (
@@ -35,6 +35,10 @@ NEW_LABELS: Mapping[str, str] = {
     "access_keys": "Access keys",
 }
 """`facts["new"]` keys of an update message (what is new since the last message)."""
+
+GROWN = frozenset({AlertKind.UPDATE, AlertKind.ESCALATION})
+"""Kinds that announce a change to an incident already told: they lead with what is new since
+the channel's last message, so a responder never diffs two alerts by eye."""
 
 LIST_MAX = 12
 """A scope or "new" row shows this many values, then how many more."""

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from costguard.alerts.alert import Alert, Playbook
+from costguard.alerts.message_parts import GROWN
 from costguard.alerts.money import incident_money
 from costguard.incidents.keeper import ENTITY_SCOPE
 from costguard.model import AlertKind, Message, Severity, Status
@@ -125,7 +126,7 @@ class SendTimeRenderer:
         incident = self.store.get_incident(message.incident_id)
         findings = self.store.list_findings(incident_id=incident.id)
         facts = dict(message.fields.get(FACTS) or {})
-        if message.kind is AlertKind.UPDATE:
+        if message.kind in GROWN:
             facts["new"] = new_since(findings, self._told(row))
         if message.kind is AlertKind.RENOTIFY:
             facts.setdefault("summary", _still_open(incident, findings, now))

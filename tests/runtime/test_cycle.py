@@ -283,7 +283,14 @@ def test_a_worse_finding_joining_an_announced_incident_escalates_it_in_the_same_
     assert subject(first).startswith("[costguard] HIGH: ")
     assert subject(escalation).startswith("[costguard] ESCALATED to CRITICAL: ")
     assert escalation["In-Reply-To"] == first["Message-ID"]
-    assert ROOT in text_of(escalation)
+    text = text_of(escalation)
+    assert ROOT in text
+    # it leads with what changed since the HIGH alert: the root finding, not the open group
+    lines = text.splitlines()
+    start = lines.index("NEW SINCE THE LAST MESSAGE")
+    new = "\n".join(lines[start:lines.index("", start)])
+    assert "Findings:" in new and "root" in new.lower() and group not in new
+    assert text.index("NEW SINCE THE LAST MESSAGE") < text.index(group)
 
 
 def test_a_cycle_of_one_source_leaves_other_sources_findings_alone(account, inbox, tmp_path,
