@@ -6,7 +6,8 @@ principals from a handful of addresses and agents), one record a message as Even
 delivers it, is drained by a fresh `costguard` process as the daemon's poller does: receive up
 to 10 messages, `Engine.ingest` (store, evaluate the event checks, commit, delete), until the
 queue is empty (evaluating as the poller's pacing says: at once when the queue goes quiet,
-mid-burst once the new events are a quarter of the look-back or two seconds old). The queue
+mid-burst once the new events are a quarter of the look-back, or have waited two seconds or
+four times the last evaluation's duration, whichever is longer: runtime.pollers.Pacer). The queue
 is an in-process stand-in handing over ReceiveMessage answers
 (moto's SQS costs time linear in the queue's length per call: loading 10,000 messages took
 over ten minutes of the shared machine); from the message body on, the path is costguard's
@@ -151,7 +152,8 @@ def drain(config: str, local: int) -> int:
                 evaluations += 1
                 read += engine.latest.events.last_read
         if pacer.deferred:  # as the poller does when the burst ends on a full receive
-            engine.evaluate_events()
+            with pacer.evaluating():
+                engine.evaluate_events()
             evaluations += 1
             read += engine.latest.events.last_read
     end = resource.getrusage(resource.RUSAGE_SELF)
