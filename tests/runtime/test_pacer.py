@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from costguard.runtime import pollers
 from costguard.runtime.pollers import Pacer, handle
@@ -125,3 +127,31 @@ def test_handle_times_each_evaluation_and_restarts_the_count_even_when_it_fails(
     with pytest.raises(RuntimeError):
         handle(engine, None, [object()] * 3, pacer)
     assert pacer.cost == 5.0 and pacer.deferred == 0 and pacer.since is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 10), st.floats(0.0, 0.5), st.floats(0.0, 20.0)),
+                min_size=1, max_size=300))
+def test_no_stored_event_waits_past_the_bound_and_a_quiet_receive_is_judged_at_once(steps):
+    """Any sequence of receives (size, seconds to store it, seconds an evaluation would take):
+    a receive of fewer than ten is judged at once, and in a burst the first event stored
+    after an evaluation waits at most max(MAX_DEFER_S, SPACING x that evaluation's duration)
+    plus the receive that runs past it."""
+    now = [0.0]
+    pacer = Pacer(clock=lambda: now[0])
+    waiting_since: float | None = None
+    bound = pollers.MAX_DEFER_S
+    for size, storing, judging in steps:
+        decided_at = now[0]
+        judged = pacer.evaluate_now(size, look_back=1_000_000)  # the count rule never fires
+        now[0] += storing
+        if size < 10:
+            assert judged
+        if not judged:
+            waiting_since = decided_at if waiting_since is None else waiting_since
+            continue
+        if waiting_since is not None:
+            assert decided_at - waiting_since <= bound + 0.5
+        with pacer.evaluating():
+            now[0] += judging
+        waiting_since, bound = None, max(pollers.MAX_DEFER_S, pollers.SPACING * judging)
