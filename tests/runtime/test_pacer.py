@@ -155,3 +155,17 @@ def test_no_stored_event_waits_past_the_bound_and_a_quiet_receive_is_judged_at_o
         with pacer.evaluating():
             now[0] += judging
         waiting_since, bound = None, max(pollers.MAX_DEFER_S, pollers.SPACING * judging)
+
+
+def test_after_a_long_evaluation_not_even_the_quarter_rule_judges_before_its_spacing():
+    now = [0.0]
+    pacer = Pacer(clock=lambda: now[0])
+    with pacer.evaluating():
+        now[0] += 3.0
+    decisions = []
+    for _ in range(30):  # from the tenth receive on, the quarter rule is met (100 of 400)
+        decisions.append(pacer.evaluate_now(10, look_back=400))
+        now[0] += 0.5
+    first = decisions.index(True)
+    assert first * 0.5 >= pollers.SPACING * 3.0  # only once 12 s have passed
+    assert not any(decisions[:first])
