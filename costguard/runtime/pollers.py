@@ -1,11 +1,12 @@
 """The daemon's event queue readers: one thread per account and region, long-polling SQS.
 
-Each batch is stored (each event id once), then deleted, then evaluated at once, so an
-attacker's call reaches the inbox seconds after EventBridge delivers it, not at the next
-scheduled cycle. A thread that loses its queue (deleted, or never set up) backs off and tries
-again; the scheduled `cloudtrail` job falls back to LookupEvents meanwhile. While a poller
-owns its queue the scheduled job does not drain it (no cycle holds the engine for a hundred
-receives): it reads the trails' and detectors' state only.
+Each batch is stored (each event id once), then deleted, then evaluated at once when the
+queue is quiet (in a burst, as `Pacer` says), so an attacker's call reaches the inbox seconds
+after EventBridge delivers it, not at the next scheduled cycle. A thread that loses its
+queue (deleted, or never set up) backs off and tries again; the scheduled `cloudtrail` job
+falls back to LookupEvents meanwhile. While a poller owns its queue the scheduled job does not
+drain it (no cycle holds the engine for a hundred receives): it reads the trails' and
+detectors' state only.
 """
 
 from __future__ import annotations
