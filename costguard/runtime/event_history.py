@@ -10,7 +10,7 @@ from where, with what, when, and whether from a console session. That is all the
 / new user agent / console user" history reads, and it is a fraction of a full record. The
 strings events repeat (account, region, principal, address, agent, ...) are shared between the
 events kept: decoded from each row they were copies, half of an event's memory (a look-back of
-93,000 events held about 100 MiB of them).
+93,000 events held about 50 MiB of them, 570 bytes an event).
 
 Another process may store events too (a one-shot scan beside the daemon, the other workers of
 the procrastinate engine). A row it commits with a `received_at` older than the newest one
