@@ -208,3 +208,28 @@ def test_a_deferred_receive_is_judged_by_the_next_evaluation(engines):
     result = engine.ingest(Queue(), received)  # the same messages again: nothing new
     assert result is not None and result.evaluation.findings
     assert not engine.latest.events.unevaluated
+
+
+def test_the_history_keeps_one_copy_of_each_repeated_string_and_the_same_events():
+    """Decoded row by row, every event carried its own copy of its principal, address, agent
+    (half of its memory); the history keeps one of each, and equal events."""
+    def copied(text: str) -> str:
+        return "".join(list(text))  # a new string object with the same value
+
+    events = [replace(e, event_id=f"copy-{n}", principal_arn=copied(e.principal_arn or ""),
+                      source_ip=copied(e.source_ip or ""), user_agent=copied(e.user_agent or ""))
+              for n, e in enumerate(everyday(NOW - timedelta(hours=6), hours=5, seed=9))]
+    assert events[0].principal_arn is not events[1].principal_arn
+
+    class Unit:
+        def events_received(self, *, since: datetime, **_: Any) -> list[Any]:
+            from costguard.store.event_log import StoredEvent
+
+            return [StoredEvent(e, e.time, NOW, e.event_id) for e in events]
+
+    api, _ = EventHistory().read(Unit(), since=NOW - timedelta(days=7),
+                                 detail_since=NOW - timedelta(days=1), now=NOW)
+    assert api == sorted(events, key=lambda e: (e.time, e.event_id))
+    for field in ("principal_arn", "source_ip", "user_agent", "account", "name"):
+        values = {getattr(e, field) for e in api}
+        assert len({id(getattr(e, field)) for e in api}) == len(values)
