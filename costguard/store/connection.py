@@ -123,8 +123,9 @@ def _tune_sqlite(engine: Engine, timeout_ms: int) -> None:
 
 def _locked(url: URL, timeout_ms: int) -> str:
     return (f"the store {masked(url)} is locked by another process (database is locked after "
-            f"waiting {timeout_ms / 1000:g} s): nothing was written and the next cycle starts "
-            "over; if this repeats, find what holds the lock, such as an open sqlite3 shell")
+            f"waiting {timeout_ms / 1000:g} s): nothing was written (the daemon's next cycle "
+            "tries again); if this repeats, find what holds the lock, such as an open sqlite3 "
+            "shell")
 
 
 def create_engine(url: str) -> Engine:

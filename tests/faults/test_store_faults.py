@@ -132,9 +132,11 @@ def test_sqlite_locked_past_the_busy_timeout_fails_the_cycle_in_one_line(
     wrongly = play(runs, Attack(endpoint), url, before_fix=[locked, runs.cycle],
                    after_fix=[locked], settle=2)
     result = audit(url, [m for _, _, m in inbox.messages()], wrongly)
+    said = re.search(r"\((database is locked after [^)]*)\)", runs.errors[0] if runs.errors
+                     else "")
     report(LOCKED_PAST, name, runs, result,
-           f"{failed.count(1)} of {len(failed)} locked cycles failed ({why(runs.errors)}); "
-           "the next concluded")
+           f"{failed.count(1)} of {len(failed)} locked cycles failed (StoreUnavailable: "
+           f"{said[1] if said else why(runs.errors)}); nothing written; the next concluded")
 
     assert failed == [1, 1], runs.codes
     assert len(runs.errors) == 2 and all(
