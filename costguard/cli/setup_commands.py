@@ -33,7 +33,7 @@ def setup_events_cmd(config_path: str | None, regions: str | None, dry_run: bool
 
     setup_ = load(config_path)
     given = _event_regions(setup_.config, regions)  # checked before AWS is asked anything
-    aws = Aws.from_environment(setup_.config.aws.profile)
+    aws = Aws.from_settings(setup_.config.aws)
     account = aws.account_id()
     chosen = given or InventoryCollector(aws, account).regions()
     actions = plan(aws, account, chosen, setup_.config.events.queue_name)
@@ -84,7 +84,7 @@ def prices_update(config_path: str | None, out: str | None, regions: str | None)
     source = target if target.is_file() else PriceBook().path
     table = read_table(source)
     chosen = regions_option(regions) or list(table)
-    aws = Aws.from_environment(setup_.config.aws.profile)
+    aws = Aws.from_settings(setup_.config.aws)
     collector = PriceListCollector(aws, state_dir() / "prices")
     done = update_table(collector, list(table), list(table["us-east-1"]), target, fetch=chosen,
                         previous=source)

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     import boto3
     from botocore.client import BaseClient
 
+    from costguard.settings.sections import AwsConfig
+
 CALL_LOG_ENV = "COSTGUARD_CALL_LOG"
 """Names a file to which every API call is appended as a JSON line (service, region, operation,
 parameters): what the scan benchmark's bare boto3 script replays, so both make the same calls."""
@@ -153,11 +155,25 @@ class Aws:
             session.events.register("before-parameter-build.*.*", _CallLog(call_log, role_arn))
 
     @classmethod
-    def from_environment(cls, profile: str | None = None, region: str | None = None) -> Aws:
+    def from_environment(cls, profile: str | None = None, region: str | None = None, *,
+                         connect_timeout_s: float | None = None,
+                         read_timeout_s: float | None = None) -> Aws:
         """An Aws from the standard credential chain (env, profile, instance role, SSO...)."""
         import boto3
 
-        return cls(boto3.Session(profile_name=profile, region_name=region))
+        session = boto3.Session(profile_name=profile, region_name=region)
+        # The session's default client config reaches every client made from it (botocore
+        # merges each client's own config over it), and `assume` hands it on to each account.
+        session._session.set_default_client_config(
+            client_config(connect_timeout_s, read_timeout_s))
+        return cls(session)
+
+    @classmethod
+    def from_settings(cls, settings: AwsConfig) -> Aws:
+        """An Aws as costguard.yml's `aws:` asks: its profile and its timeouts."""
+        return cls.from_environment(settings.profile,
+                                    connect_timeout_s=settings.connect_timeout_s,
+                                    read_timeout_s=settings.read_timeout_s)
 
     @property
     def region(self) -> str:
@@ -255,6 +271,7 @@ class Aws:
         # One data loader for every account: each session would otherwise parse and keep its
         # own copy of every service model (EC2's is tens of MB), per member.
         core.register_component("data_loader", self._botocore().get_component("data_loader"))
+        core.set_default_client_config(self._botocore().get_default_client_config())
         timing = {"time_fetcher": clock} if clock is not None else {}
         # botocore has no public setter for a session's credentials; assigning `_credentials`
         # is the common way to give a session refreshable credentials built by hand.
@@ -292,8 +309,15 @@ class _NoCache(dict):
         return None
 
 
-def client_config() -> Any:
-    """Adaptive retries (client-side rate limiting on throttles) and costguard's user agent."""
+def client_config(connect_timeout_s: float | None = None, read_timeout_s: float | None = None
+                  ) -> Any:
+    """Adaptive retries (client-side rate limiting on throttles), costguard's user agent, and
+    the connect and read timeouts when given (botocore's 60 s each otherwise). Each timed-out
+    attempt is retried like a dropped connection, so a call to an endpoint that never answers
+    costs up to `max_attempts` read timeouts plus back-off before it fails."""
     from botocore.config import Config
 
-    return Config(retries=dict(RETRIES), user_agent_extra=USER_AGENT_EXTRA)
+    timeouts = {name: value for name, value in (("connect_timeout", connect_timeout_s),
+                                                 ("read_timeout", read_timeout_s))
+                if value is not None}
+    return Config(retries=dict(RETRIES), user_agent_extra=USER_AGENT_EXTRA, **timeouts)

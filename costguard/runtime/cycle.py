@@ -116,7 +116,7 @@ class Engine:
         if self._aws is None:
             from costguard.collectors.session import Aws
 
-            self._aws = Aws.from_environment(self.config.aws.profile)
+            self._aws = Aws.from_settings(self.config.aws)
         return self._aws
 
     def release_aws(self) -> None:

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from costguard.model import Source
+from costguard.store import StoreUnavailable
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
@@ -122,6 +123,9 @@ class Daemon:
         try:
             self.engine.run_cycle({source}, should_stop=self.stop_event.is_set)
             self.cycles += 1
+        except StoreUnavailable as exc:  # its one line says what failed and what happens next
+            log.error("cycle for %s failed: %s", source, exc)
+            self.engine.job_failures["cycle"] += 1
         except Exception:  # the daemon outlives any one bad cycle; the next one retries
             log.exception("cycle for %s failed", source)
             self.engine.job_failures["cycle"] += 1

@@ -118,6 +118,12 @@ class AwsConfig(_Strict):
     regions: list[Region] | None = Field(None, description="exactly these; default: every enabled")
     accounts: list[AccountConfig] = Field(default_factory=list)
     organization: OrganizationConfig | None = None
+    # botocore's read timeout is 60 s and it retries a timed-out call, so the read timeout
+    # bounds how long an endpoint that stopped answering holds up a source's collection.
+    connect_timeout_s: float = Field(10.0, gt=0, le=300,
+                                     description="seconds to open a connection to AWS")
+    read_timeout_s: float = Field(60.0, gt=0, le=900,
+                                  description="seconds to wait for each answer from AWS")
 
 
 class DatabaseConfig(_Strict):

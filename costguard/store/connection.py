@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
@@ -23,11 +24,29 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from costguard.store.access import masked
+from costguard.store.unavailable import StoreUnavailable
+
 WRITE_OPTION = "costguard_write"
 """Execution option marking a connection that will write (SQLite: BEGIN IMMEDIATE)."""
 
 BUSY_TIMEOUT_MS = 30_000
 """How long a SQLite writer waits for another's lock before giving up."""
+BUSY_TIMEOUT_ENV = "COSTGUARD_SQLITE_BUSY_TIMEOUT_MS"
+"""Overrides BUSY_TIMEOUT_MS, in milliseconds: a tuning knob, and what lets the fault suite hold
+a lock past the timeout in seconds rather than half a minute."""
+
+
+def busy_timeout_ms(env: Mapping[str, str] = os.environ) -> int:
+    """The busy timeout SQLite connections get: BUSY_TIMEOUT_ENV when set, else the default.
+    A bad value is refused rather than ignored, or a typo would silently mean 30 s."""
+    raw = env.get(BUSY_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return BUSY_TIMEOUT_MS
+    if not raw.isdigit() or not 0 < int(raw) <= 3_600_000:
+        raise StoreUnavailable(f"{BUSY_TIMEOUT_ENV}={raw!r}: expected whole milliseconds, "
+                               "1 to 3600000")
+    return int(raw)
 
 
 def _json_default(value: Any) -> Any:
@@ -57,14 +76,14 @@ def _make_parent(url: URL) -> None:
     Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
-def _use_wal(cursor: Any) -> None:
+def _use_wal(cursor: Any, timeout_ms: int) -> None:
     """Switch a new database to WAL. Switching takes an exclusive lock that SQLite's busy
     timeout does not wait for, so two processes opening a fresh file at once would see
     "database is locked": retry briefly, and skip the switch once the file is already WAL."""
     import sqlite3
     import time
 
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    deadline = time.monotonic() + timeout_ms / 1000
     while True:
         try:
             if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
@@ -76,15 +95,15 @@ def _use_wal(cursor: Any) -> None:
             time.sleep(0.02)
 
 
-def _tune_sqlite(engine: Engine) -> None:
+def _tune_sqlite(engine: Engine, timeout_ms: int) -> None:
     """WAL for concurrent readers, enforced foreign keys, a busy timeout, our own BEGIN."""
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # the driver must not BEGIN; "begin" below does
         cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        _use_wal(cursor)
+        cursor.execute(f"PRAGMA busy_timeout = {timeout_ms}")
+        _use_wal(cursor, timeout_ms)
         cursor.execute("PRAGMA synchronous = NORMAL")  # durable enough with WAL, much faster
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
@@ -92,7 +111,21 @@ def _tune_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:
         writes = connection.get_execution_options().get(WRITE_OPTION, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+        except sa.exc.OperationalError as exc:
+            # Only BEGIN waits for a lock (it takes the write lock up front), so this is the one
+            # place "database is locked" can surface: say so in words, not as a driver error.
+            if "locked" not in str(exc.orig):
+                raise
+            raise StoreUnavailable(_locked(engine.url, timeout_ms)) from exc
+
+
+def _locked(url: URL, timeout_ms: int) -> str:
+    return (f"the store {masked(url)} is locked by another process (database is locked after "
+            f"waiting {timeout_ms / 1000:g} s): nothing was written (the daemon's next cycle "
+            "tries again); if this repeats, find what holds the lock, such as an open sqlite3 "
+            "shell")
 
 
 def create_engine(url: str) -> Engine:
@@ -103,7 +136,7 @@ def create_engine(url: str) -> Engine:
         _make_parent(parsed)
     engine = sa.create_engine(parsed, json_serializer=dumps, pool_pre_ping=not sqlite)
     if sqlite:
-        _tune_sqlite(engine)
+        _tune_sqlite(engine, busy_timeout_ms())
     return engine
 
 

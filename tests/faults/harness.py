@@ -56,11 +56,15 @@ MEMBER = "111111111111"
 assumed credentials)."""
 
 
-def write_config(folder: Path, url: str, smtp_port: int, *, member: bool = False) -> Path:
+def write_config(folder: Path, url: str, smtp_port: int, *, member: bool = False,
+                 aws: str = "", notifiers: str = "") -> Path:
+    """The scenario's costguard.yml; `aws` adds keys to `aws:` ("read_timeout_s: 1"),
+    `notifiers` adds channels (indented lines) beside the SMTP one."""
     (folder / "policies.yml").write_text(POLICIES)
     path = folder / "costguard.yml"
     accounts = (f", accounts: [{{id: '{DEFAULT_ACCOUNT_ID}'}}, {{id: '{MEMBER}', "
                 f"role_arn: 'arn:aws:iam::{MEMBER}:role/costguard-read'}}]" if member else "")
+    accounts += f", {aws}" if aws else ""
     path.write_text(
         f"aws: {{regions: [{', '.join(REGIONS)}]{accounts}}}\n"
         f"database: {{url: '{url}'}}\n"
@@ -68,7 +72,7 @@ def write_config(folder: Path, url: str, smtp_port: int, *, member: bool = False
         "incidents: {target_minutes: 6000}\n"  # no escalation between the scenario's cycles
         "notifiers:\n"
         f"  security: {{type: smtp, host: 127.0.0.1, port: {smtp_port}, security: none,\n"
-        "             from: costguard@test.invalid, to: [secops@test.invalid]}\n")
+        "             from: costguard@test.invalid, to: [secops@test.invalid]}\n" + notifiers)
     return path
 
 

@@ -4,8 +4,9 @@ costguard reaches it through AWS_ENDPOINT_URL like any endpoint. Each request is
 to a `rule` (which sees the service, region and operation, taken from the request as botocore
 signs and encodes it), and either forwarded to moto_server unchanged or answered with a fault:
 an error in the shape the service's protocol documents (so botocore parses it as AWS's own and
-applies its retry rules), an HTTP 500, or a connection held and then closed with no answer (an
-endpoint that stopped responding).
+applies its retry rules), an HTTP 500, a connection held and then closed with no answer (an
+endpoint that stopped responding), or a request never answered at all, until the client's read
+timeout gives up on it.
 
 Error shapes (AWS's documented wire formats): EC2 query `Response/Errors/Error/Code`; other
 query services (IAM, STS) `ErrorResponse/Error/Code`; JSON protocols (Cost Explorer, SQS,
@@ -48,6 +49,9 @@ class Fault:
     code: str = ""
     message: str = "injected by the fault proxy"
     hang_s: float = 0.0
+    silent: bool = False
+    """With `hang_s`: hold the request unanswered until the client gives up and closes the
+    connection (a read timeout), or `hang_s` passes, whichever is first."""
 
 
 Rule = Callable[[Call], Fault | None]
@@ -103,6 +107,8 @@ class FaultProxy:
         self.rule: Rule = rule or (lambda call: None)
         self.injected: Counter[str] = Counter()
         self.forwarded = 0
+        self.abandoned = 0
+        """Silent hangs the client gave up on (or that reached their limit)."""
         self._lock = threading.Lock()
         self._server = _QuietServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -125,6 +131,7 @@ class FaultProxy:
             self.rule = rule or (lambda call: None)
             self.injected.clear()
             self.forwarded = 0
+            self.abandoned = 0
 
     def _decide(self, call: Call) -> Fault | None:
         with self._lock:
@@ -163,7 +170,10 @@ class FaultProxy:
                 call = describe(headers, body)
                 fault = proxy._decide(call)
                 if fault is not None and fault.hang_s:
-                    time.sleep(fault.hang_s)
+                    if fault.silent:
+                        self._until_closed(fault.hang_s)
+                    else:
+                        time.sleep(fault.hang_s)
                     self.connection.shutdown(socket.SHUT_RDWR)
                     self.close_connection = True
                     return
@@ -177,6 +187,17 @@ class FaultProxy:
                         if k.lower() not in ("transfer-encoding", "connection", "content-length",
                                              "server", "date")]
                 self._reply(status, kept, payload)
+
+            def _until_closed(self, limit_s: float) -> None:
+                """Read nothing, answer nothing: wait for the client's end of the socket."""
+                self.connection.settimeout(limit_s)
+                try:
+                    while self.connection.recv(4096):
+                        pass
+                except OSError:
+                    pass
+                with proxy._lock:
+                    proxy.abandoned += 1
 
             def _reply(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
                 self.send_response(status)

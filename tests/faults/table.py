@@ -28,7 +28,7 @@ COLUMNS = {
 
 
 OWNERS = frozenset({"test_aws_faults", "test_smtp_faults", "test_store_faults",
-                    "test_hostile_aws_data"})
+                    "test_hostile_aws_data", "test_ticket_faults"})
 """The test modules that write rows."""
 KNOWN: dict[str, set[str]] = {FAULTS: set(), INPUTS: set()}
 _REGISTERED: set[str] = set()

@@ -12,23 +12,26 @@ here), no finding resolved before the fix (a failed collection never resolves), 
 intact, and the failure visible (an incomplete scan with its error, or botocore's retries
 counted at the proxy). The measured row goes to docs/reliability-faults.md.
 
-What is not here: a true read timeout. botocore waits 60 s for an answer by default and
-costguard does not shorten it, so an endpoint that never answers costs a cycle minutes per
-call; "hang" holds each chosen request for a second and then drops the connection, which
-botocore handles as the same retryable connection error a timeout ends in.
+Two kinds of endpoint that stop answering: "hang" holds each chosen request for a second and
+then drops the connection (botocore retries it as a connection error); "never answers" holds
+one API's every request open without a word, so only the client's read timeout ends it
+(`aws.read_timeout_s`, set to 1 s here: botocore's 60 s default would cost minutes).
 """
 
 from __future__ import annotations
 
 import random
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
 
-from .harness import MEMBER, Attack, Runs, audit, play, write_config
+from costguard.store import Store
+
+from .harness import MEMBER, Attack, Runs, audit, play, resolved_count, write_config
 from .proxy import Call, Fault, Rule
 from .table import FAULTS as FAULT_ROWS
 from .table import known, record_fault
@@ -130,7 +133,8 @@ FAULTS = (
 )
 
 
-known(FAULT_ROWS, *(f.name for f in FAULTS), owner=__name__)
+NEVER_ANSWERS = "endpoint never answers one API (read timeout 1 s)"
+known(FAULT_ROWS, *(f.name for f in FAULTS), NEVER_ANSWERS, owner=__name__)
 CASES = [pytest.param(f, "SQLite", id=f"SQLite-{f.name}") for f in FAULTS] + [
     pytest.param(FAULTS[0], "PostgreSQL", id=f"PostgreSQL-{FAULTS[0].name}",
                  marks=pytest.mark.postgres)]
@@ -172,6 +176,62 @@ def test_an_aws_fault_loses_nothing_and_resolves_nothing_wrongly(fault, name, pr
     assert sum(injected.values()) > 0
     if fault.completes is not None:
         assert faulty == ([0, 0] if fault.completes else [3, 3]), runs.codes
+    assert (result.delivered, result.duplicated, result.lost) == (2, 0, 0)
+    assert result.wrongly_resolved == 0
+    assert result.intact and result.open_findings == 0
+
+
+def never_answers(call: Call) -> Fault | None:
+    """DescribeSecurityGroups in us-east-1 is read and never answered (for up to two minutes,
+    far past the client's read timeout); everything else is forwarded."""
+    if (call.service, call.region, call.operation) == ("ec2", "us-east-1",
+                                                      "DescribeSecurityGroups"):
+        return Fault(hang_s=120.0, silent=True)
+    return None
+
+
+def test_an_endpoint_that_never_answers_times_out_and_resolves_nothing(proxy, zygote, endpoint,
+                                                                       inbox, tmp_path):
+    """With `read_timeout_s: 1`, each attempt at the silent API ends in botocore's
+    ReadTimeoutError and is retried (7 attempts: botocore's `max_attempts` 6 counts retries,
+    with its random back-off between them); then that region's inventory
+    fails and the scan is incomplete. Played on the first cycle after the fix, where resolving
+    on what the failed source did not say would be the mistake: nothing may resolve. The next
+    cycle, the endpoint answering again, resolves and the resolution goes out. One silent
+    cycle only: it costs 7 s of timeouts plus botocore's random back-off (for errors other than
+    throttling at most 0.05 s times 1, 2, 4 ... 32: 3.2 s in all)."""
+    url = f"sqlite:///{tmp_path}/cg.db"
+    runs = Runs(write_config(tmp_path, url, inbox.port, aws="read_timeout_s: 1"), zygote)
+    codes: list[int] = []
+    seen: dict[str, object] = {}
+
+    def silent() -> int:
+        proxy.reset(never_answers)
+        started = time.monotonic()
+        codes.append(runs.cycle())
+        seen["seconds"] = time.monotonic() - started  # shown in the row, never asserted
+        seen["attempts"], seen["given_up"] = proxy.injected["hang"], proxy.abandoned
+        proxy.reset()
+        seen["resolved"] = resolved_count(url)
+        with Store.open(url) as store:
+            seen["errors"] = store.last_scans(1)[0].errors
+        return codes[-1]
+
+    wrongly = play(runs, Attack(endpoint), url, before_fix=[runs.cycle], after_fix=[silent],
+                   settle=2)
+    result = audit(url, [m for _, _, m in inbox.messages()], wrongly)
+    record_fault(NEVER_ANSWERS, "SQLite", runs=len(runs.codes), expected=result.expected,
+                 delivered=result.delivered, duplicated=result.duplicated, lost=result.lost,
+                 wrongly_resolved=result.wrongly_resolved + int(seen["resolved"]),
+                 intact=result.intact,
+                 seen_as=f"{seen['attempts']} attempts timed out, 1 of 1 scans incomplete "
+                         f"(exit 3, ReadTimeoutError) after {seen['seconds']:.0f} s; the next "
+                         "concluded")
+
+    assert runs.errors == [] and codes == [3], runs.codes
+    assert seen["attempts"] == 7 and seen["given_up"] == 7  # the first try and 6 retries
+    assert any("Read timeout" in e and "us-east-1" in e for e in seen["errors"]), seen
+    assert seen["resolved"] == 0  # the fixed resources stay open while a source is missing
     assert (result.delivered, result.duplicated, result.lost) == (2, 0, 0)
     assert result.wrongly_resolved == 0
     assert result.intact and result.open_findings == 0

@@ -25,17 +25,21 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from costguard.store import Store
+from costguard.store.connection import BUSY_TIMEOUT_ENV
+
 from .harness import Attack, Runs, audit, play, write_config
 from .table import FAULTS, known, record_fault
 
 pytestmark = pytest.mark.slow
 SEED = 20261206
 LOCKED = "SQLite locked by another connection (4 s)"
+LOCKED_PAST = "SQLite locked past the busy timeout"
 PG_KILLED = "PostgreSQL connections killed mid-cycle"
 DISK_FULL = "disk full on the state directory (tmpfs)"
 SIGKILL = "SIGKILL at random points, restarted"
 KILLS = {"SQLite": 50, "PostgreSQL": 10}
-known(FAULTS, LOCKED, PG_KILLED, DISK_FULL, SIGKILL, owner=__name__)
+known(FAULTS, LOCKED, LOCKED_PAST, PG_KILLED, DISK_FULL, SIGKILL, owner=__name__)
 
 
 def why(errors: list[str]) -> str:
@@ -56,9 +60,8 @@ def report(fault: str, name: str, runs: Runs, result, seen: str) -> None:
 def test_sqlite_locked_by_another_connection_waits_and_loses_nothing(
         sqlite_only, endpoint, zygote, inbox, tmp_path):
     """The lock is taken as the cycle starts and held for 4 s, within SQLite's busy timeout
-    (30 s), so the cycle waits rather than failing. A lock held past the timeout fails that
-    cycle like any store error (the next one concludes); that costs 30 s a run and is not
-    played here."""
+    (30 s), so the cycle waits rather than failing. A lock held past the timeout is the next
+    test."""
     name, url = sqlite_only
     runs = Runs(write_config(tmp_path, url, inbox.port), zygote)
     runs.cycle()  # the database exists and holds the incident before anyone locks it
@@ -82,6 +85,64 @@ def test_sqlite_locked_by_another_connection_waits_and_loses_nothing(
     report(LOCKED, name, runs, result, f"{len(held)} cycles waited under the busy timeout")
 
     assert runs.errors == [] and set(runs.codes) == {0}
+    assert (result.delivered, result.duplicated, result.lost) == (2, 0, 0)
+    assert result.wrongly_resolved == 0 and result.intact
+
+
+def written(url: str) -> tuple:
+    """What a cycle writes: findings and their status, the outbox, the scans."""
+    with Store.open(url) as store:
+        return (sorted((f.id, f.status.value) for f in store.list_findings()),
+                sorted((n.id, n.attempts, n.sent_at is not None) for n in store.notifications()),
+                [s.id for s in store.last_scans(100)])
+
+
+BUSY_MS = 1000
+"""The busy timeout of the cycles below (COSTGUARD_SQLITE_BUSY_TIMEOUT_MS): the real timeout
+path, reached in one second instead of thirty."""
+
+
+def test_sqlite_locked_past_the_busy_timeout_fails_the_cycle_in_one_line(
+        sqlite_only, endpoint, zygote, inbox, tmp_path):
+    """`BEGIN EXCLUSIVE` held by another connection for the whole of a cycle (over three times
+    its busy timeout): the cycle fails with one line naming the lock, writes nothing, and the
+    next cycle, the lock gone, concludes. Played on the cycle that detects the attack (the
+    alert must still go out) and on the first after the fix (nothing may resolve, and the
+    resolution must still go out). Why an environment variable and not 32 s of waiting: the
+    timeout path is the same at any length, and two such cycles would add a minute."""
+    name, url = sqlite_only
+    runs = Runs(write_config(tmp_path, url, inbox.port), zygote)
+    runs.cycle()  # the database exists before anyone locks it
+    path = sa.make_url(url).database
+    failed: list[int] = []
+    changed: list[bool] = []
+
+    def locked() -> int:
+        before = written(url)
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN EXCLUSIVE")
+        try:
+            failed.append(runs.cycle({BUSY_TIMEOUT_ENV: str(BUSY_MS)}))
+        finally:
+            other.execute("COMMIT")
+            other.close()
+        changed.append(written(url) != before)
+        return failed[-1]
+
+    wrongly = play(runs, Attack(endpoint), url, before_fix=[locked, runs.cycle],
+                   after_fix=[locked], settle=2)
+    result = audit(url, [m for _, _, m in inbox.messages()], wrongly)
+    said = re.search(r"\((database is locked after [^)]*)\)", runs.errors[0] if runs.errors
+                     else "")
+    report(LOCKED_PAST, name, runs, result,
+           f"{failed.count(1)} of {len(failed)} locked cycles failed (StoreUnavailable: "
+           f"{said[1] if said else why(runs.errors)}); nothing written; the next concluded")
+
+    assert failed == [1, 1], runs.codes
+    assert len(runs.errors) == 2 and all(
+        e.startswith("StoreUnavailable: ") and "is locked by another process" in e
+        for e in runs.errors), runs.errors
+    assert changed == [False, False]  # no finding, transition, message or scan written
     assert (result.delivered, result.duplicated, result.lost) == (2, 0, 0)
     assert result.wrongly_resolved == 0 and result.intact
 

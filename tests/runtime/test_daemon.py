@@ -305,3 +305,26 @@ def test_a_job_that_raises_is_counted_on_metrics(tmp_path, daemon_for, monkeypat
     registry.register(StoreCollector(daemon.engine))
     text = generate_latest(registry).decode()
     assert 'costguard_job_failures_total{job="cycle"} 2.0' in text
+
+
+def test_a_cycle_the_store_refused_is_one_error_line_without_a_traceback(
+        tmp_path, daemon_for, monkeypatch, caplog):
+    """A store error already says what failed and what happens next (a lock held past the
+    busy timeout, a full disk): one ERROR line per cycle, not a traceback each time."""
+    from costguard.model import Source
+    from costguard.store import StoreUnavailable
+
+    daemon = daemon_for(write_config(tmp_path, policies=ONE_POLICY))
+    reason = "the store sqlite:///x.db is locked by another process (database is locked)"
+
+    def locked(*args, **kwargs):
+        raise StoreUnavailable(reason)
+
+    monkeypatch.setattr(daemon.engine, "run_cycle", locked)
+    with caplog.at_level(logging.ERROR, logger="costguard.runtime.daemon"):
+        daemon._cycle(Source.INVENTORY)
+
+    failed = [r for r in caplog.records if r.name == "costguard.runtime.daemon"]
+    assert [r.getMessage() for r in failed] == [f"cycle for inventory failed: {reason}"]
+    assert failed[0].exc_info is None
+    assert daemon.engine.job_failures["cycle"] == 1
