@@ -107,15 +107,13 @@ class GithubChannel(TicketChannel):
         """POST an issue comment."""
         self.request("POST", f"{self.issues}/{ref.id}/comments", json={"body": text})
 
-    def escalate(self, ref: Ref, text: str, severity: Severity) -> None:
-        """The comment, then the new severity's label added."""
-        self.comment(ref, text)
+    def raise_severity(self, ref: Ref, text: str, severity: Severity) -> None:
+        """The new severity's label added (adding it twice changes nothing)."""
         self.request("POST", f"{self.issues}/{ref.id}/labels",
                      json={"labels": [f"severity:{severity}"]})
 
-    def resolve(self, ref: Ref, text: str) -> None:
-        """Comment with the verification, then close as completed."""
-        self.comment(ref, text)
+    def close(self, ref: Ref, text: str) -> None:
+        """Closed as completed (closing twice changes nothing)."""
         self.request("PATCH", f"{self.issues}/{ref.id}",
                      json={"state": "closed", "state_reason": "completed"})
 

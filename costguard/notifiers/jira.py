@@ -140,9 +140,8 @@ class JiraChannel(TicketChannel):
         """POST a comment."""
         self.request("POST", f"{self.api}/issue/{ref.id}/comment", json={"body": text})
 
-    def escalate(self, ref: Ref, text: Any, severity: Severity) -> None:
-        """The comment, then the priority of the new severity (when the map has one)."""
-        self.comment(ref, text)
+    def raise_severity(self, ref: Ref, text: Any, severity: Severity) -> None:
+        """The priority of the new severity (when the map has one)."""
         priority = self.params.priorities.get(severity)
         if priority:
             self.request("PUT", f"{self.api}/issue/{ref.id}",
@@ -162,9 +161,8 @@ class JiraChannel(TicketChannel):
         self.request("POST", f"{self.api}/issue/{ref.id}/transitions",
                      json={"transition": {"id": str(found["id"])}})
 
-    def resolve(self, ref: Ref, text: Any) -> None:
-        """Comment with the verification, then the done transition."""
-        self.comment(ref, text)
+    def close(self, ref: Ref, text: Any) -> None:
+        """The done transition (already there after a retry: left as it is)."""
         self._transition(ref, self.params.done_transition)
 
     def reopen(self, ref: Ref, text: Any) -> None:

@@ -61,6 +61,7 @@ class ServicenowChannel(TicketChannel):
     params: ServicenowParams
     title_limit = 160  # the incident table's short_description length
     body_limit = 32_000
+    noted_apart = False  # the work note or close notes go in the same PATCH
 
     def __init__(self, name: str, params: ChannelParams, env: Mapping[str, str] = os.environ,
                  *, clock: Callable[[], datetime] = utcnow) -> None:
@@ -125,12 +126,12 @@ class ServicenowChannel(TicketChannel):
         """A work note."""
         self._patch(ref, {"work_notes": text})
 
-    def escalate(self, ref: Ref, text: str, severity: Severity) -> None:
+    def raise_severity(self, ref: Ref, text: str, severity: Severity) -> None:
         """A work note and the new severity's urgency and impact, in one request."""
         urgency, impact = self.params.levels.get(severity, (3, 3))
         self._patch(ref, {"work_notes": text, "urgency": str(urgency), "impact": str(impact)})
 
-    def resolve(self, ref: Ref, text: str) -> None:
+    def close(self, ref: Ref, text: str) -> None:
         """State 6 (Resolved) with close code and notes, in one request."""
         self._patch(ref, {"state": RESOLVED_STATE, "close_code": self.params.close_code,
                           "close_notes": text})

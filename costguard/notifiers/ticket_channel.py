@@ -47,6 +47,10 @@ REOPEN_WINDOW = timedelta(days=7)
 TICKET_KINDS = frozenset({AlertKind.NEW, AlertKind.UPDATE, AlertKind.ESCALATION,
                           AlertKind.RESOLVED})
 """What a ticket follows; digests and reports are not about one incident and are skipped."""
+
+_NOTED = {AlertKind.RESOLVED: TicketState.NOTED_RESOLVED,
+          AlertKind.ESCALATION: TicketState.NOTED_ESCALATION}
+"""Kinds whose comment comes before a second request, and the state recording it was taken."""
 REDACTED = "<redacted>"
 _ERROR_CHARS = 300
 
@@ -170,13 +174,17 @@ class TicketChannel(Channel):
     def comment(self, ref: Ref, text: Any) -> None:
         """Add a comment (a work note) to the ticket."""
 
-    def escalate(self, ref: Ref, text: Any, severity: Severity) -> None:
-        """Say the incident got worse; vendors with a priority field raise it too."""
-        self.comment(ref, text)
+    noted_apart = True
+    """The comment of a resolution or escalation is a request of its own, before the close or
+    the new priority (Jira, GitHub); ServiceNow carries both in one PATCH."""
+
+    def raise_severity(self, ref: Ref, text: Any, severity: Severity) -> None:
+        """After the escalation's comment: vendors with a priority field or label raise it."""
 
     @abc.abstractmethod
-    def resolve(self, ref: Ref, text: Any) -> None:
-        """Comment with the verification and close the ticket."""
+    def close(self, ref: Ref, text: Any) -> None:
+        """Close the ticket, the verification already commented (unless `noted_apart` is off,
+        when `text` goes with the close)."""
 
     @abc.abstractmethod
     def reopen(self, ref: Ref, text: Any) -> None:
@@ -213,18 +221,32 @@ class TicketChannel(Channel):
             if filing.kind is not AlertKind.RESOLVED:
                 return ticket.external_key  # the description already says all of it
         ref = _ref(ticket)
-        if filing.kind is AlertKind.RESOLVED:
-            self.resolve(ref, self.body(filing.comment))
-            book.record_ticket(ticket.id, at=now, state=TicketState.RESOLVED)
-        elif filing.kind is AlertKind.ESCALATION:
-            self.escalate(ref, self.body(filing.comment), filing.severity)
-            book.record_ticket(ticket.id, at=now, state=TicketState.OPEN,
-                               fingerprints=filing.fingerprints)
+        if filing.kind in _NOTED:
+            self._note_then_change(book, ticket, filing, now)
         elif filing.kind is not AlertKind.NEW:  # a NEW seen again (a retry) has its ticket
             self.comment(ref, self.body(filing.comment))
             book.record_ticket(ticket.id, at=now, state=TicketState.OPEN,
                                fingerprints=filing.fingerprints)
         return ref.key
+
+    def _note_then_change(self, book: TicketBook, ticket: StoredTicket, filing: Filing,
+                          now: datetime) -> None:
+        """A resolution or escalation: the comment, recorded as accepted, then the close or the
+        new priority. When the second request is refused (a 503 to the close) the retry finds
+        the comment recorded and does not post it again; only a crash between the vendor's
+        answer and the record can."""
+        ref, text = _ref(ticket), self.body(filing.comment)
+        noted = _NOTED[filing.kind]
+        if self.noted_apart and ticket.state is not noted:
+            self.comment(ref, text)
+            book.record_ticket(ticket.id, at=now, state=noted)
+        if filing.kind is AlertKind.RESOLVED:
+            self.close(ref, text)
+            book.record_ticket(ticket.id, at=now, state=TicketState.RESOLVED)
+        else:
+            self.raise_severity(ref, text, filing.severity)
+            book.record_ticket(ticket.id, at=now, state=TicketState.OPEN,
+                               fingerprints=filing.fingerprints)
 
     def _file(self, book: TicketBook, filing: Filing, ticket: StoredTicket | None,
               now: datetime) -> StoredTicket:

@@ -210,6 +210,11 @@ class TicketState(StrEnum):
     """A create was sent, or is about to be, and no answer is recorded: search before creating."""
     OPEN = "open"
     RESOLVED = "resolved"
+    NOTED_RESOLVED = "noted-resolved"
+    """The resolution's comment was accepted and the close is not recorded yet: a retry of the
+    close must not post the comment again (String(16): the names fit the column)."""
+    NOTED_ESCALATION = "noted-escalation"
+    """The same for an escalation's comment and its new priority or label."""
 
 
 @dataclass(frozen=True)

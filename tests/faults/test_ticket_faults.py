@@ -292,15 +292,12 @@ def test_sigkill_while_the_ticket_is_filed_never_files_a_second(
     assert result.wrongly_resolved == 0 and result.intact and result.open_findings == 0
 
 
-@pytest.mark.xfail(strict=True, reason="a refused close repeats the resolution comment: the "
-                   "ticket channel records nothing between the comment and the close, and the "
-                   "retry does both again (costguard/notifiers/ticket_channel.py, resolve)")
 def test_a_close_refused_after_its_comment_does_not_repeat_the_comment(
         system, ticket_api, sqlite_only, endpoint, zygote, inbox, tmp_path):
     """The one resolution step that is two requests (comment, then the transition or the
-    close): the vendor takes the comment and answers the close 503 once. The row is written
-    whatever the outcome; the last assertion is the promise of one comment, which does not hold
-    yet (hence strict xfail: it fails the suite when the channel is fixed and this is not)."""
+    close): the vendor takes the comment and answers the close 503 once. The channel records
+    the comment as taken before asking for the close, so the retry only closes. The row is
+    written whatever the outcome, before the assertions."""
     name, url = sqlite_only
     switch, api = ticket_api
     runs = Runs(setup(system, switch.vendor, api, url, inbox.port, tmp_path), zygote)

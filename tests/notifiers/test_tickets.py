@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from costguard.model import AlertKind, Message, Severity
+from costguard.notifiers.channel import DeliveryError
 from costguard.notifiers.delivery import DeliveryReport, deliver_due
 from costguard.notifiers.ticket_channel import TicketChannel
 from costguard.store import Store
@@ -181,6 +182,44 @@ def test_an_escalation_comments_and_raises_the_priority(flavour: Flavour, tmp_pa
     raised = {"jira": ticket.fields.get("priority"), "github": ticket.fields.get("labels"),
               "servicenow": (ticket.fields.get("urgency"), ticket.fields.get("impact"))}[kind]
     assert raised in ({"name": "Highest"}, ("1", "1")) or "severity:critical" in raised
+    assert vendor.problems == []
+
+
+@pytest.mark.parametrize("flavour", [f for f in FLAVOURS if f.channel_type != "servicenow"],
+                         ids=[f.name for f in FLAVOURS if f.channel_type != "servicenow"])
+@pytest.mark.parametrize("kind", [AlertKind.ESCALATION, AlertKind.RESOLVED])
+def test_a_second_step_refused_after_its_comment_does_not_comment_twice(
+        flavour: Flavour, kind: AlertKind, tmp_path: Path) -> None:
+    """Jira and GitHub take an escalation or a resolution in two requests: the comment, then
+    the priority, label or close. When the second is refused (503) the retry must only redo
+    it: the comment was recorded as taken."""
+    vendor = flavour.vendor()
+    worse = (finding(SG), finding(I1, check="root_access_key", fid=2, severity=Severity.CRITICAL))
+    follow_up = message(kind, 1, worse, flavour.channel_type, severity=Severity.CRITICAL,
+                        previous_severity="high")
+    with serving(vendor) as url, Store.open(f"sqlite:///{tmp_path}/cg.db") as store:
+        first = channel(flavour, vendor, url)
+        first.use_book(store)
+        first.send(message(AlertKind.NEW, 1, (finding(SG),), flavour.channel_type))
+        step = first.close if kind is AlertKind.RESOLVED else first.raise_severity
+
+        def refused(*args: Any) -> None:
+            vendor.fail_next(503)
+            step(*args)
+
+        setattr(first, step.__name__, refused)
+        with pytest.raises(DeliveryError, match="503"):
+            first.send(follow_up)
+        retry = channel(flavour, vendor, url)  # as the next process builds it
+        retry.use_book(store)
+        retry.send(follow_up)
+        stored = store.ticket("tickets", str(follow_up.fields["thread_key"]))
+    (ticket,) = tickets_of(vendor).values()
+    assert len(ticket.comments) == 1, ticket.comments
+    done = TicketState.RESOLVED if kind is AlertKind.RESOLVED else TicketState.OPEN
+    assert stored is not None and stored.state is done
+    if kind is AlertKind.RESOLVED:
+        assert ticket.state in ("done", "closed")
     assert vendor.problems == []
 
 
