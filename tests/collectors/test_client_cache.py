@@ -19,6 +19,7 @@ from moto import mock_aws
 from costguard.collectors.client_cache import CLIENTS, DEFAULT_LIMIT, ClientCache
 from costguard.collectors.session import CALL_LOG_ENV, Aws
 from costguard.runtime.bootstrap import load_setup
+from costguard.runtime.cycle import Engine
 
 OTHER_ACCOUNT = "210987654321"
 
@@ -171,3 +172,40 @@ def test_loading_the_config_sets_the_process_s_limit_runtime_client_cache(client
     load_setup(str(config))  # every command, and the daemon's reload, loads its setup so
 
     assert clients.limit == 7
+
+
+def test_a_daemon_cycle_over_an_organization_with_a_tiny_cache(clients, tmp_path: Path):
+    """Two clients for four accounts x two regions on four threads: every unit's client is
+    evicted and made again, and each cycle still reads every unit, each call counted once."""
+    import boto3
+
+    from costguard.model import Source
+    from costguard.store import Store
+    from tests.collectors.test_accounts import ROLE, member_client
+
+    with mock_aws():
+        org = boto3.client("organizations", region_name="us-east-1")
+        org.create_organization(FeatureSet="ALL")
+        members = [org.create_account(AccountName=f"m{n}", Email=f"m{n}@example.com")
+                   ["CreateAccountStatus"]["AccountId"] for n in range(3)]
+        member_client(members[2], "ec2").run_instances(
+            ImageId="ami-12345678", MinCount=1, MaxCount=1, InstanceType="t3.micro")
+        config = tmp_path / "costguard.yml"
+        config.write_text(
+            f"aws: {{regions: [us-east-1, eu-west-1], organization: {{role_name: {ROLE}}}}}\n"
+            f"database: {{url: 'sqlite:///{tmp_path}/cg.db'}}\n"
+            "runtime: {concurrency: 4, client_cache: 2}\n")
+        setup = load_setup(str(config))
+        base = Aws.from_environment(region="us-east-1")
+        engine = Engine(setup.config, setup.policies, Store.open(setup.config.database_url),
+                        aws=base, registry=setup.registry)
+
+        results = [engine.run_cycle([Source.INVENTORY], notify=False) for _ in range(2)]
+        engine.store.close()
+
+    assert [r.complete for r in results] == [True, True]
+    assert [len(r.gathered.inventory) for r in results] == [8, 8]
+    assert base.calls["ec2:DescribeInstances"] == 16
+    seen = {i.account for r in results for inv in r.gathered.inventory for i in inv.instances}
+    assert seen == {members[2]}
+    assert len(clients) <= 2 and clients.evicted >= 8
