@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Hashable
 from typing import Any
 
@@ -42,6 +42,7 @@ class ClientCache:
         self._lock = threading.Lock()
         self._clients: OrderedDict[Hashable, Any] = OrderedDict()
         self._limit = _checked(limit)
+        self._freed: deque[int] = deque()
         self.evicted = 0
 
     @property
@@ -76,10 +77,15 @@ class ClientCache:
             self._clients.pop(key, None)
 
     def forget(self, owner: int) -> None:
-        """Forget every client of one Aws (released, or garbage-collected)."""
+        """Forget every client of one Aws (released)."""
         with self._lock:
-            for key in [k for k in self._clients if k[0] == owner]:
-                del self._clients[key]
+            self._drop(owner)
+
+    def forget_later(self, owner: int) -> None:
+        """Forget an Aws's clients at the next use of the cache: what a garbage-collected Aws's
+        finalizer calls. It takes no lock, as a collection can run (and call it) in any thread,
+        also in one that holds this cache's lock while it allocates."""
+        self._freed.append(owner)
 
     def clear(self) -> None:
         """Forget every client (a test starts from an empty cache)."""
@@ -89,13 +95,24 @@ class ClientCache:
     def order(self) -> list[Hashable]:
         """The cached keys, least recently used first."""
         with self._lock:
+            self._drop_freed()
             return list(self._clients)
 
     def __len__(self) -> int:
         with self._lock:
+            self._drop_freed()
             return len(self._clients)
 
+    def _drop(self, owner: int) -> None:
+        for key in [k for k in self._clients if k[0] == owner]:
+            del self._clients[key]
+
+    def _drop_freed(self) -> None:
+        while self._freed:
+            self._drop(self._freed.popleft())
+
     def _evict(self) -> None:
+        self._drop_freed()
         while len(self._clients) > self._limit:
             self._clients.popitem(last=False)
             self.evicted += 1

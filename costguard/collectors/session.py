@@ -150,7 +150,7 @@ class Aws:
         self._counter = counter or CallCounter()
         self._owner = new_owner()
         self._lock = threading.Lock()
-        weakref.finalize(self, CLIENTS.forget, self._owner)
+        weakref.finalize(self, CLIENTS.forget_later, self._owner)
         self._identity: dict[str, str] | None = None
         # First among the most specific handlers, so a handler that answers the call itself
         # (botocore's Stubber does) cannot hide it from the count.

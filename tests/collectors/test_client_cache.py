@@ -108,6 +108,25 @@ def test_release_drops_only_that_account_s_clients_and_a_freed_aws_leaves(aws, c
     assert len(clients) == 0
 
 
+def test_a_collection_inside_the_cache_s_lock_frees_an_aws_without_deadlock(aws, clients):
+    """A collection can run in any thread at any allocation, also one holding the cache's lock
+    (inside put): the finalizer of a freed Aws must not wait for that lock."""
+    doomed = [aws.assume(f"arn:aws:iam::{OTHER_ACCOUNT}:role/costguard-audit")]
+    doomed[0].client("ec2")
+
+    def collect_holding_the_lock() -> None:
+        with clients._lock:
+            doomed.clear()
+            gc.collect()
+
+    worker = threading.Thread(target=collect_holding_the_lock, daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+
+    assert not worker.is_alive()
+    assert len(clients) == 0
+
+
 class FakeSession:
     """Just what Aws uses of a boto3 session, making cheap clients and noticing two threads
     making one at once (boto3 sessions are not thread-safe when they create clients)."""
