@@ -8,6 +8,10 @@ findings in another, the S3 trail source with a log file), `costguard setup even
 (creating, then checking what exists) and containment stops an instance and deactivates a
 user's key. The calls, as IAM actions, must equal the actions of the statements meant for them;
 each call's resource (queue, rule, object, instance, user) must match the statement's resources.
+With `aws.organization` and an explicit `aws.accounts` role, the calls are also told apart by the
+role the calling session assumed: discovery (ListAccounts, each AssumeRole, whose RoleArn must
+match the policy's role resources) is made with costguard's own credentials, and what members
+are asked must equal `iam-policy --member-role`'s read policy.
 
 moto lacks CloudTrail LookupEvents, GuardDuty ListFindings/GetFindings, GetCostForecast and the
 Price List API. GetCostForecast and the Price List are refused (the hook has already seen
