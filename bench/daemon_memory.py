@@ -11,6 +11,12 @@ daemon's `prune` job does, with `store.retention` at 7 days for scans, resolved 
 messages (events keep their 8 days). RSS is read from /proc every 100 cycles; the figures that
 matter are the growth from cycle 200 (caches warm) to the last, CPU per cycle (moto's
 included: it runs in this process), and the rows per table at the end.
+
+Usage: python bench/daemon_memory.py --members 50 [--regions 4] [--cycles 5] [--client-cache 64]
+An Organization instead: MEMBERS member accounts (2 t3.micro in each of REGIONS regions), the
+inventory read every cycle through each member's role, `runtime.client_cache` as given (0: no
+bound, i.e. every client kept, as before the cache was bounded). RSS after every cycle, and
+the clients the process's cache holds.
 """
 
 from __future__ import annotations
@@ -62,7 +68,12 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cycles", type=int, default=1000)
     parser.add_argument("--minutes-per-cycle", type=float, default=30.0)
+    parser.add_argument("--members", type=int, default=0, help="an Organization of this many")
+    parser.add_argument("--regions", type=int, default=4)
+    parser.add_argument("--client-cache", type=int, default=64, help="0: no bound")
     args = parser.parse_args()
+    if args.members:
+        return organization(args)
     import boto3
     from moto import mock_aws
 
@@ -111,6 +122,65 @@ def main() -> int:
     report(samples, elapsed, cpu)
     print(f"store at the end: {size / 2**20:.1f} MiB; rows: "
           + ", ".join(f"{t} {n}" for t, n in rows.items()))
+    return 0
+
+
+ORG_REGIONS = ["us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2", "eu-central-1",
+               "ap-northeast-1", "sa-east-1", "ca-central-1"]
+
+
+def seed_organization(members: int, regions: list[str]) -> None:
+    import boto3
+
+    org = boto3.client("organizations", region_name="us-east-1")
+    org.create_organization(FeatureSet="ALL")
+    sts = boto3.client("sts", region_name="us-east-1")
+    for n in range(members):
+        account = org.create_account(AccountName=f"m{n}", Email=f"m{n}@example.com")[
+            "CreateAccountStatus"]["AccountId"]
+        creds = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccount"
+                                "AccessRole", RoleSessionName="seed")["Credentials"]
+        session = boto3.Session(aws_access_key_id=creds["AccessKeyId"],
+                                aws_secret_access_key=creds["SecretAccessKey"],
+                                aws_session_token=creds["SessionToken"])
+        for region in regions:
+            session.client("ec2", region_name=region).run_instances(
+                ImageId="ami-12345678", MinCount=2, MaxCount=2, InstanceType="t3.micro")
+
+
+def organization(args: argparse.Namespace) -> int:
+    """The daemon's inventory cycles over an Organization, RSS and cached clients per cycle."""
+    from moto import mock_aws
+
+    from costguard.collectors.client_cache import CLIENTS
+    from costguard.model import Source
+    from costguard.runtime.bootstrap import load_setup, open_store
+    from costguard.runtime.cycle import Engine
+
+    regions = ORG_REGIONS[:args.regions]
+    with mock_aws(), tempfile.TemporaryDirectory() as tmp:
+        seed_organization(args.members, regions)
+        config = Path(tmp) / "costguard.yml"
+        config.write_text(f"aws: {{regions: [{', '.join(regions)}], organization: {{}}}}\n"
+                          f"database: {{url: 'sqlite:///{tmp}/cg.db'}}\n"
+                          f"runtime: {{client_cache: {args.client_cache or 100_000}}}\n")
+        setup = load_setup(config)
+        store = open_store(setup.config)
+        engine = Engine(setup.config, setup.policies, store)
+        gc.collect()
+        print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}")
+        print(f"{args.members} members + management x {len(regions)} regions, client_cache "
+              f"{args.client_cache or 'unbounded'}; before the first cycle: {rss_mib():.1f} MiB")
+        start, cpu = time.perf_counter(), time.process_time()
+        for n in range(1, args.cycles + 1):
+            lap = time.process_time()
+            engine.run_cycle({Source.INVENTORY}, notify=False)
+            gc.collect()
+            print(f"cycle {n}: RSS {rss_mib():.1f} MiB, {len(CLIENTS)} clients cached, "
+                  f"{CLIENTS.evicted} evicted so far, CPU {time.process_time() - lap:.2f} s")
+        print(f"{args.cycles} cycles: wall {time.perf_counter() - start:.0f} s, CPU "
+              f"{time.process_time() - cpu:.0f} s; load average {os.getloadavg()[0]:.1f}")
+        store.close()
     return 0
 
 

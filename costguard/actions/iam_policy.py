@@ -78,23 +78,30 @@ PAYER_ONLY = ("ce:", "pricing:")
 def member_role_documents(config: Config, policies: Sequence[Policy], registry: Registry,
                           trusted_account: str | None) -> dict[str, Any]:
     """What each member of an Organization needs: the role costguard assumes, the trust
-    policy letting the account costguard runs in assume it, and the read policy to attach."""
+    policy letting the account costguard runs in assume it, and the read policy to attach.
+
+    A member is read as the management account is, less what only the payer is asked, and
+    its own event queue (costguard reads one per account and region) scoped as in the
+    management account's policy, so the read statement holds no write either."""
     from costguard.checks.account_access import trust_policy
 
-    reads = sorted({a for p in policies if (c := registry.get(p.check)) for a in c.permissions
-                    if not a.startswith(PAYER_ONLY)})
+    needed = {a for p in policies if (c := registry.get(p.check)) for a in c.permissions
+              if not a.startswith(PAYER_ONLY)}
+    reads = {a for a in needed if a not in QUEUE_ACTIONS}
+    if config.aws.regions:
+        reads.discard(REGION_LISTING)
+    statements = [_allow("CostguardMemberRead", reads, "*")]
+    if needed & set(QUEUE_ACTIONS):
+        statements.append(_allow("CostguardMemberEventQueue", QUEUE_ACTIONS,
+                                 [_queue_arn(config.events.queue_name)]))
     org = config.aws.organization
     role = org.role_name if org is not None else "OrganizationAccountAccessRole"
     trust = trust_policy(trusted_account)
     if org is not None and org.external_id_env:
         trust["Statement"][0]["Condition"] = {
             "StringEquals": {"sts:ExternalId": f"${org.external_id_env}"}}
-    return {
-        "role_name": role,
-        "trust_policy": trust,
-        "permissions_policy": {"Version": "2012-10-17", "Statement": [
-            {"Sid": "CostguardMemberRead", "Effect": "Allow", "Action": reads, "Resource": "*"}]},
-    }
+    return {"role_name": role, "trust_policy": trust,
+            "permissions_policy": {"Version": "2012-10-17", "Statement": statements}}
 
 
 def containing_policies(policies: Sequence[Policy]) -> list[str]:

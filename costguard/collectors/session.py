@@ -1,5 +1,8 @@
 """The one door to AWS: cached clients with adaptive retries, and a count of every API call.
 
+Clients are cached in one LRU for the whole process (collectors/client_cache.py), bounded by
+`runtime.client_cache`: every account x region of an Organization would otherwise keep its own.
+
 boto3 and botocore are imported lazily, inside the functions that need them, so that importing
 costguard (for `validate`, `checks`, or a test of pure logic) costs no boto3 import.
 
@@ -19,16 +22,17 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from costguard import __version__
+from costguard.collectors.client_cache import CLIENTS, new_owner
 
 if TYPE_CHECKING:
     import boto3
-    from botocore.client import BaseClient
 
     from costguard.settings.sections import AwsConfig
 
@@ -137,15 +141,18 @@ class Aws:
     """One AWS identity (a boto3 session) with cached clients and a shared call counter.
 
     Create one Aws per boto3 session: the counting handler is registered on the session when the
-    Aws is made, and clients copy the session's handlers when they are created.
+    Aws is made, and clients copy the session's handlers when they are created. Its clients are
+    in the process's shared cache, under a number of its own; they leave it when the Aws is
+    garbage-collected.
     """
 
     def __init__(self, session: boto3.Session, *, counter: CallCounter | None = None,
                  role_arn: str | None = None) -> None:
         self._session = session
         self._counter = counter or CallCounter()
-        self._clients: dict[tuple[str, str], BaseClient] = {}
+        self._owner = new_owner()
         self._lock = threading.Lock()
+        weakref.finalize(self, CLIENTS.forget_later, self._owner)
         self._identity: dict[str, str] | None = None
         # First among the most specific handlers, so a handler that answers the call itself
         # (botocore's Stubber does) cannot hide it from the count.
@@ -191,23 +198,27 @@ class Aws:
         return sum(self._counter.calls.values())
 
     def client(self, service: str, region: str | None = None) -> Any:
-        """The cached client for a service in a region; created once, on first use."""
-        key = (service, region or self.region)
+        """The cached client for a service in a region; made on first use, and again after the
+        shared cache evicted it."""
+        key = (self._owner, service, region or self.region)
+        client = CLIENTS.get(key)
+        if client is not None:
+            return client
         with self._lock:
             # boto3 sessions are not thread-safe when creating clients; clients themselves are.
-            if key not in self._clients:
-                self._clients[key] = self._session.client(
-                    service, region_name=key[1], config=client_config()
-                )
-            return self._clients[key]
+            client = CLIENTS.get(key)  # made by another thread while this one waited
+            if client is None:
+                client = self._session.client(service, region_name=key[2],
+                                              config=client_config())
+                CLIENTS.put(key, client)
+            return client
 
     def drop_client(self, service: str, region: str | None = None) -> None:
         """Forget one cached client (a one-shot scan is done with a region once it is read)."""
-        with self._lock:
-            self._clients.pop((service, region or self.region), None)
+        CLIENTS.pop((self._owner, service, region or self.region))
 
     def release_clients(self) -> None:
-        """Drop every cached client and the service models the session parsed.
+        """Drop every cached client of this Aws and the service models the session parsed.
 
         A one-shot scan is done with EC2 and IAM once it has read them; their models are the
         largest thing in memory (EC2's alone is tens of MB once parsed), and freeing them before
@@ -216,8 +227,7 @@ class Aws:
         parsed models in its loader's `_cache` (its `instance_cache`); there is no public way to
         empty it.
         """
-        with self._lock:
-            self._clients.clear()
+        CLIENTS.forget(self._owner)
         loader = getattr(self._session, "_loader", None)
         cache = getattr(loader, "_cache", None)
         if isinstance(cache, dict):

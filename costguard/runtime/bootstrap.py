@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from costguard.activity.sigma_match import RuleSet, RulesOnDemand
 from costguard.checks import Registry, default_registry
 from costguard.checks.param_types import REGION_CHECK
+from costguard.collectors.client_cache import CLIENTS
 from costguard.notifiers import CHANNEL_TYPES
 from costguard.settings.config import Config, find_config, load_config
 from costguard.settings.paths import shipped_dir
@@ -67,6 +68,7 @@ def load_setup(
     if failed:  # both reported in one run; one alone as it was raised (already cut to size)
         raise failed[0] if len(failed) == 1 else InvalidInput(
             [p for exc in failed for p in exc.problems])
+    CLIENTS.resize(config.runtime.client_cache)  # AWS clients: one cache per process
     return Setup(config, policies, registry, rules)
 
 

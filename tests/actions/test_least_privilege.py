@@ -8,6 +8,10 @@ findings in another, the S3 trail source with a log file), `costguard setup even
 (creating, then checking what exists) and containment stops an instance and deactivates a
 user's key. The calls, as IAM actions, must equal the actions of the statements meant for them;
 each call's resource (queue, rule, object, instance, user) must match the statement's resources.
+With `aws.organization` and an explicit `aws.accounts` role, the calls are also told apart by the
+role the calling session assumed: discovery (ListAccounts, each AssumeRole, whose RoleArn must
+match the policy's role resources) is made with costguard's own credentials, and what members
+are asked must equal `iam-policy --member-role`'s read policy.
 
 moto lacks CloudTrail LookupEvents, GuardDuty ListFindings/GetFindings, GetCostForecast and the
 Price List API. GetCostForecast and the Price List are refused (the hook has already seen
@@ -66,22 +70,37 @@ def _answer(parsed: dict[str, Any]) -> Any:
     return answer
 
 
+Call = tuple[str, str, dict[str, Any], "str | None"]
+"""(IAM action, region, parameters, the role the calling Aws assumed: None for its own)."""
+
+
 class Recorder:
-    """Every call any costguard Aws makes: (IAM action, region, parameters), per phase."""
+    """Every call any costguard Aws makes, per phase."""
 
     def __init__(self) -> None:
         self.phase = "none"
-        self.calls: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
+        self.calls: dict[str, list[Call]] = {}
 
-    def __call__(self, model: Any = None, params: Any = None, context: Any = None,
-                 **_: Any) -> None:
-        action = authorizing_action(aws_session.iam_action(model.service_model.metadata,
-                                                           model.name))
-        region = (context or {}).get("client_region") or ""
-        self.calls.setdefault(self.phase, []).append((action, region, dict(params or {})))
+    def hook(self, role: str | None) -> Any:
+        """The `provide-client-params` handler for the session of an Aws in `role`."""
 
-    def actions(self, phase: str) -> set[str]:
-        return {a for a, _, _ in self.calls.get(phase, [])} - NO_PERMISSION
+        def record(model: Any = None, params: Any = None, context: Any = None,
+                   **_: Any) -> None:
+            action = authorizing_action(aws_session.iam_action(model.service_model.metadata,
+                                                               model.name))
+            region = (context or {}).get("client_region") or ""
+            self.calls.setdefault(self.phase, []).append(
+                (action, region, dict(params or {}), role))
+
+        return record
+
+    def actions(self, phase: str, role: object = ...) -> set[str]:
+        """The actions of a phase's calls (made in `role` only, when given)."""
+        return {a for a, _, _, r in self.calls.get(phase, [])
+                if role is ... or r == role} - NO_PERMISSION
+
+    def roles(self, phase: str) -> set[str | None]:
+        return {r for _, _, _, r in self.calls.get(phase, [])}
 
 
 @pytest.fixture
@@ -92,7 +111,8 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorder]:
 
     def init(self: aws_session.Aws, session: Any, **kwargs: Any) -> None:
         made(self, session, **kwargs)
-        session.events.register_first("provide-client-params.*.*", recorder)
+        session.events.register_first("provide-client-params.*.*",
+                                      recorder.hook(kwargs.get("role_arn")))
         for operation, answer in MOTO_LACKS.items():
             session.events.register(f"before-call.{operation}", _answer(answer))
 
@@ -196,6 +216,8 @@ def resource_of(action: str, region: str, params: dict[str, Any]) -> str:
         return f"arn:aws:s3:::{params['Bucket']}/{params['Key']}"
     if action == "ec2:StopInstances":
         return f"arn:aws:ec2:{region}:123456789012:instance/{params['InstanceIds'][0]}"
+    if action == "sts:AssumeRole":
+        return params["RoleArn"]
     if action == "iam:UpdateAccessKey":
         return f"arn:aws:iam::123456789012:user/{params['UserName']}"
     return "*"
@@ -204,7 +226,7 @@ def resource_of(action: str, region: str, params: dict[str, Any]) -> str:
 def assert_resources_cover(recorder: Recorder, statements: dict[str, dict[str, Any]]) -> None:
     """Each call is allowed by some statement naming its action whose resources match it."""
     for phase, calls in recorder.calls.items():
-        for action, region, params in calls:
+        for action, region, params, _ in calls:
             if action in NO_PERMISSION:
                 continue
             arn = resource_of(action, region, params)
@@ -273,3 +295,105 @@ def test_the_read_statements_hold_no_write_and_the_others_need_flags(tmp_path):
     assert writes == []
     assert statements["CostguardRead"]["Resource"] == "*"
     assert "*" not in _list(statements["CostguardEventQueue"]["Resource"])
+
+
+MEMBER_ROLE = "OrganizationAccountAccessRole"
+EXPLICIT = "111122223333"
+EXPLICIT_ROLE = f"arn:aws:iam::{EXPLICIT}:role/costguard-audit"
+
+
+ASKED_OF_ONE_ACCOUNT = {"ec2:DescribeInstanceTypes"}
+"""Asked once a cycle of the first account reached (runtime/gather.py `_vcpus`): of a member
+only when the management account's inventory failed, so the member role grants it too."""
+
+
+def write_org_config(tmp_path: Path) -> Path:
+    """`write_config`'s account, plus an Organization's members and one explicit account."""
+    path = write_config(tmp_path, SCANNED)
+    path.write_text(path.read_text().replace(
+        "aws: {", f"aws: {{organization: {{role_name: {MEMBER_ROLE}}}, "
+        f"accounts: [{{id: '{EXPLICIT}', role_arn: '{EXPLICIT_ROLE}'}}], "))
+    return path
+
+
+def arrange_organization() -> list[str]:
+    """Two members, each (through its role, which moto maps to the member's own account) with
+    what makes a member's collectors call everything they can: an instance of a type the price
+    table lacks, a trail, detectors, and its event queue holding an event."""
+    org = boto3.client("organizations", region_name=QUEUED)
+    org.create_organization(FeatureSet="ALL")
+    members = [org.create_account(AccountName=f"m{n}", Email=f"m{n}@example.com")
+               ["CreateAccountStatus"]["AccountId"] for n in range(2)]
+    for member in members:
+        arrange_member(member_session(member))
+    return members
+
+
+def member_session(account: str) -> boto3.Session:
+    creds = boto3.client("sts", region_name=QUEUED).assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/{MEMBER_ROLE}", RoleSessionName="arrange")
+    return boto3.Session(**{key: creds["Credentials"][name] for key, name in (
+        ("aws_access_key_id", "AccessKeyId"), ("aws_secret_access_key", "SecretAccessKey"),
+        ("aws_session_token", "SessionToken"))})
+
+
+def arrange_member(session: boto3.Session) -> None:
+    session.client("ec2", region_name=QUEUED).run_instances(
+        ImageId="ami-12345678", MinCount=1, MaxCount=1, InstanceType="c6in.large")
+    session.client("s3", region_name=QUEUED).create_bucket(Bucket=f"trail-{id(session)}")
+    session.client("cloudtrail", region_name=QUEUED).create_trail(
+        Name="trail", S3BucketName=f"trail-{id(session)}", IsMultiRegionTrail=True)
+    for region in SCANNED:
+        session.client("guardduty", region_name=region).create_detector(Enable=True)
+    sqs = session.client("sqs", region_name=QUEUED)
+    queue = sqs.create_queue(QueueName="costguard-events")["QueueUrl"]
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(
+        {"detail-type": "AWS API Call via CloudTrail", "source": "aws.ec2",
+         "detail": {"eventVersion": "1.08", "eventTime": "2026-12-06T00:00:00Z",
+                    "eventSource": "ec2.amazonaws.com", "eventName": "DescribeInstances",
+                    "awsRegion": QUEUED, "userIdentity": {"type": "IAMUser"}}}))
+
+
+def member_policy(config: Path) -> dict[str, Any]:
+    result = CliRunner().invoke(main, ["iam-policy", "-c", str(config), "--member-role",
+                                       "--trusted-account", "123456789012"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_an_organization_s_discovery_and_members_are_allowed_exactly(recorder, tmp_path):
+    """Discovery (ListAccounts, AssumeRole into each member and the explicit account) is in
+    the policy of costguard's own credentials, AssumeRole scoped to the member role's name
+    and the configured role; what members are asked is exactly the member role's policy."""
+    config = write_org_config(tmp_path)
+    setup_events(recorder, config, QUEUED)
+    arrange_account()
+    members = arrange_organization()
+    daemon_cycle(recorder, config)
+    statements = policy(config)
+    member_roles = {f"arn:aws:iam::{m}:role/{MEMBER_ROLE}" for m in members}
+
+    assert recorder.roles("read") == {None, EXPLICIT_ROLE, *member_roles}
+    assert statements["CostguardListMembers"]["Action"] == ["organizations:ListAccounts"]
+    assert statements["CostguardAssumeScanRoles"]["Resource"] == [
+        EXPLICIT_ROLE, f"arn:aws:iam::*:role/{MEMBER_ROLE}"]
+    assert recorder.actions("read", None) == allowed(
+        statements, "CostguardRead", "CostguardEventQueue", "CostguardTrailFiles",
+        "CostguardListMembers", "CostguardAssumeScanRoles")
+    assumed = {p["RoleArn"] for a, _, p, _ in recorder.calls["read"] if a == "sts:AssumeRole"}
+    assert assumed == {EXPLICIT_ROLE, *member_roles}
+    assert_resources_cover(recorder, statements)
+
+    document = member_policy(config)
+    granted = {s["Sid"]: s for s in document["permissions_policy"]["Statement"]}
+    assert set(granted) == {"CostguardMemberRead", "CostguardMemberEventQueue"}
+    for role in member_roles:
+        assert recorder.actions("read", role) | ASKED_OF_ONE_ACCOUNT == allowed(
+            granted, *granted), role
+    member_calls = Recorder()
+    member_calls.calls = {"member": [c for c in recorder.calls["read"] if c[3] in member_roles]}
+    assert_resources_cover(member_calls, granted)
+    assert document["role_name"] == MEMBER_ROLE
+    # The explicit account is a payer: it is asked what the management account is.
+    assert recorder.actions("read", EXPLICIT_ROLE) <= allowed(
+        statements, "CostguardRead", "CostguardEventQueue", "CostguardTrailFiles")
