@@ -323,7 +323,7 @@ class RuntimeConfig(_Strict):
         "every `costguard run` is a worker of a job queue on database.url (PostgreSQL)")
     concurrency: int = Field(8, ge=1, le=64, description="account x region units collected "
                              "at once in one process")
-    client_cache: int = Field(64, ge=1, le=100_000, description="AWS clients kept between "
+    client_cache: int = Field(256, ge=1, le=100_000, description="AWS clients kept between "
                               "cycles, for all accounts and regions together")
 
 

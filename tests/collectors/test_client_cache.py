@@ -57,8 +57,12 @@ def test_the_least_recently_used_client_goes_first():
         cache.resize(0)
 
 
-def test_the_default_limit_is_64():
-    assert ClientCache().limit == DEFAULT_LIMIT == 64
+def test_the_config_default_is_the_cache_s_own():
+    """`runtime.client_cache` left out must mean what the cache does on its own (a daemon
+    started without a config key would otherwise differ from one reloaded with it)."""
+    from costguard.settings.sections import RuntimeConfig
+
+    assert ClientCache().limit == DEFAULT_LIMIT == RuntimeConfig().client_cache
 
 
 def test_every_account_s_clients_share_one_limit(aws, clients):
