@@ -84,9 +84,8 @@ def load(config_path: str | None, *, sigma_on_demand: bool = False) -> Any:
     return setup
 
 
-QUIET_LIBRARIES = ("botocore", "boto3", "urllib3", "alembic", "apscheduler", "procrastinate")
-"""Libraries whose INFO lines (credentials found, endpoints resolved, every job started and
-ended by a worker) are noise in our log: costguard logs one line per cycle of its own."""
+QUIET_LIBRARIES = ("botocore", "boto3", "urllib3", "alembic", "apscheduler")
+"""Libraries whose INFO lines (credentials found, endpoints resolved) are noise in our log."""
 
 LOG_FORMATS = ("text", "json")
 

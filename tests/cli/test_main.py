@@ -547,30 +547,6 @@ def test_under_journald_log_lines_carry_no_timestamp_of_their_own(capsys):
     assert capsys.readouterr().err.strip() == "INFO costguard.test: hello"
 
 
-def test_library_chatter_stays_out_of_an_info_log_but_not_its_warnings(capsys):
-    """A procrastinate worker logs every job it starts and ends at INFO: thousands of lines a
-    day that drown costguard's one line per cycle. Its warnings still matter."""
-    import logging
-
-    from costguard.cli.options import configure_logging
-
-    root = logging.getLogger()
-    saved = root.handlers[:]
-    root.handlers[:] = []
-    try:
-        configure_logging("info", env={"JOURNAL_STREAM": "8:1"})
-        logging.getLogger("procrastinate.worker").info("Starting job collect[1]")
-        logging.getLogger("botocore.credentials").info("Found credentials in environment")
-        logging.getLogger("procrastinate.worker").warning("Job collect[2] stalled")
-        logging.getLogger("costguard.daemon").info("cycle done")
-    finally:
-        root.handlers[:] = saved
-        for name in ("procrastinate", "botocore"):
-            logging.getLogger(name).setLevel(logging.NOTSET)
-    assert capsys.readouterr().err.splitlines() == [
-        "WARNING procrastinate.worker: Job collect[2] stalled", "INFO costguard.daemon: cycle done"]
-
-
 def test_json_log_lines_parse_and_carry_their_extras(capsys):
     import logging
 
