@@ -88,10 +88,15 @@ class Store(
             unit = Unit(self._engine, session)
             with plain_value_errors(), session.begin():
                 if self.serial_units and self._engine.dialect.name == "postgresql":
-                    session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _UNIT_LOCK})
+                    self._serialize(session)
                 yield unit
         crash_point("after-unit-commit")
         unit.run_hooks()
+
+    def _serialize(self, session: Session) -> None:
+        """Wait for the other workers' units of work: the lock is the transaction's, so it is
+        released by the commit or the rollback, and by a worker's death."""
+        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _UNIT_LOCK})
 
     def close(self) -> None:
         """Closes every pooled connection."""
