@@ -90,6 +90,25 @@ def _released(session):
 event.listen(Session, "after_commit", _released)
 event.listen(Session, "after_rollback", _released)
 """
+PHASES = """\
+import costguard.runtime.conclude as _conclude
+import costguard.store.findings as _findings
+def _phase(name, original):
+    def timed(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            with open(_sink, "a") as out:
+                out.write(f"{name}\\t{time.time():.3f}\\t0\\t{time.perf_counter() - start:.4f}\\n")
+    return timed
+for _name in ("conclude", "_snapshot", "evaluate", "record_judged", "respond"):
+    setattr(_conclude, _name, _phase(f"phase {_name}", getattr(_conclude, _name)))
+_findings.FindingsMixin.reconcile = _phase("phase reconcile", _findings.FindingsMixin.reconcile)
+"""
+"""Times the parts of each conclusion (the snapshot with the source health, evaluation,
+reconciliation, the judged counts, the incidents and messages) in the same files."""
+
 """Times each unit of work's wait for the conclusion lock and how long it held it (lock taken
 to commit or rollback), one line per unit in a file per worker process: the bench's own
 instrumentation, loaded through the workers' `sitecustomize`, never costguard's."""
@@ -203,7 +222,7 @@ def run(workers: int, kill: bool, args: argparse.Namespace, moto: str,
              for r in regions}
     folder = Path(tempfile.mkdtemp(prefix="cg-workers-"))
     path = config(folder, url, port, accounts, regions)
-    (folder / "sitecustomize.py").write_text(LATENCY + LOCKS)
+    (folder / "sitecustomize.py").write_text(LATENCY + LOCKS + PHASES)
     (folder / "locks").mkdir()
     env = {**fake_env(moto), "XDG_STATE_HOME": str(folder), "PYTHONPATH": str(folder),
            "COSTGUARD_BENCH_LATENCY_MS": str(args.latency_ms),
@@ -317,14 +336,20 @@ def lock_times(locks: Path, start: float, end: float) -> dict:
         for line in sink.read_text().splitlines():
             name, at, wait, held = line.split("\t")
             if start <= float(at) <= end + 1:
-                totals = found.setdefault(name.strip("_"), [0, 0.0, 0.0])
+                totals = found.setdefault(name.strip("_").replace(" ", "_"), [0, 0.0, 0.0])
                 totals[0] += 1
                 totals[1] += float(wait)
                 totals[2] += float(held)
     span = max(end - start, 1e-9)
-    return {f"lock_{name}": {"units": n, "wait_s": round(wait, 2), "held_s": round(held, 2),
-                             "held_share": round(held / span, 2)}
-            for name, (n, wait, held) in sorted(found.items())}
+    timed = {}
+    for name, (n, wait, held) in sorted(found.items()):
+        if name.startswith("phase_"):  # seconds spent in that part of the conclusions
+            timed[name] = {"units": n, "s": round(held, 2), "share": round(held / span, 2)}
+        else:
+            timed[f"lock{name}" if name.startswith("_") else f"lock_{name}"] = {
+                "units": n, "wait_s": round(wait, 2), "held_s": round(held, 2),
+                "held_share": round(held / span, 2)}
+    return timed
 
 
 def covered(jobs: list[tuple]) -> set[str]:
