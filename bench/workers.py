@@ -224,7 +224,8 @@ def run(workers: int, kill: bool, args: argparse.Namespace, moto: str,
     path = config(folder, url, port, accounts, regions)
     (folder / "sitecustomize.py").write_text(LATENCY + LOCKS + PHASES)
     (folder / "locks").mkdir()
-    env = {**fake_env(moto), "XDG_STATE_HOME": str(folder), "PYTHONPATH": str(folder),
+    env = {**fake_env(moto), "XDG_STATE_HOME": str(folder),
+           "PYTHONPATH": os.pathsep.join((str(folder), str(ROOT))),  # this checkout's code
            "COSTGUARD_BENCH_LATENCY_MS": str(args.latency_ms),
            "COSTGUARD_BENCH_LOCKS": str(folder / "locks")}
     subprocess.run([str(BIN / "costguard"), "db", "upgrade", "-c", str(path)], env=env,
