@@ -1,21 +1,26 @@
-"""Procrastinate workers: a cycle's wall time with 1, 2 and 4 workers, duplicates, and a worker
-SIGKILLed mid-cycle (lost units, time to recover).
+"""Procrastinate workers: a cycle's wall time with 1, 2 and 4 workers, duplicates, a worker
+SIGKILLed mid-cycle (lost units, time to recover), and the time spent on the conclusion lock.
 
-Usage: python bench/workers.py [--accounts 3] [--regions 6] [--instances 20] [--latency-ms 150]
-       [--pg URL]
+Usage: python bench/workers.py [--accounts 100] [--regions 2] [--instances 5] [--latency-ms 150]
+       [--workers 1,2,4] [--no-kill] [--pg URL]
 Each run gets a fresh PostgreSQL schema (COSTGUARD_BENCH_PG_URL, default the tests' server), one
 moto_server, one SMTP server (aiosmtpd) and N `costguard run` processes with
-`runtime.engine: procrastinate`. The estate is `--accounts` accounts (the credentials' own, the
-others through `aws.accounts` roles) x `--regions` regions, each region holding `--instances`
-unapproved instances: accounts x regions inventory units per cycle. The inventory is planned
-every `--round-s` seconds (30); rounds 0 and 1 warm each worker up (the price book falls back
-from the Price List API, which moto lacks), round 2 is measured: from its tick to the end of its
-last unit, read from the workers' logs. moto answers in microseconds where AWS takes a network round
-trip, so each worker's AWS calls are delayed by `--latency-ms` (default 150, a typical
-DescribeInstances round trip; 0 turns it off), through a `sitecustomize` module put on the
-workers' PYTHONPATH: the bench's own code, never costguard's. Duplicates: units collected
-twice in one round, and SMTP messages beyond the outbox's rows. The kill run SIGKILLs one of
-two workers while it runs a measured unit and times until another worker finished that unit.
+`runtime.engine: procrastinate`, running the code of the checkout this file is in. The estate is
+`--accounts` accounts (the credentials' own, the others through `aws.accounts` roles) x
+`--regions` regions, each region holding `--instances` unapproved instances: accounts x regions
+inventory units per cycle. The inventory runs daily, so no tick interferes: round 0 is the tick
+the first worker defers at start-up, and warms each worker up (the price book falls back from
+the Price List API, which moto lacks; the first findings, incidents and messages); once every
+unit of it is collected the bench plans round 1 itself (a `costguard.plan` job, as a tick
+would), which is measured: from that moment to the end of its last unit, read from the
+workers' logs. moto answers in microseconds where AWS takes a network round trip, so each
+worker's AWS calls are delayed by `--latency-ms` (default 150, a typical DescribeInstances round
+trip; 0 turns it off), through a `sitecustomize` module put on the workers' PYTHONPATH: the
+bench's own code, never costguard's. The same module times, per unit of work, the wait for the
+conclusion lock and how long it was held, and the parts of each conclusion. Duplicates: units
+collected twice in one round, and SMTP messages beyond the outbox's `sent` rows. The kill run
+SIGKILLs one of two workers while it runs a measured unit and times until another worker
+finished that unit.
 """
 
 from __future__ import annotations
@@ -77,7 +82,9 @@ def _timed(name, original):
 for _name in ("_serialize", "_serialize_all"):
     if hasattr(_db.Store, _name):
         setattr(_db.Store, _name, _timed(_name, getattr(_db.Store, _name)))
-def _released(session):
+def _released(session, transaction):
+    if transaction.parent is not None:  # a SAVEPOINT: the lock stays
+        return
     taken = getattr(_held, "locks", None) or []
     mine = [lock for lock in taken if lock[0] is session]
     if not mine:
@@ -87,8 +94,7 @@ def _released(session):
     with open(_sink, "a") as out:
         for _, name, at, wait, since in mine:
             out.write(f"{name}\\t{at:.3f}\\t{wait:.4f}\\t{now - since:.4f}\\n")
-event.listen(Session, "after_commit", _released)
-event.listen(Session, "after_rollback", _released)
+event.listen(Session, "after_transaction_end", _released)
 """
 PHASES = """\
 import costguard.runtime.conclude as _conclude
@@ -379,9 +385,9 @@ def recovered(jobs, killed: dict) -> float | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--accounts", type=int, default=3)
-    parser.add_argument("--regions", type=int, default=6)
-    parser.add_argument("--instances", type=int, default=20)
+    parser.add_argument("--accounts", type=int, default=100)
+    parser.add_argument("--regions", type=int, default=2)
+    parser.add_argument("--instances", type=int, default=5)
     parser.add_argument("--latency-ms", type=float, default=150)
     parser.add_argument("--workers", default="1,2,4",
                         help="the worker counts to measure, comma-separated")
