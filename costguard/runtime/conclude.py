@@ -84,7 +84,7 @@ def conclude(unit: Unit, rules: Rules, collected: Collected, wanted: set[Source]
     scan_id = unit.start_scan(now)
     harvest = collected.harvest
     if harvest is not None:
-        unit.serialize()  # the intake dedupes events against what other units stored
+        unit.serialize()  # events are taken in under the lock, as the pollers take theirs
     new_events = (take(unit, harvest, collected.targets, now, rules.sigma_rules)
                   if harvest is not None else 0)
     snapshot = _snapshot(unit, rules, collected, wanted, priced, now)
