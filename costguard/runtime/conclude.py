@@ -83,6 +83,8 @@ def conclude(unit: Unit, rules: Rules, collected: Collected, wanted: set[Source]
 
     scan_id = unit.start_scan(now)
     harvest = collected.harvest
+    if harvest is not None:
+        unit.serialize()  # events are taken in under the lock, as the pollers take theirs
     new_events = (take(unit, harvest, collected.targets, now, rules.sigma_rules)
                   if harvest is not None else 0)
     snapshot = _snapshot(unit, rules, collected, wanted, priced, now)
@@ -90,6 +92,8 @@ def conclude(unit: Unit, rules: Rules, collected: Collected, wanted: set[Source]
         rules.policies, snapshot, fresh=wanted, complete=collected.gathered.resolvable,
         registry=rules.registry, options=check_options(rules.config, rules.sigma_rules),
     )
+    unit.serialize()  # from here on: read-modify-writes of rows other units write too
+    _count_health(unit, collected, now)
     reconciled = unit.reconcile(scan_id=scan_id, findings=evaluation.findings,
                                 scopes=evaluation.scopes, now=now)
     crash_point("after-findings-stored")
@@ -104,13 +108,24 @@ def check_options(config: Config, sigma_rules: RuleSet | None = None) -> dict[st
     return {"monthly_budget_usd": config.cost.monthly_budget_usd, "sigma_rules": sigma_rules}
 
 
+def _queues(collected: Collected) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The event queues read this cycle, and those that delivered messages."""
+    harvest = collected.harvest
+    if harvest is None:
+        return [], []
+    return list(harvest.received), [key for key, items in harvest.received.items() if items]
+
+
+def _count_health(unit: Unit, collected: Collected, now: datetime) -> None:
+    """Store this cycle's source health, counted on the book as it is now that the unit runs
+    alone (the snapshot was built on a count that was not written)."""
+    HealthBook(unit).update(collected.gathered, *_queues(collected), now)
+
+
 def _snapshot(unit: Unit, rules: Rules, collected: Collected, wanted: set[Source],
               priced: Priced, now: datetime) -> Snapshot:
     """Health first (the snapshot carries it), then what the store holds, then the build."""
-    harvest = collected.harvest
-    queues = list(harvest.received) if harvest else []
-    received = [key for key, items in harvest.received.items() if items] if harvest else []
-    health = HealthBook(unit).update(collected.gathered, queues, received, now)
+    health = HealthBook(unit).update(collected.gathered, *_queues(collected), now, write=False)
     built = build_snapshot(rules.latest, priced, _stored(unit, rules, wanted, health, now), now)
     if built.keep:
         unit.add_burn_samples(built.keep)

@@ -356,7 +356,7 @@ class Engine:
                   notify: bool) -> CycleResult:
         """Price, conclude in one unit of work, then deliver what it queued."""
         priced = self._price(collected.gathered, wanted, now)
-        with self.store.unit() as unit:
+        with self.store.unit(serialize_later=True) as unit:  # conclude says when
             conclusion = self._conclude_in(unit, collected, wanted, priced, now, notify)
         return self._finish(conclusion, collected, wanted, notify)
 

@@ -45,8 +45,13 @@ class HealthBook:
         return value if isinstance(value, dict) else {}
 
     def update(self, gathered: Gathered, queues: Iterable[tuple[str, str]],
-               received: Iterable[tuple[str, str]], now: datetime) -> tuple[SourceHealth, ...]:
-        """Count this cycle's outcome per scope; mark queues that delivered messages now."""
+               received: Iterable[tuple[str, str]], now: datetime, *,
+               write: bool = True) -> tuple[SourceHealth, ...]:
+        """Count this cycle's outcome per scope; mark queues that delivered messages now.
+
+        Without `write` it only says what it would store: a unit that serializes later counts
+        again once serialized, on the book as it is then (another worker's unit may have counted
+        its own scopes meanwhile, and the book is one row)."""
         book = self._load()
         for source, account, region in gathered.attempted:
             entry = book.setdefault(_key(str(source), account, region), {})
@@ -61,7 +66,8 @@ class HealthBook:
             book.setdefault(_key(QUEUE_SOURCE, account, region), {})
         for account, region in received:
             book.setdefault(_key(QUEUE_SOURCE, account, region), {})["event"] = now.isoformat()
-        self.store.set_state(STATE_KEY, json.dumps(book, sort_keys=True))
+        if write:
+            self.store.set_state(STATE_KEY, json.dumps(book, sort_keys=True))
         return records(book)
 
     def mark_events(self, received: Iterable[tuple[str, str]], now: datetime) -> None:

@@ -52,9 +52,12 @@ class Store(
     """
 
     serial_units = False
-    """When set (the procrastinate engine, on PostgreSQL), each unit of work first takes one
+    """When set (the procrastinate engine, on PostgreSQL), units of work take one
     transaction-scoped advisory lock: workers collect in parallel but conclude one at a time, as
-    grouping findings into incidents reads what another worker's unit may be writing."""
+    grouping findings into incidents, the hourly caps and the source health read what another
+    worker's unit may be writing. A unit opened with `serialize_later` takes it only when it
+    calls `Unit.serialize()`, so the part before (building the snapshot, evaluating) runs in
+    parallel too."""
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -76,22 +79,30 @@ class Store(
         return cls(engine)
 
     @contextmanager
-    def unit(self) -> Iterator[Unit]:
+    def unit(self, *, serialize_later: bool = False) -> Iterator[Unit]:
         """One unit of work: a Store whose methods share one transaction, committed when the
         block ends and rolled back when it raises; then its after-commit hooks run.
 
         The transaction is a writer's: on SQLite it takes the write lock with its first
         statement (BEGIN IMMEDIATE), so another process's `findings ack` waits for the unit to
-        end. Keep slow work (AWS calls) outside the block.
+        end. Keep slow work (AWS calls) outside the block. With `serialize_later` the caller
+        promises to only read, and insert rows no other unit reads, until it calls
+        `Unit.serialize()`.
         """
+        serial = self.serial_units and self._engine.dialect.name == "postgresql"
         with self._writes() as session:
-            unit = Unit(self._engine, session)
+            unit = Unit(self._engine, session, serial=serial)
             with plain_value_errors(), session.begin():
-                if self.serial_units and self._engine.dialect.name == "postgresql":
-                    session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _UNIT_LOCK})
+                if not serialize_later:
+                    unit.serialize()
                 yield unit
         crash_point("after-unit-commit")
         unit.run_hooks()
+
+    def _serialize(self, session: Session) -> None:
+        """Wait for the other workers' units of work: the lock is the transaction's, so it is
+        released by the commit or the rollback, and by a worker's death."""
+        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _UNIT_LOCK})
 
     def close(self) -> None:
         """Closes every pooled connection."""
@@ -117,10 +128,25 @@ class Unit(Store):
     Reads see what the unit wrote before them.
     """
 
-    def __init__(self, engine: Engine, session: Session) -> None:
+    def __init__(self, engine: Engine, session: Session, *, serial: bool = False) -> None:
         super().__init__(engine)
         self._session = session
         self._hooks: list[Callable[[], object]] = []
+        self._serial = serial
+        """Whether this unit must run alone before its read-modify-writes (see serialize)."""
+
+    def serialize(self) -> None:
+        """From here to the commit no other serial unit runs (a no-op unless the Store's
+        `serial_units` is set on PostgreSQL, and when already serialized).
+
+        Rows read before are forgotten, so the rest of the unit reads what the units that ran
+        before it committed, not what it saw while they were still running."""
+        if not self._serial:
+            return
+        self._serial = False
+        self._session.flush()
+        self._serialize(self._session)
+        self._session.expire_all()
 
     @contextmanager
     def _write(self) -> Iterator[Session]:
@@ -133,8 +159,11 @@ class Unit(Store):
             yield self._session
 
     @contextmanager
-    def unit(self) -> Iterator[Unit]:
-        """Already in one: code handed a unit that asks for a unit joins it."""
+    def unit(self, *, serialize_later: bool = False) -> Iterator[Unit]:
+        """Already in one: code handed a unit that asks for a unit joins it (serialized, unless
+        it promises to serialize later)."""
+        if not serialize_later:
+            self.serialize()
         yield self
 
     def after_commit(self, hook: Callable[[], object]) -> None:
