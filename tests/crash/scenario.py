@@ -1,8 +1,9 @@
 """The crash-point scenarios as data, one run of a scenario, and the table the runs fill in.
 
-A scenario is one incident's life, each step concluded by a cycle in a subprocess
-(`driver.py`): the attack (its alert), a second wave (one update), a cycle past the reminder
-time (a "still open" reminder; the update goes out in it too) and the fix (the resolution).
+A scenario is one incident's life, each step concluded by a cycle in a process of its own
+(forked from the fault suite's zygote; `driver.py` is the same cycle as a script): the
+attack (its alert), a second wave (one update), a cycle past the reminder time (a "still
+open" reminder; the update goes out in it too) and the fix (the resolution).
 One crash point is armed in one of those cycles. Each process run is six simulated minutes
 after the one before, which is past any lease (five minutes) a killed sender held, so a
 restart is "the daemon coming back" rather than a race with the dead process, and within the
@@ -13,14 +14,13 @@ from __future__ import annotations
 
 import fcntl
 import os
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 
 from costguard.store.crash_points import ENV
+from tests.faults.harness import Zygote
 
 DRIVER = Path(__file__).with_name("driver.py")
 RUN_TIMEOUT_S = 120
@@ -74,23 +74,26 @@ POINTS = (
 
 @dataclass
 class Runs:
-    """Runs the driver, each six simulated minutes after the last; keeps their exit codes."""
+    """Runs cycles, each six simulated minutes after the last; keeps their exit codes.
+
+    Each cycle is a process of its own, forked from the fault suite's zygote (a process that
+    has imported costguard once; `driver.py` does the same cycle as a fresh interpreter): the
+    crash point is armed in the child's environment only, and a SIGKILL ends that child alone.
+    Importing costguard anew for each of a scenario's five or six cycles cost most of the
+    crash tests' time."""
 
     config: Path
-    env: dict[str, str]
+    zygote: Zygote
     codes: list[int] = field(default_factory=list)
 
     def cycle(self, crash_at: str | None = None) -> int:
-        env = {**self.env, "CRASH_TEST_CLOCK_OFFSET_S": str(len(self.codes) * RUN_SPACING_S)}
-        env.pop(ENV, None)
-        if crash_at:
-            env[ENV] = crash_at
-        done = subprocess.run([sys.executable, str(DRIVER), str(self.config)], env=env,
-                              capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False)
-        self.codes.append(done.returncode)
-        if done.returncode not in (0, -9):
-            raise RuntimeError(f"driver exited {done.returncode}: {done.stderr[-2000:]}")
-        return done.returncode
+        order = {"config": str(self.config), "offset_s": len(self.codes) * RUN_SPACING_S,
+                 "env": {ENV: crash_at} if crash_at else {}}
+        code, errors = self.zygote.finish(self.zygote.start(order))
+        self.codes.append(code)
+        if code not in (0, -9):
+            raise RuntimeError(f"the cycle exited {code}: {errors}")
+        return code
 
 
 def play(point: Point, runs: Runs, steps: dict[str, Callable[[], None]]) -> None:

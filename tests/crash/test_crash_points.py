@@ -22,6 +22,8 @@ import pytest
 
 from costguard.demo.inbox import Inbox
 from costguard.store import Store
+from costguard.store.crash_points import ENV
+from tests.faults.harness import Zygote
 
 from .scenario import (
     CYCLES,
@@ -47,6 +49,22 @@ policies:
 """
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def zygote(moto_endpoint: str) -> Iterator[Zygote]:
+    """One forking parent per test module: each cycle is its child (see scenario.Runs). Made
+    before the per-test fixtures, so it gets the fake credentials of tests/conftest.py's
+    `aws_env` itself, and nothing of the shell's AWS settings."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AWS_", "COSTGUARD_")) and k != ENV}
+    env.update(AWS_ENDPOINT_URL=moto_endpoint, AWS_ACCESS_KEY_ID="testing",
+               AWS_SECRET_ACCESS_KEY="testing", AWS_SESSION_TOKEN="testing",
+               AWS_DEFAULT_REGION=REGION, AWS_SHARED_CREDENTIALS_FILE="/nonexistent",
+               AWS_CONFIG_FILE="/nonexistent", MOTO_EC2_LOAD_DEFAULT_AMIS="false")
+    running = Zygote(env)
+    yield running
+    running.close()
 
 
 @pytest.fixture
@@ -108,10 +126,11 @@ def notified_stamped(url: str) -> bool:
 
 
 @pytest.mark.parametrize("point", POINTS, ids=point_id)
-def test_a_crash_at_each_point_loses_nothing(point: Point, database, endpoint, inbox, tmp_path):
+def test_a_crash_at_each_point_loses_nothing(point: Point, database, endpoint, inbox, tmp_path,
+                                             zygote):
     name, url = database
     config = write_config(tmp_path, url, inbox.port)
-    runs = Runs(config, {**os.environ, "AWS_ENDPOINT_URL": endpoint})
+    runs = Runs(config, zygote)
     instances = attack(endpoint)
     ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=endpoint)
 
