@@ -1,14 +1,12 @@
 """The crash-point scenarios as data, one run of a scenario, and the table the runs fill in.
 
-A scenario is one incident's life, each step concluded by a cycle in a process of its own
-(forked from the fault suite's zygote; `driver.py` is the same cycle as a script): the
-attack (its alert), a second wave (one update), a cycle past the reminder time (a "still
-open" reminder; the update goes out in it too) and the fix (the resolution).
-One crash point is armed in one of those cycles. Each process run is six simulated minutes
-after the one before, which is past any lease (five minutes) a killed sender held, so a
-restart is "the daemon coming back" rather than a race with the dead process, and within the
-quarter of an hour in which the second wave still joins the incident.
-"""
+A scenario is one incident's life, each step concluded by a cycle in a process of its own (forked
+from the fault suite's zygote): the attack (its alert), a second wave (one update), a cycle past the
+reminder time (a "still open" reminder; the update goes out in it too) and the fix (the resolution).
+One crash point is armed in one of those cycles. Each process run is six simulated minutes after the
+one before, which is past any lease (five minutes) a killed sender held, so a restart is "the daemon
+coming back" rather than a race with the dead process, and within the quarter of an hour in which
+the second wave still joins the incident."""
 
 from __future__ import annotations
 
@@ -22,8 +20,6 @@ from pathlib import Path
 from costguard.store.crash_points import ENV
 from tests.faults.harness import Zygote
 
-DRIVER = Path(__file__).with_name("driver.py")
-RUN_TIMEOUT_S = 120
 RUN_SPACING_S = 360
 DETECTION, GROWTH, REMINDER, RESOLUTION = "detection", "growth", "reminder", "resolution"
 CYCLES = (DETECTION, GROWTH, REMINDER, RESOLUTION)
@@ -76,11 +72,10 @@ POINTS = (
 class Runs:
     """Runs cycles, each six simulated minutes after the last; keeps their exit codes.
 
-    Each cycle is a process of its own, forked from the fault suite's zygote (a process that
-    has imported costguard once; `driver.py` does the same cycle as a fresh interpreter): the
-    crash point is armed in the child's environment only, and a SIGKILL ends that child alone.
-    Importing costguard anew for each of a scenario's five or six cycles cost most of the
-    crash tests' time."""
+    Each cycle is a process of its own, forked from the fault suite's zygote (a process that has
+    imported costguard once): the crash point is armed in the child's environment only, and a
+    SIGKILL ends that child alone. Importing costguard anew for each of a scenario's five or six
+    cycles cost most of the crash tests' time."""
 
     config: Path
     zygote: Zygote

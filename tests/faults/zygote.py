@@ -2,13 +2,12 @@
 costguard, boto3 and SQLAlchemy: `python zygote.py`, then one JSON line per run on stdin
 (`{"config": PATH, "offset_s": SECONDS, "env": {...}}`).
 
-For each run it prints `pid PID` when the child starts, `error PID TEXT` if the cycle raised,
-and `done PID CODE` when it ends (CODE negative for a signal, as subprocess reports it). The
-child does what `costguard scan` does, as tests/crash/driver.py does, on a clock `offset_s`
-seconds ahead; it opens every connection itself, so nothing is shared with its siblings.
-Importing costguard costs seconds on a busy machine; forking costs milliseconds, which is what
-lets the fault suite kill and restart the daemon fifty times in a row.
-"""
+For each run it prints `pid PID` when the child starts, `error PID TEXT` if the cycle raised, and
+`done PID CODE` when it ends (CODE negative for a signal, as subprocess reports it). The child does
+what `costguard scan` does (collect, conclude in one unit, deliver), on a clock `offset_s` seconds
+ahead; it opens every connection itself, so nothing is shared with its siblings. Importing costguard
+costs seconds on a busy machine; forking costs milliseconds, which is what lets the fault suite kill
+and restart the daemon fifty times in a row."""
 
 from __future__ import annotations
 

@@ -6,8 +6,8 @@ one outbox shows that one channel's trouble (a throttled Jira, a GitHub answerin
 the others nothing, that the ticket channels' record does not make the chat channels repeat
 themselves, and that no channel files a second ticket or misses the update or the resolution.
 
-The cycles run `tests/crash/driver.py` (what `costguard scan` does) against moto_server, its
-clock moved forward by the driver's offset variable, so "minutes later" costs no waiting. The
+Each cycle (what `costguard scan` does) is a process forked from the fault suite's zygote,
+against moto_server, its clock moved forward by an offset, so "minutes later" costs no waiting. The
 stand-ins are the channels' own: tests/notifiers/ticket_vendors.py for Jira, GitHub and
 ServiceNow, the vendor_http checks for PagerDuty, Slack, Teams, the webhook and apprise,
 aiosmtpd for SMTP, moto's SES backend for SES. The table it prints is in docs/tickets.md.
@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import subprocess
-import sys
 import urllib.request
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -30,8 +28,7 @@ import pytest
 
 from costguard.demo.inbox import Inbox
 from costguard.store import NotificationStatus, Store
-from tests.crash.driver import OFFSET
-from tests.crash.scenario import DRIVER, RUN_TIMEOUT_S
+from tests.faults.harness import Zygote
 from tests.notifiers import test_chat_webhooks as chat
 from tests.notifiers import test_pagerduty as pd
 from tests.notifiers import test_webhook_ses_apprise as other
@@ -107,12 +104,10 @@ def write_config(tmp_path: Path, urls: dict[str, str], smtp_port: int) -> Path:
     return path
 
 
-def cycle(config: Path, env: dict[str, str], offset_s: int) -> None:
-    """One cycle in a new process, `offset_s` simulated seconds after the first."""
-    done = subprocess.run([sys.executable, str(DRIVER), str(config)],
-                          env={**env, OFFSET: str(offset_s)}, capture_output=True, text=True,
-                          timeout=RUN_TIMEOUT_S, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
+def cycle(zygote: Zygote, config: Path, offset_s: int) -> None:
+    """One cycle in a process of its own, `offset_s` simulated seconds after the first."""
+    code, errors = zygote.finish(zygote.start({"config": str(config), "offset_s": offset_s}))
+    assert code == 0, errors
 
 
 @pytest.fixture
@@ -159,6 +154,8 @@ def test_every_channel_keeps_one_thread_through_two_waves_and_the_fix(endpoint, 
                "E2E_SLACK_URL": urls["slack"], "E2E_TEAMS_URL": urls["teams"],
                "E2E_HOOK_SECRET": other.SECRET,
                "E2E_APPRISE_URLS": urls["apprise"].replace("http://", "json://")}
+        zygote = Zygote(env)
+        stack.callback(zygote.close)
         seen: dict[str, Callable[[], list[Any]]] = {
             "jira": lambda: list(jira.requests), "github": lambda: list(github.requests),
             "servicenow": lambda: list(snow.requests),
@@ -170,20 +167,20 @@ def test_every_channel_keeps_one_thread_through_two_waves_and_the_fix(endpoint, 
         jira.fail_next(429, {"Retry-After": "60"})
         github.fail_next(503)
         first, ssh = open_and_launch(endpoint, EAST, 22, 3)
-        cycle(config, env, 0)
+        cycle(zygote, config, 0)
         after_first = {name: len(get()) for name, get in seen.items()}
-        cycle(config, env, 40)  # past GitHub's back-off (30 s), before Jira's Retry-After
+        cycle(zygote, config, 40)  # past GitHub's back-off (30 s), before Jira's Retry-After
         retried = (list(jira.requests), list(github.requests))
-        cycle(config, env, 120)  # past Retry-After: Jira gets its alert now
+        cycle(zygote, config, 120)  # past Retry-After: Jira gets its alert now
         marks.append({name: len(get()) for name, get in seen.items()})
         second, rdp = open_and_launch(endpoint, WEST, 3389, 4)
-        cycle(config, env, 300)  # the update waits out the settle window
-        cycle(config, env, 300 + SETTLE_S + 30)
+        cycle(zygote, config, 300)  # the update waits out the settle window
+        cycle(zygote, config, 300 + SETTLE_S + 30)
         marks.append({name: len(get()) for name, get in seen.items()})
         fix(endpoint, EAST, 22, first, ssh)
         fix(endpoint, WEST, 3389, second, rdp)
-        cycle(config, env, 600)
-        cycle(config, env, 720)  # nothing left: nothing more is sent
+        cycle(zygote, config, 600)
+        cycle(zygote, config, 720)  # nothing left: nothing more is sent
         final = {name: get() for name, get in seen.items()}
 
     phases = {name: split(got, marks, name) for name, got in final.items()}
