@@ -27,6 +27,7 @@ import sqlalchemy as sa
 
 from costguard.store import Store
 from costguard.store.connection import BUSY_TIMEOUT_ENV
+from tests.needs import unavailable
 
 from .harness import Attack, Runs, audit, play, write_config
 from .table import FAULTS, known, record_fault
@@ -219,7 +220,7 @@ def test_a_full_disk_fails_cycles_cleanly_and_recovers(endpoint, zygote, inbox, 
     state = tmp_path / "state"
     problem = _mount_tmpfs(state, "4m")
     if problem:
-        pytest.skip(f"disk full not played: {problem}")
+        unavailable(f"disk full not played: {problem}", "run the tests as root")
     try:
         url = f"sqlite:///{state}/cg.db"
         runs = Runs(write_config(tmp_path, url, inbox.port), zygote)

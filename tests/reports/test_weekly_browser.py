@@ -10,9 +10,7 @@ shows. Skipped with install instructions when Chromium is missing; required when
 from __future__ import annotations
 
 import html
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -20,6 +18,8 @@ import pytest
 
 from costguard.alerts.render import Renderer
 from costguard.reports.weekly_email import build_weekly_message
+from tests.needs import unavailable
+from tests.notifiers import chromium as browser
 
 from .test_weekly_figures import figures
 
@@ -31,13 +31,10 @@ MEASURE = ("<script>window.onload=function(){var d=document.documentElement;"
 
 
 def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found:
-        return found
-    message = "Chromium is not installed: apt-get install chromium (Debian) to run this test"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message + "; it is required when CI=true", pytrace=False)
-    pytest.skip(message)
+    found = browser.binary()
+    if found is None:
+        unavailable("Chromium is not installed", browser.INSTALL)
+    return found
 
 
 def run(browser: str, args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
