@@ -92,8 +92,10 @@ def conclude(unit: Unit, rules: Rules, collected: Collected, wanted: set[Source]
         rules.policies, snapshot, fresh=wanted, complete=collected.gathered.resolvable,
         registry=rules.registry, options=check_options(rules.config, rules.sigma_rules),
     )
+    recount = unit.beside_others  # the snapshot's health count was not written
     unit.serialize()  # from here on: read-modify-writes of rows other units write too
-    _count_health(unit, collected, now)
+    if recount:
+        _count_health(unit, collected, now)
     reconciled = unit.reconcile(scan_id=scan_id, findings=evaluation.findings,
                                 scopes=evaluation.scopes, now=now)
     crash_point("after-findings-stored")
@@ -118,14 +120,15 @@ def _queues(collected: Collected) -> tuple[list[tuple[str, str]], list[tuple[str
 
 def _count_health(unit: Unit, collected: Collected, now: datetime) -> None:
     """Store this cycle's source health, counted on the book as it is now that the unit runs
-    alone (the snapshot was built on a count that was not written)."""
+    alone (a unit that ran beside others built its snapshot on a count it could not write)."""
     HealthBook(unit).update(collected.gathered, *_queues(collected), now)
 
 
 def _snapshot(unit: Unit, rules: Rules, collected: Collected, wanted: set[Source],
               priced: Priced, now: datetime) -> Snapshot:
     """Health first (the snapshot carries it), then what the store holds, then the build."""
-    health = HealthBook(unit).update(collected.gathered, *_queues(collected), now, write=False)
+    health = HealthBook(unit).update(collected.gathered, *_queues(collected), now,
+                                     write=not unit.beside_others)
     built = build_snapshot(rules.latest, priced, _stored(unit, rules, wanted, health, now), now)
     if built.keep:
         unit.add_burn_samples(built.keep)

@@ -135,6 +135,12 @@ class Unit(Store):
         self._serial = serial
         """Whether this unit must run alone before its read-modify-writes (see serialize)."""
 
+    @property
+    def beside_others(self) -> bool:
+        """Whether other serial units may still be running beside this one (it promised to
+        serialize later and has not yet): what it reads may change before its commit."""
+        return self._serial
+
     def serialize(self) -> None:
         """From here to the commit no other serial unit runs (a no-op unless the Store's
         `serial_units` is set on PostgreSQL, and when already serialized).
